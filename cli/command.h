@@ -1,0 +1,47 @@
+// How `vdkit` subcommands plug in: each cmd_*.cc registers itself with a CommandRegistrar.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "blockcore/image.h"
+
+namespace vdkit::cli {
+
+// Exit statuses shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // bad image, failed operation (compare: images differ)
+inline constexpr int kExitUsage = 2;    // bad command line
+
+// setup() adds the subcommand's options to `sub` and returns the function
+// that runs it once the command line is parsed.
+struct CommandSpec {
+  std::string name;
+  std::string summary;
+  std::function<std::function<int()>(CLI::App& sub)> setup;
+};
+
+std::vector<CommandSpec>& command_registry();
+
+struct CommandRegistrar {
+  explicit CommandRegistrar(CommandSpec spec) { command_registry().push_back(std::move(spec)); }
+};
+
+// Options every image-reading subcommand shares.
+struct ImageOptions {
+  bool allow_external_paths = false;
+  std::string format;
+  void add_to(CLI::App& sub);
+  OpenOptions open_options() const;
+};
+
+// Prints "vdkit <cmd>: <message>" to stderr and returns kExitFailure.
+int fail(const std::string& cmd, const Status& st);
+
+// 1536 -> "1.5 KiB".
+std::string human_size(uint64_t bytes);
+
+}  // namespace vdkit::cli

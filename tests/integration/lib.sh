@@ -1,0 +1,35 @@
+# Shared helpers for the integration tests: paths, a scratch folder, assertions and peers.
+set -euo pipefail
+VDKIT_SRC=${VDKIT_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+VDKIT_BUILD=${VDKIT_BUILD:-$VDKIT_SRC/build}
+VDKIT_SAMPLES=${VDKIT_SAMPLES:-$VDKIT_SRC/../shared/samples}
+VDKIT=$VDKIT_BUILD/cli/vdkit
+READCHECK=$VDKIT_BUILD/tests/readcheck
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/vdkit-test.XXXXXX")
+cleanup_scratch() { rm -rf "$SCRATCH"; }
+trap cleanup_scratch EXIT
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
+# Skip the whole test (exit 77) naming why.
+skip() { echo "SKIP: $*"; exit 77; }
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
+# check DESCRIPTION CMD...: runs CMD, counts pass/fail.
+check() {
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+# The matrix of test images (made once per test run in $SCRATCH/matrix).
+make_matrix() {
+  MATRIX=$SCRATCH/matrix
+  "$VDKIT_SRC/scripts/make-matrix" "$MATRIX" >/dev/null
+}
+# Reference raw bytes of IMAGE as qemu-img reads it.
+qemu_raw() { qemu-img convert -O raw "$1" "$2"; }
+# Source files' checksum, to prove they were not modified.
+sum_of() { sha256sum "$@" | awk '{print $1}' | sha256sum | awk '{print $1}'; }
