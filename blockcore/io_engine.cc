@@ -78,6 +78,12 @@ struct ThreadRing {
   ~ThreadRing() {
     if (ready) io_uring_queue_exit(&ring);
   }
+  // Drops the ring for good (it refused work); unsubmitted entries die with it.
+  void disable() {
+    if (ready) io_uring_queue_exit(&ring);
+    ready = false;
+    failed = true;
+  }
   io_uring* get() {
     if (ready) return &ring;
     if (failed) return nullptr;
@@ -128,21 +134,25 @@ class UringEngine final : public IoEngine {
         io_uring_sqe_set_data64(sqe, i);
         ++queued;
       }
+      io_uring_cqe* cqe = nullptr;
       if (queued) {
-        int s = io_uring_submit(ring);
+        // Submit and wait for one completion in a single system call.
+        int s;
+        do {
+          s = io_uring_submit_and_wait(ring, 1);
+        } while (s == -EINTR);  // nothing was consumed: the same entries go again
         if (s < 0) {
           // The ring refused work (e.g. a seccomp filter). Finish what is in
           // flight, then do the rest synchronously.
-          first = first.ok() ? Status::Ok() : first;
           return drain_then_sync(ring, reqs, done, pending, next - queued, inflight, first);
         }
         inflight += queued;
+      } else {
+        // Reap at least one completion, then everything that is ready.
+        int w = io_uring_wait_cqe(ring, &cqe);
+        if (w == -EINTR) continue;
+        if (w < 0) return Status::FromErrno(-w, "io_uring_wait_cqe");
       }
-      // Reap at least one completion, then everything that is ready.
-      io_uring_cqe* cqe = nullptr;
-      int w = io_uring_wait_cqe(ring, &cqe);
-      if (w == -EINTR) continue;
-      if (w < 0) return Status::FromErrno(-w, "io_uring_wait_cqe");
       unsigned head;
       unsigned seen = 0;
       io_uring_for_each_cqe(ring, head, cqe) {
@@ -194,6 +204,7 @@ class UringEngine final : public IoEngine {
       io_uring_cqe_seen(ring, cqe);
       --inflight;
     }
+    t_ring.disable();
     for (size_t k = from; k < pending.size(); ++k) {
       size_t i = pending[k];
       IoRequest part = reqs[i];
