@@ -1,0 +1,168 @@
+// Ext2Volume: an ext2/3/4 file system opened through libext2fs over a vdkit BlockDevice, with a small path API.
+#pragma once
+
+#include <ext2fs/ext2_fs.h>
+#include <ext2fs/ext2fs.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "blockcore/block_device.h"
+#include "blockcore/status.h"
+
+namespace vdkit {
+
+// Maps a libext2fs error code to the errno a caller should see (ENOSPC for a
+// full file system, EROFS, ENOENT, ENOTDIR, EEXIST, ENODATA, EIO, ...).
+int ext2_errno(errcode_t err);
+// A Status carrying ext2_errno(err) and "what: <libext2fs message>".
+Status ext2_status(errcode_t err, const std::string& what);
+
+// What stat(2) would say about an inode, as the guest has it.
+struct Ext2Stat {
+  ext2_ino_t ino = 0;
+  uint32_t mode = 0;          // type and permission bits (S_IFREG | 0644, ...)
+  uint32_t nlink = 0;
+  uint32_t uid = 0, gid = 0;  // 32-bit ids (low and high halves joined)
+  uint64_t size = 0;
+  uint64_t blocks512 = 0;     // st_blocks
+  uint64_t rdev = 0;          // device nodes: makedev(major, minor)
+  uint32_t generation = 0;
+  struct timespec atime{}, mtime{}, ctime{};
+};
+
+struct Ext2DirEntry {
+  std::string name;
+  ext2_ino_t ino = 0;
+  uint32_t type = 0;  // DT_REG, DT_DIR, DT_LNK, ... (DT_UNKNOWN when the fs does not record it)
+};
+
+// One open ext2/3/4 file system.
+//
+// Threading: libext2fs is not thread-safe. Every method whose comment says
+// "caller holds mutex()" must be called with mutex() locked; the path helpers
+// (ReadFile, WriteFile, Mkdir, ...) lock it themselves and must be called
+// without it. Lock order: mutex() is the only lock, and it is never held while
+// calling out of this class except into libext2fs and the BlockDevice.
+//
+// Writes go straight to the BlockDevice (no write-back cache in the I/O
+// manager), so data reaches the device as soon as a call returns; Close()
+// writes the superblock and group descriptors and marks the file system clean.
+class Ext2Volume {
+ public:
+  // Opens the ext2/3/4 file system on dev (a partition view or a whole disk).
+  // writable needs dev->caps().writable. Refuses file systems with
+  // incompatible features libext2fs does not know, and (for writing) a
+  // journal that needs recovery.
+  static Result<std::unique_ptr<Ext2Volume>> Open(std::shared_ptr<BlockDevice> dev, bool writable);
+  ~Ext2Volume();  // Close() if not yet closed; errors are lost, so call Close().
+  Ext2Volume(const Ext2Volume&) = delete;
+  Ext2Volume& operator=(const Ext2Volume&) = delete;
+
+  ext2_filsys fs() const { return fs_; }
+  std::mutex& mutex() { return mu_; }
+  BlockDevice& device() { return *dev_; }
+  bool writable() const { return writable_; }
+  uint32_t block_size() const { return fs_->blocksize; }
+
+  // Flushes metadata, marks the file system clean and closes it. Idempotent.
+  Status Close();
+
+  // ---- path helpers (lock the mutex themselves). Paths are absolute inside
+  // the guest ("/etc/fstab"); the last component is not followed when it is a
+  // symlink, earlier ones are (relative to the guest root, never the host).
+  Result<Ext2Stat> Stat(const std::string& path);   // follows a final symlink
+  Result<Ext2Stat> Lstat(const std::string& path);  // does not
+  bool Exists(const std::string& path);             // lstat succeeds
+  Result<std::string> ReadFile(const std::string& path);  // follows a final symlink
+  // Replaces (or creates) a regular file with `data`: the content goes to a new
+  // inode in the same folder, then one directory entry is switched to it, so a
+  // reader sees the old file or the new one, never a mix. An existing file's
+  // mode, owner and extended attributes carry over; a new file gets
+  // `mode_if_new` and root ownership. Follows a final symlink to its target.
+  Status WriteFile(const std::string& path, std::string_view data, uint32_t mode_if_new = 0644);
+  Status Mkdir(const std::string& path, uint32_t mode = 0755, uint32_t uid = 0, uint32_t gid = 0);
+  Status Unlink(const std::string& path);  // files, symlinks, device nodes
+  Status Rmdir(const std::string& path);   // empty folders only (ENOTEMPTY)
+  Status Symlink(const std::string& target, const std::string& linkpath);
+  Status Rename(const std::string& from, const std::string& to);
+  Status Chmod(const std::string& path, uint32_t mode);  // permission bits only
+  Status Chown(const std::string& path, uint32_t uid, uint32_t gid);
+  Result<std::vector<Ext2DirEntry>> ReadDir(const std::string& path);  // without "." and ".."
+  Result<std::string> ReadLink(const std::string& path);
+  Result<std::vector<std::string>> ListXattrs(const std::string& path);
+  Result<std::string> GetXattr(const std::string& path, const std::string& name);  // ENODATA if absent
+  Status SetXattr(const std::string& path, const std::string& name, std::string_view value);
+  Status RemoveXattr(const std::string& path, const std::string& name);
+
+  // ---- inode-level operations (caller holds mutex()). Names are single path
+  // components. These are what the FUSE view uses.
+  Result<ext2_ino_t> ResolveLocked(const std::string& path, bool follow_last);
+  Result<ext2_ino_t> LookupLocked(ext2_ino_t dir, const std::string& name);
+  Result<Ext2Stat> StatLocked(ext2_ino_t ino);
+  Status ReadInodeLocked(ext2_ino_t ino, ext2_inode_large& inode);
+  Status WriteInodeLocked(ext2_ino_t ino, ext2_inode_large& inode);
+  Result<std::vector<Ext2DirEntry>> ReadDirLocked(ext2_ino_t dir);
+  Result<std::string> ReadLinkLocked(ext2_ino_t ino);
+  // Creates an inode of `mode` (S_IFREG, S_IFDIR, S_IFLNK via SymlinkLocked,
+  // S_IFCHR/S_IFBLK/S_IFIFO/S_IFSOCK with rdev) linked as dir/name. EEXIST if taken.
+  Result<ext2_ino_t> CreateLocked(ext2_ino_t dir, const std::string& name, uint32_t mode, uint32_t uid,
+                                  uint32_t gid, uint64_t rdev = 0);
+  Result<ext2_ino_t> SymlinkLocked(ext2_ino_t dir, const std::string& name, const std::string& target,
+                                   uint32_t uid, uint32_t gid);
+  Status LinkLocked(ext2_ino_t ino, ext2_ino_t dir, const std::string& name);  // hard link
+  Status UnlinkLocked(ext2_ino_t dir, const std::string& name);
+  Status RmdirLocked(ext2_ino_t dir, const std::string& name);
+  // rename(2) semantics: replaces an existing target (an empty folder for a
+  // folder) by switching its directory entry, so the target never disappears.
+  Status RenameLocked(ext2_ino_t from_dir, const std::string& from, ext2_ino_t to_dir, const std::string& to,
+                      bool noreplace = false);
+  // Reads up to buf.size() bytes at offset; returns how many (short at EOF).
+  // Large extent-mapped reads drop the lock while reading the device.
+  Result<size_t> ReadLocked(std::unique_lock<std::mutex>& lock, ext2_ino_t ino, uint64_t offset,
+                            std::span<uint8_t> buf);
+  Result<size_t> WriteLocked(ext2_ino_t ino, uint64_t offset, std::span<const uint8_t> buf);
+  Status TruncateLocked(ext2_ino_t ino, uint64_t size);
+  // Sets what is given; times are in the guest's clock.
+  Status SetAttrLocked(ext2_ino_t ino, std::optional<uint32_t> mode, std::optional<uint32_t> uid,
+                       std::optional<uint32_t> gid, std::optional<struct timespec> atime,
+                       std::optional<struct timespec> mtime);
+  Result<std::vector<std::string>> ListXattrsLocked(ext2_ino_t ino);
+  Result<std::string> GetXattrLocked(ext2_ino_t ino, const std::string& name);
+  Status SetXattrLocked(ext2_ino_t ino, const std::string& name, std::string_view value, int flags = 0);
+  Status RemoveXattrLocked(ext2_ino_t ino, const std::string& name);
+  Status FlushLocked();  // metadata to the device, then BlockDevice::flush()
+
+  // Open-file bookkeeping, so an unlinked file keeps its data while open
+  // (caller holds mutex()). The last Release of an inode with no links frees it.
+  void AcquireLocked(ext2_ino_t ino);
+  Status ReleaseLocked(ext2_ino_t ino);
+
+ private:
+  Ext2Volume(std::shared_ptr<BlockDevice> dev, ext2_filsys fs, bool writable, std::string channel_name)
+      : dev_(std::move(dev)), fs_(fs), writable_(writable), channel_name_(std::move(channel_name)) {}
+  Status CheckWritable() const;
+  Status LinkEntryLocked(ext2_ino_t dir, const std::string& name, ext2_ino_t ino, uint32_t mode);
+  Status DropLinkLocked(ext2_ino_t ino);  // links_count - 1, frees when unused
+  Status FreeInodeLocked(ext2_ino_t ino);
+  Result<std::pair<ext2_ino_t, std::string>> ParentOfLocked(const std::string& path);
+  Status TouchLocked(ext2_ino_t ino, bool mtime, bool ctime);
+
+  std::shared_ptr<BlockDevice> dev_;
+  ext2_filsys fs_;
+  bool writable_;
+  std::string channel_name_;
+  std::mutex mu_;
+  std::map<ext2_ino_t, int> open_count_;  // inodes held open by callers
+};
+
+}  // namespace vdkit

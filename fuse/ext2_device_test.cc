@@ -1,0 +1,193 @@
+// Tests for Ext2Volume: file systems made by mkfs.ext4 -d, edited through the path API, checked by e2fsck and debugfs.
+#include "fuse/ext2_device.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace vdkit {
+namespace {
+
+// A writable BlockDevice held in memory, so the tests never touch the image file they started from.
+class MemoryDevice final : public BlockDevice {
+ public:
+  explicit MemoryDevice(std::vector<uint8_t> bytes, bool writable = true)
+      : bytes_(std::move(bytes)), writable_(writable) {
+    info_.format = "raw";
+    info_.virtual_size = bytes_.size();
+  }
+  uint64_t size() const override { return bytes_.size(); }
+  Status read(uint64_t off, std::span<uint8_t> buf) override {
+    VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
+    std::lock_guard<std::mutex> g(mu_);
+    std::memcpy(buf.data(), bytes_.data() + off, buf.size());
+    return Status::Ok();
+  }
+  Status extents(uint64_t off, uint64_t len, std::vector<Extent>& out) override {
+    append_extent(out, {off, len, ExtentType::kData});
+    return Status::Ok();
+  }
+  DeviceCaps caps() const override {
+    DeviceCaps c;
+    c.writable = writable_;
+    return c;
+  }
+  Status write(uint64_t off, std::span<const uint8_t> buf) override {
+    if (!writable_) return BlockDevice::write(off, buf);
+    VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
+    std::lock_guard<std::mutex> g(mu_);
+    std::memcpy(bytes_.data() + off, buf.data(), buf.size());
+    return Status::Ok();
+  }
+  const ImageInfo& info() const override { return info_; }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+ private:
+  std::mutex mu_;
+  std::vector<uint8_t> bytes_;
+  bool writable_;
+  ImageInfo info_;
+};
+
+std::string run(const std::string& cmd, int* status = nullptr) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  if (status) *status = st;
+  return out;
+}
+
+class Ext2VolumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vdkit-ext2test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    std::string tree = dir_ + "/tree";
+    ASSERT_EQ(0, system(("mkdir -p " + tree + "/etc " + tree + "/a/b && printf 'UUID=1 / ext4 defaults 0 1\\n' > " +
+                         tree + "/etc/fstab && printf hello > " + tree + "/a/b/c.txt && ln -s ../etc/fstab " + tree +
+                         "/a/link && chmod 0600 " + tree + "/a/b/c.txt")
+                            .c_str()));
+    std::string img = dir_ + "/fs.img";
+    int st = 0;
+    run("mkfs.ext4 -q -F -b 4096 -d " + tree + " " + img + " 16M 2>&1", &st);
+    ASSERT_EQ(st, 0);
+    std::ifstream f(img, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    dev_ = std::make_shared<MemoryDevice>(std::move(bytes));
+  }
+  void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
+
+  // Writes the device's bytes to a file and runs a peer on it.
+  std::string dump() {
+    std::string out = dir_ + "/out.img";
+    std::ofstream f(out, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(dev_->bytes().data()), dev_->bytes().size());
+    return out;
+  }
+
+  std::string dir_;
+  std::shared_ptr<MemoryDevice> dev_;
+};
+
+TEST_F(Ext2VolumeTest, ReadsWhatMkfsWrote) {
+  auto vol = Ext2Volume::Open(dev_, false);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  auto fstab = (*vol)->ReadFile("/etc/fstab");
+  ASSERT_TRUE(fstab.ok()) << fstab.status().message();
+  EXPECT_EQ(*fstab, "UUID=1 / ext4 defaults 0 1\n");
+  auto via_link = (*vol)->ReadFile("/a/link");
+  ASSERT_TRUE(via_link.ok());
+  EXPECT_EQ(*via_link, *fstab);
+  EXPECT_EQ(*(*vol)->ReadLink("/a/link"), "../etc/fstab");
+  auto st = (*vol)->Lstat("/a/b/c.txt");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->mode & 07777, 0600u);
+  EXPECT_EQ(st->size, 5u);
+  EXPECT_EQ((*vol)->Stat("/missing").status().code(), ENOENT);
+  EXPECT_EQ((*vol)->WriteFile("/etc/fstab", "x").code(), EROFS);
+  auto entries = (*vol)->ReadDir("/a");
+  ASSERT_TRUE(entries.ok());
+  std::vector<std::string> names;
+  for (auto& e : *entries) names.push_back(e.name);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "link"}));
+}
+
+TEST_F(Ext2VolumeTest, EditsAreCleanForE2fsckAndVisibleToDebugfs) {
+  {
+    auto vol = Ext2Volume::Open(dev_, true);
+    ASSERT_TRUE(vol.ok()) << vol.status().message();
+    Ext2Volume& v = **vol;
+    ASSERT_TRUE(v.Chown("/a/b/c.txt", 1234, 5678).ok());
+    ASSERT_TRUE(v.SetXattr("/a/b/c.txt", "user.note", "kept").ok());
+    ASSERT_TRUE(v.WriteFile("/a/b/c.txt", "replaced content\n").ok());
+    ASSERT_TRUE(v.WriteFile("/a/link", "through the link\n").ok());  // edits /etc/fstab
+    ASSERT_TRUE(v.Mkdir("/new", 0700).ok());
+    EXPECT_EQ(v.Mkdir("/new").code(), EEXIST);
+    std::string big(300000, 'z');
+    ASSERT_TRUE(v.WriteFile("/new/big", big).ok());
+    ASSERT_TRUE(v.Symlink("/new/big", "/new/big-link").ok());
+    ASSERT_TRUE(v.Rename("/new/big", "/a/big").ok());
+    EXPECT_EQ(v.Rmdir("/a").code(), ENOTEMPTY);
+    ASSERT_TRUE(v.Unlink("/new/big-link").ok());
+    ASSERT_TRUE(v.Rmdir("/new").ok());
+    ASSERT_TRUE(v.Chmod("/a/big", 0640).ok());
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(v.WriteFile("/a/f" + std::to_string(i), "n").ok());  // grows the folder
+
+    auto st = v.Lstat("/a/b/c.txt");
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->uid, 1234u);
+    EXPECT_EQ(st->gid, 5678u);
+    EXPECT_EQ(st->mode & 07777, 0600u);
+    EXPECT_EQ(*v.GetXattr("/a/b/c.txt", "user.note"), "kept");
+    EXPECT_EQ(*v.ReadFile("/a/big"), big);
+    EXPECT_FALSE(v.Exists("/new"));
+    ASSERT_TRUE(v.Close().ok());
+  }
+  std::string img = dump();
+  int st = 0;
+  std::string fsck = run("e2fsck -fn " + img + " 2>&1", &st);
+  EXPECT_EQ(st, 0) << fsck;
+  EXPECT_EQ(run("debugfs -R 'cat /etc/fstab' " + img + " 2>/dev/null"), "through the link\n");
+  EXPECT_EQ(run("debugfs -R 'cat /a/b/c.txt' " + img + " 2>/dev/null"), "replaced content\n");
+  std::string stat = run("debugfs -R 'stat /a/b/c.txt' " + img + " 2>/dev/null");
+  EXPECT_NE(stat.find("User:  1234   Group:  5678"), std::string::npos) << stat;
+  EXPECT_NE(run("debugfs -R 'ls -l /a' " + img + " 2>/dev/null").find("f299"), std::string::npos);
+}
+
+TEST_F(Ext2VolumeTest, RefusesWhatIsNotExt) {
+  auto junk = std::make_shared<MemoryDevice>(std::vector<uint8_t>(1 << 20, 0));
+  auto vol = Ext2Volume::Open(junk, false);
+  ASSERT_FALSE(vol.ok());
+  EXPECT_NE(vol.status().message().find("1080"), std::string::npos);
+  auto ro = std::make_shared<MemoryDevice>(dev_->bytes(), false);
+  EXPECT_EQ(Ext2Volume::Open(ro, true).status().code(), EROFS);
+}
+
+TEST_F(Ext2VolumeTest, FullFileSystemGivesEnospc) {
+  auto vol = Ext2Volume::Open(dev_, true);
+  ASSERT_TRUE(vol.ok());
+  std::string chunk(4 << 20, 'q');
+  Status last;
+  for (int i = 0; i < 8 && last.ok(); ++i) last = (*vol)->WriteFile("/fill" + std::to_string(i), chunk);
+  EXPECT_EQ(last.code(), ENOSPC) << last.message();
+  ASSERT_TRUE((*vol)->Close().ok());
+  int st = 0;
+  std::string fsck = run("e2fsck -fn " + dump() + " 2>&1", &st);
+  EXPECT_EQ(st, 0) << fsck;
+}
+
+}  // namespace
+}  // namespace vdkit
