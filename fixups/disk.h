@@ -1,0 +1,77 @@
+// A guest disk: its file systems (partition table + superblock probe), device-name mapping, and the guest tree.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blockcore/block_device.h"
+#include "fixups/guest_fs.h"
+#include "fixups/rules.h"
+
+namespace vdkit::fixups {
+
+// A file system found on the disk.
+struct FsInfo {
+  int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::string type;  // "ext2", "ext3", "ext4", "xfs", "swap", "" when unknown
+  std::string uuid;  // lower case, as blkid prints it
+  std::string label;
+  std::string mount_point;  // where the guest's fstab mounts it, filled by open_guest
+};
+
+// Reads the partition table and probes each partition (or the whole disk when
+// there is no table) for ext2/3/4, xfs and swap superblocks.
+Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev);
+
+// How fixed device names are written.
+enum class DeviceNaming { kUuid, kLabel, kVd };
+std::optional<DeviceNaming> parse_device_naming(std::string_view s);
+
+// Maps the guest's device names (/dev/xvda1, /dev/sda1, /dev/hda1, /dev/xvde
+// for a partitionless disk) of the disk `disk` (letter index: the disk the
+// guest calls its boot disk) to UUID=, LABEL= or /dev/vdX names. A file system
+// without a UUID (or label) falls back to the next form; names of other disks
+// and of partitions that hold no known file system map to nothing.
+class DeviceMapper {
+ public:
+  DeviceMapper(std::vector<FsInfo> fs, DeviceNaming naming, int disk) : fs_(std::move(fs)), naming_(naming), disk_(disk) {}
+  std::optional<std::string> map(std::string_view device) const;
+  // The file system a device name (/dev/..., UUID=..., LABEL=...) stands for.
+  const FsInfo* find(std::string_view device) const;
+  DeviceMapFn fn() const {
+    return [this](std::string_view d) { return map(d); };
+  }
+
+ private:
+  std::vector<FsInfo> fs_;
+  DeviceNaming naming_;
+  int disk_;
+};
+
+// The guest as one tree: the file system holding /etc/fstab is /, and the
+// other ext2/3/4 file systems fstab names are mounted where it says.
+struct GuestDisk {
+  std::shared_ptr<BlockDevice> device;
+  std::vector<FsInfo> filesystems;
+  std::unique_ptr<MountedGuestFs> fs;
+  // Flushes and closes every file system (call before the device goes).
+  Status close();
+  ~GuestDisk();
+  std::vector<std::function<Status()>> closers;
+};
+
+// Opens the guest on dev; writable needs a writable dev (an overlay, or an
+// image opened with OpenOptions::writable).
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable);
+
+// Opens one ext2/3/4 file system of dev as a GuestFs (libext2fs, no FUSE).
+Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
+                                  std::function<Status()>* closer);
+
+}  // namespace vdkit::fixups

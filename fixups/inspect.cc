@@ -1,0 +1,539 @@
+// Inspection of a guest tree: reads the config files the fixups care about and reports what they say.
+#include "fixups/inspect.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "fixups/initramfs.h"
+
+namespace vdkit::fixups {
+namespace {
+
+// Config files are small; anything larger is not a config file we can use.
+constexpr size_t kMaxConfigBytes = 4u << 20;
+
+std::optional<std::string> read_small(GuestFs& fs, const std::string& path) {
+  if (!fs.is_file(path)) return std::nullopt;
+  auto r = fs.read_file(path, kMaxConfigBytes);
+  if (!r.ok()) return std::nullopt;
+  return std::move(*r);
+}
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+std::string first_line(const std::string& s) {
+  std::string l = s.substr(0, s.find('\n'));
+  while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
+  return l;
+}
+
+void detect_os(GuestFs& fs, OsInfo& os) {
+  if (auto t = read_small(fs, "/etc/os-release")) {
+    os.distro = lower(shell_var(*t, "ID").value_or(""));
+    os.product_name = shell_var(*t, "PRETTY_NAME").value_or(shell_var(*t, "NAME").value_or(""));
+    os.version = shell_var(*t, "VERSION_ID").value_or("");
+    std::string like = lower(shell_var(*t, "ID_LIKE").value_or(""));
+    if (os.distro == "rhel" || os.distro == "centos" || os.distro == "fedora" || like.find("rhel") != std::string::npos ||
+        like.find("fedora") != std::string::npos)
+      os.family = "rhel";
+    else if (os.distro == "debian" || os.distro == "ubuntu" || like.find("debian") != std::string::npos)
+      os.family = "debian";
+    else if (like.find("suse") != std::string::npos || os.distro.find("suse") != std::string::npos)
+      os.family = "suse";
+  }
+  if (os.distro.empty()) {
+    if (auto t = read_small(fs, "/etc/lsb-release")) {
+      os.distro = lower(shell_var(*t, "DISTRIB_ID").value_or(""));
+      os.version = shell_var(*t, "DISTRIB_RELEASE").value_or("");
+      os.product_name = shell_var(*t, "DISTRIB_DESCRIPTION").value_or("");
+      if (os.distro == "ubuntu") os.family = "debian";
+    }
+  }
+  if (os.distro.empty()) {
+    for (const char* f : {"/etc/redhat-release", "/etc/centos-release", "/etc/sl-release", "/etc/system-release"}) {
+      auto t = read_small(fs, f);
+      if (!t) continue;
+      std::string l = first_line(*t);
+      os.product_name = l;
+      os.family = "rhel";
+      std::string ll = lower(l);
+      if (ll.find("scientific") != std::string::npos) os.distro = "scientificlinux";
+      else if (ll.find("centos") != std::string::npos) os.distro = "centos";
+      else if (ll.find("fedora") != std::string::npos) os.distro = "fedora";
+      else if (ll.find("red hat") != std::string::npos) os.distro = "rhel";
+      else os.distro = "redhat-based";
+      size_t r = ll.find("release ");
+      if (r != std::string::npos) {
+        std::string v = l.substr(r + 8);
+        os.version = v.substr(0, v.find(' '));
+      }
+      break;
+    }
+  }
+  if (os.distro.empty()) {
+    if (auto t = read_small(fs, "/etc/debian_version")) {
+      os.distro = "debian";
+      os.family = "debian";
+      os.version = first_line(*t);
+      os.product_name = "Debian GNU/Linux " + os.version;
+    }
+  }
+  if (os.distro.empty()) os.distro = "unknown";
+  if (!os.version.empty() && std::isdigit(static_cast<unsigned char>(os.version[0]))) {
+    os.major = 0;
+    for (char c : os.version) {
+      if (!std::isdigit(static_cast<unsigned char>(c)) || os.major > 100000) break;
+      os.major = os.major * 10 + (c - '0');
+    }
+  }
+  for (const char* bin : {"/bin/sh", "/bin/bash", "/bin/ls", "/usr/bin/bash", "/sbin/init", "/bin/busybox"}) {
+    if (!fs.is_file(bin)) continue;
+    auto t = fs.read_file(bin, 64u << 20);
+    if (!t.ok() || t->size() < 20 || t->compare(0, 4, "\x7f" "ELF") != 0) continue;
+    unsigned machine = static_cast<unsigned char>((*t)[18]) | static_cast<unsigned char>((*t)[19]) << 8;
+    switch (machine) {
+      case 3: os.arch = "i386"; break;
+      case 62: os.arch = "x86_64"; break;
+      case 183: os.arch = "aarch64"; break;
+      case 40: os.arch = "arm"; break;
+      case 21: os.arch = "ppc64"; break;
+      case 22: os.arch = "s390x"; break;
+      default: os.arch = "elf-machine-" + std::to_string(machine);
+    }
+    break;
+  }
+}
+
+std::vector<std::string> find_files(GuestFs& fs, const std::string& dir, const std::string& prefix,
+                                    const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& n : fs.list_dir(dir))
+    if (starts_with(n, prefix) && ends_with(n, suffix) && n.size() >= prefix.size() + suffix.size() &&
+        fs.is_file(guest_join(dir, n)))
+      out.push_back(guest_join(dir, n));
+  return out;
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+void find_boot_loaders(GuestFs& fs, Inspection& in) {
+  std::set<std::string> seen_content;
+  for (const char* p : {"/boot/grub/grub.conf", "/boot/grub/menu.lst"}) {
+    auto t = read_small(fs, p);
+    if (!t || !seen_content.insert(*t).second) continue;  // menu.lst is usually a link to grub.conf
+    BootMenu m = parse_grub_legacy(*t);
+    in.boot_loaders.push_back({"grub-legacy", p, m.entries, m.default_index, m.default_value});
+  }
+  std::vector<std::string> grub2 = {"/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"};
+  for (const auto& d : fs.list_dir("/boot/efi/EFI")) grub2.push_back("/boot/efi/EFI/" + d + "/grub.cfg");
+  for (const auto& p : grub2) {
+    auto t = read_small(fs, p);
+    if (!t) continue;
+    BootMenu m = parse_grub2_cfg(*t);
+    in.boot_loaders.push_back({"grub2", p, m.entries, m.default_index, m.default_value});
+  }
+  auto bls = find_bls_entries(fs);
+  if (!bls.empty()) {
+    BootLoader b{"bls", "/boot/loader/entries", {}, -1, {}};
+    std::string saved;
+    for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
+      if (auto t = read_small(fs, env)) saved = shell_var(*t, "saved_entry").value_or("");
+    b.default_value = saved;
+    for (const auto& p : bls) {
+      auto t = read_small(fs, p);
+      if (!t) continue;
+      BootEntry e = parse_bls_entry(*t);
+      if (e.cmdline.find("$kernelopts") != std::string::npos) {
+        for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
+          if (auto g = read_small(fs, env)) {
+            std::string ko = shell_var(*g, "kernelopts").value_or("");
+            size_t pos = e.cmdline.find("$kernelopts");
+            e.cmdline.replace(pos, 11, ko);
+            break;
+          }
+      }
+      std::string id = p.substr(p.rfind('/') + 1);
+      id = id.substr(0, id.size() - 5);
+      if (!saved.empty() && id == saved) b.default_index = static_cast<int>(b.entries.size());
+      b.entries.push_back(e);
+    }
+    // Without a saved entry, grub's blscfg boots the newest (entries sort by version, last is newest).
+    if (b.default_index < 0 && !b.entries.empty()) b.default_index = static_cast<int>(b.entries.size()) - 1;
+    in.boot_loaders.push_back(b);
+  }
+  for (const char* p : {"/boot/extlinux/extlinux.conf", "/boot/extlinux.conf", "/extlinux.conf",
+                        "/boot/syslinux/syslinux.cfg", "/boot/syslinux.cfg", "/syslinux.cfg",
+                        "/boot/syslinux/extlinux.conf", "/extlinux/extlinux.conf", "/syslinux/syslinux.cfg"}) {
+    auto t = read_small(fs, p);
+    if (!t) continue;
+    BootMenu m = parse_syslinux(*t);
+    std::string kind = std::string(p).find("extlinux") != std::string::npos ? "extlinux" : "syslinux";
+    in.boot_loaders.push_back({kind, p, m.entries, m.default_index, m.default_value});
+  }
+  if (auto t = read_small(fs, "/etc/default/grub")) in.default_grub = shell_var(*t, "GRUB_CMDLINE_LINUX").value_or("");
+}
+
+std::string driver_state_from_config(const std::string& config, const std::string& symbol) {
+  for (auto l : split_lines_keep(config)) {
+    std::string line(l);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (line == symbol + "=y") return "builtin";
+    if (line == symbol + "=m") return "module";
+    if (line == "# " + symbol + " is not set") return "absent";
+  }
+  return "absent";
+}
+
+void inspect_kernel(GuestFs& fs, KernelInfo& k) {
+  std::string cfg = "/boot/config-" + k.version;
+  std::optional<std::string> config;
+  if (fs.is_file(cfg)) {
+    k.config_path = cfg;
+    auto t = fs.read_file(cfg, kMaxConfigBytes);
+    if (t.ok()) config = std::move(*t);
+  }
+  std::string builtin, deps;
+  if (!config) {
+    if (auto t = read_small(fs, "/lib/modules/" + k.version + "/modules.builtin")) builtin = *t;
+    if (auto t = fs.read_file("/lib/modules/" + k.version + "/modules.dep", 64u << 20); t.ok()) deps = *t;
+  }
+  for (const auto& d : kVirtioDrivers) {
+    std::string drv = d[0];
+    if (config) {
+      k.drivers[drv] = driver_state_from_config(*config, d[1]);
+    } else if (!builtin.empty() || !deps.empty()) {
+      std::string ko = "/" + drv + ".ko";
+      if (builtin.find(ko) != std::string::npos) k.drivers[drv] = "builtin";
+      else if (deps.find(ko) != std::string::npos) k.drivers[drv] = "module";
+      else k.drivers[drv] = "absent";
+    } else {
+      k.drivers[drv] = "unknown";
+    }
+  }
+  for (const std::string& p : {"/boot/initramfs-" + k.version + ".img", "/boot/initrd-" + k.version + ".img",
+                               "/boot/initrd.img-" + k.version, "/boot/initrd-" + k.version}) {
+    if (fs.is_file(p)) {
+      k.initrd_path = p;
+      break;
+    }
+  }
+  bool any_module = false;
+  for (auto& [drv, st] : k.drivers) any_module |= st == "module";
+  if (!k.initrd_path.empty() && any_module) {
+    auto data = fs.read_file(k.initrd_path);
+    Result<std::vector<std::string>> files = data.ok() ? list_initramfs(*data) : Result<std::vector<std::string>>(data.status());
+    if (!files.ok()) {
+      k.initrd_error = files.status().message();
+    } else {
+      for (auto& [drv, st] : k.drivers) {
+        if (st != "module") continue;
+        bool found = false;
+        for (const auto& f : *files) {
+          std::string base = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
+          if (starts_with(base, drv + ".ko")) found = true;
+        }
+        k.in_initrd[drv] = found;
+      }
+    }
+  }
+  std::string base = k.version;
+  bool xen = lower(base).find("xen") != std::string::npos;
+  k.xen_only = xen && k.drivers["virtio_blk"] != "builtin" && k.drivers["virtio_blk"] != "module";
+}
+
+void find_kernels(GuestFs& fs, Inspection& in) {
+  for (const auto& n : fs.list_dir("/boot")) {
+    std::string version;
+    if (starts_with(n, "vmlinuz-")) version = n.substr(8);
+    else if (starts_with(n, "vmlinux-")) version = n.substr(8);
+    else continue;
+    if (version.empty() || ends_with(version, ".hmac") || !fs.is_file("/boot/" + n)) continue;
+    KernelInfo k;
+    k.version = version;
+    k.path = "/boot/" + n;
+    inspect_kernel(fs, k);
+    in.kernels.push_back(std::move(k));
+  }
+}
+
+void find_network(GuestFs& fs, Inspection& in) {
+  for (const auto& p : find_ifcfg_files(fs))
+    if (auto t = read_small(fs, p)) in.network.push_back({p, "ifcfg", summarize_ifcfg(*t)});
+  if (auto t = read_small(fs, "/etc/network/interfaces"))
+    in.network.push_back({"/etc/network/interfaces", "interfaces", summarize_interfaces(*t)});
+  for (const auto& p : find_files(fs, "/etc/network/interfaces.d", "", ""))
+    if (auto t = read_small(fs, p)) in.network.push_back({p, "interfaces", summarize_interfaces(*t)});
+  for (const auto& p : find_netplan_files(fs))
+    if (auto t = read_small(fs, p)) in.network.push_back({p, "netplan", summarize_netplan(*t)});
+  for (const auto& p : find_nm_keyfiles(fs))
+    if (auto t = read_small(fs, p)) in.network.push_back({p, "networkmanager", summarize_nm_keyfile(*t)});
+  const std::string rules = "/etc/udev/rules.d/70-persistent-net.rules";
+  if (auto t = read_small(fs, rules)) {
+    in.persistent_net_rules = rules;
+    in.persistent_net_rule_count = count_udev_rules(*t);
+  }
+  for (const char* g : {"/lib/udev/rules.d/75-persistent-net-generator.rules",
+                        "/usr/lib/udev/rules.d/75-persistent-net-generator.rules",
+                        "/etc/udev/rules.d/75-persistent-net-generator.rules"})
+    if (fs.is_file(g)) {
+      in.persistent_net_generator = g;
+      break;
+    }
+}
+
+void find_device_refs(GuestFs& fs, Inspection& in) {
+  std::vector<std::string> files = {"/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/boot/grub2/grubenv",
+                                    "/boot/grub/grubenv"};
+  for (const auto& b : in.boot_loaders) {
+    if (b.kind == "bls") {
+      for (const auto& p : find_bls_entries(fs)) files.push_back(p);
+    } else {
+      files.push_back(b.config);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& f : files) {
+    auto t = read_small(fs, f);
+    if (!t) continue;
+    for (const auto& d : find_device_names(*t))
+      if (seen.insert({f, d}).second) in.device_references.push_back({f, d});
+  }
+}
+
+}  // namespace
+
+std::string boot_path(GuestFs& fs, const std::string& p) {
+  if (p.empty()) return p;
+  std::string q = p;
+  // grub legacy "(hd0,0)/vmlinuz" names the partition first.
+  if (q[0] == '(') {
+    size_t e = q.find(')');
+    q = e == std::string::npos ? q : q.substr(e + 1);
+  }
+  if (fs.is_file(q)) return normalize_guest_path(q);
+  std::string b = guest_join("/boot", q);
+  if (fs.is_file(b)) return b;
+  return normalize_guest_path(q);
+}
+
+std::vector<std::string> find_ifcfg_files(GuestFs& fs) {
+  std::vector<std::string> out;
+  for (const auto& p : find_files(fs, "/etc/sysconfig/network-scripts", "ifcfg-", ""))
+    if (!ends_with(p, "ifcfg-lo") && p.find('~') == std::string::npos && !ends_with(p, ".bak") &&
+        !ends_with(p, ".orig"))
+      out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> find_netplan_files(GuestFs& fs) {
+  std::vector<std::string> out;
+  for (const char* d : {"/etc/netplan", "/run/netplan", "/lib/netplan"})
+    for (const auto& p : find_files(fs, d, "", ".yaml")) out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> find_nm_keyfiles(GuestFs& fs) {
+  std::vector<std::string> out;
+  for (const auto& p : find_files(fs, "/etc/NetworkManager/system-connections", "", "")) out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> find_bls_entries(GuestFs& fs) { return find_files(fs, "/boot/loader/entries", "", ".conf"); }
+
+std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k) {
+  std::string initrd = k.initrd_path;
+  bool dracut = fs.is_file("/usr/bin/dracut") || fs.is_file("/sbin/dracut") || fs.is_file("/usr/sbin/dracut");
+  bool update_initramfs = fs.is_file("/usr/sbin/update-initramfs") || fs.is_file("/sbin/update-initramfs");
+  bool mkinitrd = fs.is_file("/sbin/mkinitrd") || fs.is_file("/usr/sbin/mkinitrd");
+  if (!dracut && !update_initramfs && !mkinitrd) {
+    if (os.family == "debian") update_initramfs = true;
+    else if (os.family == "rhel" && os.major > 0 && os.major < 6) mkinitrd = true;
+    else dracut = true;
+  }
+  if (update_initramfs)
+    return "printf 'virtio_blk\\nvirtio_pci\\nvirtio_scsi\\n' >> /etc/initramfs-tools/modules && update-initramfs -u -k " +
+           k.version;
+  if (dracut)
+    return "dracut -f --add-drivers \"virtio_blk virtio_pci virtio_scsi\" " +
+           (initrd.empty() ? "/boot/initramfs-" + k.version + ".img" : initrd) + " " + k.version;
+  return "mkinitrd -f --with=virtio_blk --with=virtio_pci --with=virtio_scsi " +
+         (initrd.empty() ? "/boot/initrd-" + k.version + ".img" : initrd) + " " + k.version;
+}
+
+Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems) {
+  Inspection in;
+  in.filesystems = filesystems;
+  if (auto t = read_small(fs, "/etc/fstab")) in.fstab = parse_fstab(*t);
+  else in.notes.push_back("no /etc/fstab");
+  if (auto t = read_small(fs, "/etc/crypttab")) {
+    for (auto& e : parse_fstab(*t)) in.crypttab.push_back({e.mount_point, e.device, e.type, e.options});
+  }
+  detect_os(fs, in.os);
+  find_boot_loaders(fs, in);
+  find_kernels(fs, in);
+  if (in.os.arch.empty()) {
+    for (const auto& k : in.kernels) {
+      for (const char* a : {"x86_64", "i686", "i586", "i386", "aarch64"})
+        if (k.version.find(a) != std::string::npos) in.os.arch = a;
+    }
+  }
+  find_network(fs, in);
+  for (const auto& b : in.boot_loaders)
+    for (const auto& e : b.entries)
+      for (const auto& c : find_consoles(e.cmdline)) add_unique(in.consoles, c);
+  for (const auto& c : find_consoles(in.default_grub)) add_unique(in.consoles, c);
+  if (auto t = read_small(fs, "/etc/inittab")) in.inittab_ttys = inittab_getty_ttys(*t);
+  if (auto t = read_small(fs, "/etc/securetty")) {
+    for (auto l : split_lines_keep(*t)) {
+      std::string s(l);
+      while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+      if (!s.empty() && s[0] != '#') in.securetty.push_back(s);
+    }
+  }
+  in.cloud_init = fs.is_file("/usr/bin/cloud-init") || fs.is_file("/etc/cloud/cloud.cfg");
+  std::vector<std::string> cfgs = {"/etc/cloud/cloud.cfg"};
+  for (const auto& p : find_files(fs, "/etc/cloud/cloud.cfg.d", "", ".cfg")) cfgs.push_back(p);
+  for (const auto& p : cfgs)
+    if (auto t = read_small(fs, p))
+      for (const auto& d : cloud_init_datasources(*t)) add_unique(in.cloud_init_datasources, d);
+  find_device_refs(fs, in);
+  return in;
+}
+
+nlohmann::json to_json(const Inspection& in) {
+  using nlohmann::json;
+  json j;
+  json fss = json::array();
+  for (const auto& f : in.filesystems) {
+    json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length}, {"type", f.type},
+              {"uuid", f.uuid},           {"label", f.label}};
+    if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
+    fss.push_back(x);
+  }
+  j["filesystems"] = fss;
+  json fst = json::array();
+  for (const auto& e : in.fstab)
+    fst.push_back({{"device", e.device}, {"mountpoint", e.mount_point}, {"type", e.type}, {"options", e.options}});
+  j["fstab"] = fst;
+  json ct = json::array();
+  for (const auto& e : in.crypttab) ct.push_back({{"name", e.device}, {"device", e.mount_point}});
+  j["crypttab"] = ct;
+  j["os"] = {{"distro", in.os.distro},   {"product-name", in.os.product_name}, {"version", in.os.version},
+             {"family", in.os.family},   {"arch", in.os.arch}};
+  json bl = json::array();
+  for (const auto& b : in.boot_loaders) {
+    json es = json::array();
+    for (size_t k = 0; k < b.entries.size(); ++k) {
+      const auto& e = b.entries[k];
+      json x = {{"title", e.title}, {"kernel", e.kernel}, {"initrd", e.initrd}, {"cmdline", e.cmdline},
+                {"default", static_cast<int>(k) == b.default_index}};
+      if (!e.hypervisor.empty()) x["hypervisor"] = e.hypervisor;
+      es.push_back(x);
+    }
+    bl.push_back({{"type", b.kind}, {"config", b.config}, {"default", b.default_value}, {"entries", es}});
+  }
+  j["boot-loaders"] = bl;
+  json ks = json::array();
+  for (const auto& k : in.kernels) {
+    json x = {{"version", k.version}, {"path", k.path}, {"config", k.config_path}, {"initrd", k.initrd_path},
+              {"xen-only", k.xen_only}};
+    json d = json::object();
+    for (const auto& [drv, st] : k.drivers) {
+      json y = {{"kernel", st}};
+      auto it = k.in_initrd.find(drv);
+      if (it != k.in_initrd.end()) y["in-initrd"] = it->second;
+      d[drv] = y;
+    }
+    x["virtio"] = d;
+    if (!k.initrd_error.empty()) x["initrd-error"] = k.initrd_error;
+    ks.push_back(x);
+  }
+  j["kernels"] = ks;
+  json net = json::array();
+  for (const auto& n : in.network)
+    net.push_back({{"path", n.path},
+                   {"style", n.style},
+                   {"interfaces", n.summary.interfaces},
+                   {"mode", n.summary.is_static ? "static" : n.summary.dhcp ? "dhcp" : "other"},
+                   {"macs", n.summary.macs}});
+  j["network"] = net;
+  j["persistent-net-rules"] = {{"path", in.persistent_net_rules},
+                               {"rules", in.persistent_net_rule_count},
+                               {"generator", in.persistent_net_generator}};
+  j["consoles"] = {{"kernel", in.consoles}, {"inittab", in.inittab_ttys}, {"securetty", in.securetty}};
+  j["cloud-init"] = {{"installed", in.cloud_init}, {"datasources", in.cloud_init_datasources}};
+  json refs = json::array();
+  for (const auto& r : in.device_references) refs.push_back({{"file", r.path}, {"device", r.device}});
+  j["device-references"] = refs;
+  j["notes"] = in.notes;
+  return j;
+}
+
+std::string to_human(const Inspection& in) {
+  std::ostringstream o;
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s.empty() ? std::string("-") : s;
+  };
+  o << "Operating system: " << (in.os.product_name.empty() ? in.os.distro : in.os.product_name) << "\n";
+  o << "  distro " << in.os.distro << ", version " << (in.os.version.empty() ? "-" : in.os.version) << ", family "
+    << (in.os.family.empty() ? "-" : in.os.family) << ", arch " << (in.os.arch.empty() ? "-" : in.os.arch) << "\n";
+  o << "File systems:\n";
+  for (const auto& f : in.filesystems)
+    o << "  " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("whole disk")) << ": "
+      << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
+      << ", LABEL=" << (f.label.empty() ? "-" : f.label) << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point)
+      << "\n";
+  o << "fstab:\n";
+  for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
+  for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";
+  o << "Boot loaders:" << (in.boot_loaders.empty() ? " none found" : "") << "\n";
+  for (const auto& b : in.boot_loaders) {
+    o << "  " << b.kind << " (" << b.config << "), default " << (b.default_value.empty() ? "-" : b.default_value) << "\n";
+    for (size_t k = 0; k < b.entries.size(); ++k) {
+      const auto& e = b.entries[k];
+      o << "    " << (static_cast<int>(k) == b.default_index ? "* " : "  ") << e.title << "\n";
+      if (!e.hypervisor.empty()) o << "        hypervisor: " << e.hypervisor << "\n";
+      o << "        kernel: " << e.kernel << "\n        initrd: " << (e.initrd.empty() ? "-" : e.initrd)
+        << "\n        cmdline: " << e.cmdline << "\n";
+    }
+  }
+  o << "Kernels:\n";
+  for (const auto& k : in.kernels) {
+    o << "  " << k.version << (k.xen_only ? " (Xen-only)" : "") << "\n";
+    for (const auto& [drv, st] : k.drivers) {
+      o << "    " << drv << ": " << st;
+      auto it = k.in_initrd.find(drv);
+      if (it != k.in_initrd.end()) o << (it->second ? ", in initrd" : ", NOT in initrd");
+      o << "\n";
+    }
+    if (!k.initrd_error.empty()) o << "    initrd unreadable: " << k.initrd_error << "\n";
+  }
+  o << "Network:\n";
+  for (const auto& n : in.network)
+    o << "  " << n.path << " (" << n.style << "): " << join(n.summary.interfaces) << ", "
+      << (n.summary.is_static ? "static" : n.summary.dhcp ? "dhcp" : "other") << ", MAC " << join(n.summary.macs) << "\n";
+  if (!in.persistent_net_rules.empty())
+    o << "  " << in.persistent_net_rules << ": " << in.persistent_net_rule_count << " rules\n";
+  if (!in.persistent_net_generator.empty()) o << "  persistent-net generator: " << in.persistent_net_generator << "\n";
+  o << "Consoles: kernel " << join(in.consoles) << "; inittab " << join(in.inittab_ttys) << "; securetty "
+    << join(in.securetty) << "\n";
+  o << "cloud-init: " << (in.cloud_init ? "installed, datasources " + join(in.cloud_init_datasources) : "not installed")
+    << "\n";
+  o << "Xen/VMware device names:" << (in.device_references.empty() ? " none" : "") << "\n";
+  for (const auto& r : in.device_references) o << "  " << r.device << " in " << r.path << "\n";
+  for (const auto& n : in.notes) o << "Note: " << n << "\n";
+  return o.str();
+}
+
+}  // namespace vdkit::fixups

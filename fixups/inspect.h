@@ -1,0 +1,104 @@
+// Guest inspection: OS, boot loaders and entries, kernels and their virtio drivers, network, consoles, cloud-init.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fixups/disk.h"
+#include "fixups/guest_fs.h"
+#include "fixups/rules.h"
+
+namespace vdkit::fixups {
+
+// The virtio drivers a guest needs on KVM, and the kernel config symbol of each.
+inline constexpr const char* kVirtioDrivers[][2] = {{"virtio_blk", "CONFIG_VIRTIO_BLK"},
+                                                     {"virtio_net", "CONFIG_VIRTIO_NET"},
+                                                     {"virtio_pci", "CONFIG_VIRTIO_PCI"},
+                                                     {"virtio_scsi", "CONFIG_SCSI_VIRTIO"}};
+
+struct OsInfo {
+  std::string distro;        // "ubuntu", "rhel", "scientificlinux", "debian", ... ("unknown")
+  std::string product_name;  // "Ubuntu 14.04.6 LTS", "Scientific Linux SL release 5.11 (Boron)"
+  std::string version;       // "14.04", "5.11"
+  std::string family;        // "rhel", "debian", "suse", "" when unknown
+  std::string arch;          // "x86_64", "i386", ... from an ELF binary
+  int major = 0;
+};
+
+// A configured boot loader and what its config declares.
+struct BootLoader {
+  std::string kind;    // "grub-legacy", "grub2", "bls", "syslinux", "extlinux"
+  std::string config;  // guest path
+  std::vector<BootEntry> entries;
+  int default_index = -1;
+  std::string default_value;
+};
+
+struct KernelInfo {
+  std::string version;
+  std::string path;         // /boot/vmlinuz-VERSION
+  std::string config_path;  // "" when none
+  std::string initrd_path;  // "" when none found
+  std::string initrd_error; // why the initrd could not be read
+  // driver -> "builtin" | "module" | "absent" | "unknown"
+  std::map<std::string, std::string> drivers;
+  // driver -> found in the initrd (only for modules, when the initrd was read)
+  std::map<std::string, bool> in_initrd;
+  bool xen_only = false;  // a Xen kernel with no virtio block driver
+};
+
+struct NetConfig {
+  std::string path;
+  std::string style;  // "ifcfg", "interfaces", "netplan", "networkmanager"
+  NetSummary summary;
+};
+
+struct DeviceReference {
+  std::string path;    // guest file
+  std::string device;  // /dev/xvda1
+};
+
+struct Inspection {
+  std::vector<FsInfo> filesystems;
+  std::vector<FstabEntry> fstab;
+  std::vector<FstabEntry> crypttab;  // device, mount_point = name, type = source
+  OsInfo os;
+  std::vector<BootLoader> boot_loaders;
+  std::string default_grub;  // /etc/default/grub GRUB_CMDLINE_LINUX, when present
+  std::vector<KernelInfo> kernels;
+  std::vector<NetConfig> network;
+  std::string persistent_net_rules;  // path, when present
+  int persistent_net_rule_count = 0;
+  std::string persistent_net_generator;  // path of the generator rule, when present
+  std::vector<std::string> consoles;     // console= values of every boot entry (unique)
+  std::vector<std::string> inittab_ttys;
+  std::vector<std::string> securetty;
+  bool cloud_init = false;
+  std::vector<std::string> cloud_init_datasources;
+  std::vector<DeviceReference> device_references;
+  std::vector<std::string> notes;  // things inspection could not read
+};
+
+// Inspects the guest tree. filesystems (may be empty for a folder) are copied in.
+Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems);
+
+nlohmann::json to_json(const Inspection& in);
+std::string to_human(const Inspection& in);
+
+// Finds the files of each config style (used by inspection and fixups).
+std::vector<std::string> find_ifcfg_files(GuestFs& fs);
+std::vector<std::string> find_netplan_files(GuestFs& fs);
+std::vector<std::string> find_nm_keyfiles(GuestFs& fs);
+std::vector<std::string> find_bls_entries(GuestFs& fs);
+
+// The guest command that puts the virtio drivers into a kernel's initrd.
+std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k);
+
+// Resolves a kernel or initrd path from a boot entry to a guest path (a
+// separate /boot makes "/vmlinuz-x" mean "/boot/vmlinuz-x").
+std::string boot_path(GuestFs& fs, const std::string& p);
+
+}  // namespace vdkit::fixups

@@ -1,0 +1,125 @@
+// Pure parsers and rewriters for guest config files, one per style: string in, string out, idempotent, total.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vdkit::fixups {
+
+// Every rewriter here keeps what it does not understand byte for byte
+// (comments, ordering, whitespace, line endings), returns its input unchanged
+// when there is nothing to do, and gives the same result when run on its own
+// output. They accept any bytes (issue 7 fuzzes them).
+
+// A device name like /dev/xvda1: prefix "xvd", disk index 0 ("a"), partition 1.
+// partition is 0 for a whole disk ("/dev/xvde").
+struct DeviceName {
+  std::string prefix;  // "xvd", "sd", "hd", "vd"
+  int disk = 0;        // a=0, b=1, ..., z=25, aa=26, ...
+  int partition = 0;
+};
+// Parses /dev/{xvd,sd,hd,vd}<letters>[<number>]; nullopt for anything else.
+std::optional<DeviceName> parse_device_name(std::string_view s);
+// "a" for 0, "aa" for 26.
+std::string disk_letters(int disk);
+
+// Maps a device reference (as written in the guest) to what replaces it, or nullopt to keep it.
+using DeviceMapFn = std::function<std::optional<std::string>(std::string_view device)>;
+
+// Splits text into lines, each keeping its terminator ("\n" or "\r\n" stays part of the line).
+std::vector<std::string_view> split_lines_keep(std::string_view text);
+
+// /etc/fstab: the first field (device) of each entry.
+std::string rewrite_fstab(std::string_view text, const DeviceMapFn& map);
+// /etc/crypttab: the second field (encrypted device) of each entry.
+std::string rewrite_crypttab(std::string_view text, const DeviceMapFn& map);
+
+struct FstabEntry {
+  std::string device, mount_point, type, options;
+};
+std::vector<FstabEntry> parse_fstab(std::string_view text);
+
+// What to change on a kernel command line: root= and resume= through map,
+// and console=xvc0 / console=hvc0 to console=ttyS0 when fix_console.
+struct CmdlineEdit {
+  DeviceMapFn map;
+  bool fix_console = true;
+};
+// One kernel command line (tokens separated by blanks or quotes).
+std::string rewrite_cmdline(std::string_view cmdline, const CmdlineEdit& edit);
+
+// Boot loader configs: only the command-line parts are touched.
+std::string rewrite_grub_legacy(std::string_view text, const CmdlineEdit& edit);  // kernel/module lines
+std::string rewrite_grub2_cfg(std::string_view text, const CmdlineEdit& edit);    // linux*/xen_module lines
+// /etc/default/grub: GRUB_CMDLINE_LINUX*, and GRUB_DISABLE_LINUX_UUID=true -> false when uuids.
+std::string rewrite_default_grub(std::string_view text, const CmdlineEdit& edit, bool uuids);
+std::string rewrite_bls_entry(std::string_view text, const CmdlineEdit& edit);  // options lines
+// /boot/grub2/grubenv: kernelopts=; keeps the file's 1024-byte '#' padding.
+std::string rewrite_grubenv(std::string_view text, const CmdlineEdit& edit);
+std::string rewrite_syslinux(std::string_view text, const CmdlineEdit& edit);  // APPEND lines
+
+// A boot menu entry as a boot loader config declares it.
+struct BootEntry {
+  std::string title;
+  std::string kernel;   // path as written (for grub legacy Xen entries: the dom0/domU kernel, not xen.gz)
+  std::string initrd;
+  std::string cmdline;
+  std::string hypervisor;  // grub legacy / grub2 Xen entries: xen.gz path
+};
+struct BootMenu {
+  std::vector<BootEntry> entries;
+  std::string default_value;  // as written ("0", "saved", a label or title)
+  int default_index = -1;     // resolved index into entries, -1 if unknown
+};
+BootMenu parse_grub_legacy(std::string_view text);
+BootMenu parse_grub2_cfg(std::string_view text);
+BootEntry parse_bls_entry(std::string_view text);
+BootMenu parse_syslinux(std::string_view text);
+// Sets grub legacy's default (index into entries); adds a default line if none.
+std::string set_grub_legacy_default(std::string_view text, int index);
+// Sets syslinux's DEFAULT label.
+std::string set_syslinux_default(std::string_view text, const std::string& label);
+// syslinux LABEL names, in order (entries of parse_syslinux carry them as title).
+
+// KEY=VALUE files (os-release, lsb-release, ifcfg, /etc/default/grub): value with shell quotes removed.
+std::optional<std::string> shell_var(std::string_view text, std::string_view key);
+
+// Network configs: static -> DHCP, pinned MAC addresses dropped.
+std::string rewrite_ifcfg(std::string_view text);
+std::string rewrite_interfaces(std::string_view text);
+std::string rewrite_netplan(std::string_view text);
+std::string rewrite_nm_keyfile(std::string_view text);
+
+// What a network config says, for inspection.
+struct NetSummary {
+  std::vector<std::string> interfaces;
+  bool is_static = false;
+  bool dhcp = false;
+  std::vector<std::string> macs;
+};
+NetSummary summarize_ifcfg(std::string_view text);
+NetSummary summarize_interfaces(std::string_view text);
+NetSummary summarize_netplan(std::string_view text);
+NetSummary summarize_nm_keyfile(std::string_view text);
+
+// Consoles: /etc/inittab gettys on xvc0/hvc0 move to ttyS0; /etc/securetty gains ttyS0.
+std::string rewrite_inittab(std::string_view text);
+std::string rewrite_securetty(std::string_view text);
+// The ttys inittab starts gettys on.
+std::vector<std::string> inittab_getty_ttys(std::string_view text);
+
+// udev 70-persistent-net.rules: emptied; the count of rules it held, for inspection.
+std::string rewrite_persistent_net_rules(std::string_view text);
+int count_udev_rules(std::string_view text);
+
+// Every /dev/xvd*, /dev/sd*, /dev/hd* name in text (in order, repeated as found).
+std::vector<std::string> find_device_names(std::string_view text);
+// Every console= value on a command line.
+std::vector<std::string> find_consoles(std::string_view cmdline);
+// cloud-init's datasource_list values in a cloud.cfg text.
+std::vector<std::string> cloud_init_datasources(std::string_view text);
+
+}  // namespace vdkit::fixups
