@@ -1,0 +1,318 @@
+// Fixup planning: runs each rewriter over the guest's files, and turns inspection facts into warnings with fixes.
+#include "fixups/fixup.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "fixups/diff.h"
+
+namespace vdkit::fixups {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 4u << 20;
+constexpr const char* kGeneratorMask = "/etc/udev/rules.d/75-persistent-net-generator.rules";
+
+class Planner {
+ public:
+  Planner(GuestFs& fs, FixupPlan& plan) : fs_(fs), plan_(plan) {}
+
+  // Applies f to the file's current (planned) content.
+  template <typename F>
+  void edit(const std::string& path, const std::string& reason, F f) {
+    auto it = index_.find(path);
+    std::string current;
+    if (it != index_.end()) {
+      current = plan_.changes[it->second].after;
+    } else {
+      if (!fs_.is_file(path)) return;
+      auto r = fs_.read_file(path, kMaxConfigBytes);
+      if (!r.ok()) {
+        warn("unreadable-file", "cannot read " + path + ": " + r.status().message(), "");
+        return;
+      }
+      current = std::move(*r);
+    }
+    std::string next = f(current);
+    if (next == current) return;
+    if (it == index_.end()) {
+      index_[path] = plan_.changes.size();
+      plan_.changes.push_back({path, current, next, false, {reason}, {}});
+    } else {
+      FileChange& c = plan_.changes[it->second];
+      c.after = next;
+      if (std::find(c.reasons.begin(), c.reasons.end(), reason) == c.reasons.end()) c.reasons.push_back(reason);
+    }
+  }
+
+  void create(const std::string& path, const std::string& content, const std::string& reason) {
+    if (fs_.is_file(path) || index_.count(path)) return;
+    index_[path] = plan_.changes.size();
+    plan_.changes.push_back({path, "", content, true, {reason}, {}});
+  }
+
+  void warn(const std::string& code, const std::string& message, const std::string& command) {
+    for (const auto& w : plan_.warnings)
+      if (w.code == code && w.message == message) return;
+    plan_.warnings.push_back({code, message, command});
+  }
+
+ private:
+  GuestFs& fs_;
+  FixupPlan& plan_;
+  std::map<std::string, size_t> index_;
+};
+
+std::string cmdline_root(const std::string& cmdline) {
+  std::istringstream s(cmdline);
+  std::string tok;
+  std::string root;
+  while (s >> tok)
+    if (tok.rfind("root=", 0) == 0) root = tok.substr(5);
+  return root;
+}
+
+// The disk the guest boots from, as it names it.
+int choose_boot_disk(const Inspection& in) {
+  for (const auto& e : in.fstab)
+    if (e.mount_point == "/")
+      if (auto d = parse_device_name(e.device)) return d->disk;
+  for (const auto& b : in.boot_loaders)
+    if (b.default_index >= 0)
+      if (auto d = parse_device_name(cmdline_root(b.entries[static_cast<size_t>(b.default_index)].cmdline)))
+        return d->disk;
+  for (const auto& r : in.device_references)
+    if (auto d = parse_device_name(r.device)) return d->disk;
+  return 0;
+}
+
+std::string kernel_version_of(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  for (const char* p : {"vmlinuz-", "vmlinux-"})
+    if (base.rfind(p, 0) == 0) return base.substr(8);
+  return {};
+}
+
+const KernelInfo* kernel_for(const Inspection& in, const BootEntry& e) {
+  std::string v = kernel_version_of(e.kernel);
+  for (const auto& k : in.kernels)
+    if (k.version == v) return &k;
+  return nullptr;
+}
+
+bool entry_is_xen(const Inspection& in, const BootEntry& e) {
+  if (!e.hypervisor.empty()) return true;
+  const KernelInfo* k = kernel_for(in, e);
+  if (k) return k->xen_only;
+  std::string v = kernel_version_of(e.kernel);
+  return v.find("xen") != std::string::npos;
+}
+
+// Index of the first entry that boots a kernel with virtio on KVM, or -1.
+int first_kvm_entry(const Inspection& in, const BootLoader& b) {
+  for (size_t k = 0; k < b.entries.size(); ++k) {
+    const BootEntry& e = b.entries[k];
+    if (entry_is_xen(in, e)) continue;
+    const KernelInfo* ki = kernel_for(in, e);
+    if (!ki) continue;
+    const std::string& blk = ki->drivers.at("virtio_blk");
+    if (blk == "builtin" || blk == "module" || blk == "unknown") return static_cast<int>(k);
+  }
+  return -1;
+}
+
+}  // namespace
+
+FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& options) {
+  FixupPlan plan;
+  Planner p(fs, plan);
+  plan.boot_disk = choose_boot_disk(in);
+  DeviceMapper mapper(in.filesystems, options.naming, plan.boot_disk);
+  DeviceMapFn map = mapper.fn();
+
+  // Which disks the guest refers to, and names we cannot map.
+  std::set<int> disks;
+  for (const auto& r : in.device_references) {
+    auto d = parse_device_name(r.device);
+    if (!d) continue;
+    disks.insert(d->disk);
+    if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
+      p.warn("unmapped-device",
+             r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
+  }
+  if (disks.size() > 1) {
+    std::string names;
+    for (int d : disks) names += (names.empty() ? "" : ", ") + disk_letters(d);
+    p.warn("more-than-one-disk",
+           "the guest refers to more than one disk (" + names + "); only disk " + disk_letters(plan.boot_disk) +
+               " was converted, names on the other disks are left as they are",
+           "");
+  }
+  if (in.filesystems.empty() && !in.device_references.empty())
+    p.warn("no-partition-table",
+           "the guest is a folder, so its device names cannot be mapped to file systems; they are left as they are",
+           "");
+
+  // Device names.
+  p.edit("/etc/fstab", "device names", [&](const std::string& t) { return rewrite_fstab(t, map); });
+  p.edit("/etc/crypttab", "device names", [&](const std::string& t) { return rewrite_crypttab(t, map); });
+
+  // Boot configs: root=, resume=, console=.
+  CmdlineEdit ce{map, true};
+  bool uuids = options.naming == DeviceNaming::kUuid;
+  for (const auto& b : in.boot_loaders) {
+    if (b.kind == "grub-legacy") {
+      p.edit(b.config, "boot config", [&](const std::string& t) { return rewrite_grub_legacy(t, ce); });
+    } else if (b.kind == "grub2") {
+      p.edit(b.config, "boot config", [&](const std::string& t) { return rewrite_grub2_cfg(t, ce); });
+    } else if (b.kind == "bls") {
+      for (const auto& e : find_bls_entries(fs))
+        p.edit(e, "boot config", [&](const std::string& t) { return rewrite_bls_entry(t, ce); });
+    } else {
+      p.edit(b.config, "boot config", [&](const std::string& t) { return rewrite_syslinux(t, ce); });
+    }
+  }
+  for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
+    p.edit(env, "boot config", [&](const std::string& t) { return rewrite_grubenv(t, ce); });
+  p.edit("/etc/default/grub", "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
+  if (in.boot_loaders.empty())
+    p.warn("no-boot-loader",
+           "no boot loader configuration was recognised (grub legacy, grub2, BLS, syslinux/extlinux); root= and "
+           "console= were not checked",
+           "");
+
+  // Xen-only kernels: boot a generic kernel by default when one is installed.
+  bool any_kvm_kernel = false;
+  for (const auto& k : in.kernels) {
+    if (k.xen_only)
+      p.warn("xen-only-kernel", "kernel " + k.version + " is a Xen kernel without virtio drivers; it cannot boot on KVM",
+             "");
+    else
+      any_kvm_kernel = true;
+  }
+  if (!in.kernels.empty() && !any_kvm_kernel)
+    p.warn("no-kvm-kernel", "no installed kernel can boot on KVM; install a generic kernel in the guest first",
+           in.os.family == "debian" ? "apt-get install linux-image-generic" : "yum install kernel");
+  for (const auto& b : in.boot_loaders) {
+    if (b.default_index < 0 || static_cast<size_t>(b.default_index) >= b.entries.size()) continue;
+    if (!entry_is_xen(in, b.entries[static_cast<size_t>(b.default_index)])) continue;
+    int k = first_kvm_entry(in, b);
+    if (k < 0) continue;
+    const BootEntry& e = b.entries[static_cast<size_t>(k)];
+    if (b.kind == "grub-legacy") {
+      p.edit(b.config, "default kernel", [&](const std::string& t) { return set_grub_legacy_default(t, k); });
+    } else if (b.kind == "syslinux" || b.kind == "extlinux") {
+      p.edit(b.config, "default kernel", [&](const std::string& t) { return set_syslinux_default(t, e.title); });
+    } else {
+      p.warn("xen-default-entry",
+             b.config + ": the default entry boots a Xen kernel; make \"" + e.title + "\" the default in the guest",
+             "grubby --set-default " + boot_path(fs, e.kernel));
+    }
+  }
+
+  // Consoles.
+  p.edit("/etc/inittab", "console", [&](const std::string& t) { return rewrite_inittab(t); });
+  bool xen_tty = false;
+  for (const auto& t : in.securetty) xen_tty |= t == "xvc0" || t == "hvc0";
+  if (xen_tty) p.edit("/etc/securetty", "console", [&](const std::string& t) { return rewrite_securetty(t); });
+
+  // udev persistent net names.
+  if (!in.persistent_net_rules.empty())
+    p.edit(in.persistent_net_rules, "persistent net rules",
+           [&](const std::string& t) { return rewrite_persistent_net_rules(t); });
+  if (!in.persistent_net_generator.empty() && in.persistent_net_generator != kGeneratorMask)
+    p.create(kGeneratorMask,
+             "# Written by vdkit fixup: masks " + in.persistent_net_generator +
+                 " so udev does not pin NIC names to MAC addresses.\n",
+             "persistent net rules");
+
+  // Network.
+  if (options.network) {
+    for (const auto& n : in.network) {
+      if (n.style == "ifcfg") p.edit(n.path, "network", [](const std::string& t) { return rewrite_ifcfg(t); });
+      if (n.style == "interfaces")
+        p.edit(n.path, "network", [](const std::string& t) { return rewrite_interfaces(t); });
+      if (n.style == "netplan") p.edit(n.path, "network", [](const std::string& t) { return rewrite_netplan(t); });
+      if (n.style == "networkmanager")
+        p.edit(n.path, "network", [](const std::string& t) { return rewrite_nm_keyfile(t); });
+    }
+  }
+
+  // virtio drivers.
+  for (const auto& k : in.kernels) {
+    if (k.xen_only) continue;
+    std::vector<std::string> absent, not_in_initrd;
+    for (const auto& [drv, st] : k.drivers)
+      if (st == "absent") absent.push_back(drv);
+    for (const char* drv : {"virtio_blk", "virtio_pci"}) {
+      auto it = k.in_initrd.find(drv);
+      if (it != k.in_initrd.end() && !it->second) not_in_initrd.push_back(drv);
+    }
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+      return s;
+    };
+    if (!absent.empty())
+      p.warn("virtio-missing-from-kernel", "kernel " + k.version + " lacks " + list(absent), "");
+    if (!not_in_initrd.empty())
+      p.warn("virtio-missing-from-initrd",
+             "the initrd of kernel " + k.version + " (" + k.initrd_path + ") lacks " + list(not_in_initrd) +
+                 "; the guest will not find its root disk on virtio",
+             initrd_fix_command(fs, in.os, k));
+    bool blk_module = k.drivers.count("virtio_blk") && k.drivers.at("virtio_blk") == "module";
+    if (blk_module && k.initrd_path.empty())
+      p.warn("no-initrd", "kernel " + k.version + " has virtio_blk as a module but no initrd was found",
+             initrd_fix_command(fs, in.os, k));
+    if (!k.initrd_error.empty())
+      p.warn("initrd-unreadable", "cannot read the initrd of kernel " + k.version + ": " + k.initrd_error, "");
+  }
+  if (!in.cloud_init)
+    p.warn("no-cloud-init", "cloud-init is not installed; the guest will not pick up keys or network from the cloud",
+           in.os.family == "debian" ? "apt-get install cloud-init" : "yum install cloud-init");
+
+  for (auto& c : plan.changes) c.diff = unified_diff(c.path, c.before, c.after);
+  return plan;
+}
+
+Status apply_fixups(GuestFs& fs, const FixupPlan& plan, const FixupOptions& options) {
+  for (const auto& c : plan.changes) {
+    if (options.backup && !c.created) {
+      std::string b = c.path + kBackupSuffix;
+      if (!fs.is_file(b)) VDKIT_RETURN_IF_ERROR(fs.write_file(b, c.before).Context("writing backup " + b));
+    }
+    VDKIT_RETURN_IF_ERROR(fs.write_file(c.path, c.after).Context("writing " + c.path));
+  }
+  return Status::Ok();
+}
+
+nlohmann::json to_json(const FixupPlan& plan) {
+  nlohmann::json j;
+  nlohmann::json cs = nlohmann::json::array();
+  for (const auto& c : plan.changes)
+    cs.push_back({{"path", c.path}, {"created", c.created}, {"reasons", c.reasons}, {"diff", c.diff}});
+  j["changes"] = cs;
+  nlohmann::json ws = nlohmann::json::array();
+  for (const auto& w : plan.warnings) {
+    nlohmann::json x = {{"code", w.code}, {"message", w.message}};
+    if (!w.command.empty()) x["command"] = w.command;
+    ws.push_back(x);
+  }
+  j["warnings"] = ws;
+  j["boot-disk"] = disk_letters(plan.boot_disk);
+  return j;
+}
+
+std::string to_human(const FixupPlan& plan) {
+  std::string o;
+  for (const auto& c : plan.changes) o += c.diff;
+  if (plan.changes.empty()) o += "Nothing to change.\n";
+  for (const auto& w : plan.warnings) {
+    o += "warning: " + w.message + " [" + w.code + "]\n";
+    if (!w.command.empty()) o += "  fix in the guest: " + w.command + "\n";
+  }
+  return o;
+}
+
+}  // namespace vdkit::fixups

@@ -1,0 +1,56 @@
+// The Xen/VMware-to-KVM fixups: a plan of file changes (with unified diffs) and warnings, then applying it to a GuestFs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fixups/disk.h"
+#include "fixups/guest_fs.h"
+#include "fixups/inspect.h"
+
+namespace vdkit::fixups {
+
+struct FixupOptions {
+  DeviceNaming naming = DeviceNaming::kUuid;
+  bool network = true;  // --no-network clears it
+  bool backup = false;  // write PATH.vdkit-orig beside each edited file
+};
+
+struct FileChange {
+  std::string path;
+  std::string before;  // empty for a new file
+  std::string after;
+  bool created = false;
+  std::vector<std::string> reasons;  // why, in order ("device names", "console", ...)
+  std::string diff;                  // unified diff, filled by plan_fixups
+};
+
+struct FixupWarning {
+  std::string code;     // stable id for scripts: "virtio-missing-from-initrd", "no-cloud-init", ...
+  std::string message;  // for people
+  std::string command;  // the command to run in the guest to fix it ("" when none)
+};
+
+struct FixupPlan {
+  std::vector<FileChange> changes;
+  std::vector<FixupWarning> warnings;
+  int boot_disk = 0;  // the guest's boot disk (letter index) the device names were mapped for
+};
+
+// Suffix of backups written with FixupOptions::backup.
+inline constexpr const char* kBackupSuffix = ".vdkit-orig";
+
+// Computes every change and warning; touches nothing. Running it again on the
+// guest after apply_fixups gives no changes.
+FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& options);
+
+// Writes the plan's files (and backups when asked). Stops at the first error.
+Status apply_fixups(GuestFs& fs, const FixupPlan& plan, const FixupOptions& options);
+
+nlohmann::json to_json(const FixupPlan& plan);
+// Every diff, then the warnings, for people.
+std::string to_human(const FixupPlan& plan);
+
+}  // namespace vdkit::fixups

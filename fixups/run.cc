@@ -1,0 +1,49 @@
+// The inspect/fixup pass: opens the guest's file systems on a device (or a folder), plans, applies, closes.
+#include "fixups/run.h"
+
+#include "blockcore/overlay.h"
+
+namespace vdkit::fixups {
+
+Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, false));
+  Inspection in = inspect_guest(*guest->fs, guest->filesystems);
+  VDKIT_RETURN_IF_ERROR(guest->close());
+  return in;
+}
+
+Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply) {
+  if (apply && !dev->caps().writable) return Status::Error(EROFS, "the disk is not writable");
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, apply));
+  FixupResult r;
+  r.inspection = inspect_guest(*guest->fs, guest->filesystems);
+  r.plan = plan_fixups(*guest->fs, r.inspection, options);
+  if (apply) {
+    Status st = apply_fixups(*guest->fs, r.plan, options);
+    Status closed = guest->close();
+    if (!st.ok()) return st;
+    if (!closed.ok()) return closed.Context("closing the guest file systems");
+  } else {
+    VDKIT_RETURN_IF_ERROR(guest->close());
+  }
+  return r;
+}
+
+Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& options, bool apply) {
+  VDKIT_ASSIGN_OR_RETURN(GuestFsPtr fs, open_folder_guest(root, apply));
+  FixupResult r;
+  r.inspection = inspect_guest(*fs, {});
+  r.plan = plan_fixups(*fs, r.inspection, options);
+  if (apply) VDKIT_RETURN_IF_ERROR(apply_fixups(*fs, r.plan, options));
+  return r;
+}
+
+Result<std::shared_ptr<BlockDevice>> make_fixed_overlay(std::shared_ptr<BlockDevice> src, const FixupOptions& options,
+                                                        FixupResult* result) {
+  std::shared_ptr<BlockDevice> overlay = make_memory_overlay(std::move(src));
+  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_device(overlay, options, true));
+  if (result) *result = std::move(r);
+  return overlay;
+}
+
+}  // namespace vdkit::fixups
