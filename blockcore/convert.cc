@@ -1,0 +1,424 @@
+// The convert pipeline: bounded read-ahead on worker threads, zero detection and compression there, writes in order.
+#include "blockcore/convert.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "blockcore/checked.h"
+#include "blockcore/nbd_source.h"
+#include "blockcore/qcow2_writer.h"
+#include "blockcore/raw_writer.h"
+#include "blockcore/stream_source.h"
+#include "blockcore/thread_pool.h"
+
+namespace vdkit {
+
+namespace {
+
+// Marks used units and compresses them; runs on a worker after the chunk's bytes are in.
+void finish_chunk(ConvertChunk& c, uint64_t gran, bool compress_units, Codec codec, int level, uint64_t& kept) {
+  uint64_t units = c.data.size() / gran;
+  c.used.assign(units, 0);
+  kept = 0;
+  for (uint64_t b = 0; b * kZeroBlock < c.length; ++b) {
+    uint64_t off = b * kZeroBlock;
+    uint64_t n = std::min<uint64_t>(kZeroBlock, c.data.size() - off);
+    if (!is_all_zero(c.data.data() + off, n)) {
+      c.used[off / gran] = 1;
+      kept += std::min<uint64_t>(n, c.length - off);
+    }
+  }
+  if (!compress_units) return;
+  c.packed.assign(units, {});
+  for (uint64_t u = 0; u < units; ++u) {
+    if (!c.used[u]) continue;
+    c.packed[u] = compress(codec, std::span<const uint8_t>(c.data.data() + u * gran, gran), gran, level);
+  }
+}
+
+// Runs fill jobs on workers and hands finished chunks to the sink in submission order.
+class OrderedPipeline {
+ public:
+  OrderedPipeline(ConvertSink& sink, const ConvertOptions& opts, bool planning, uint64_t chunk_bytes,
+                  ConvertStats& stats, uint64_t total)
+      : sink_(sink),
+        opts_(opts),
+        planning_(planning),
+        stats_(stats),
+        total_(total),
+        pool_(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency()) + 2) {
+    max_slots_ = std::max<uint64_t>(opts.inflight_bytes / std::max<uint64_t>(chunk_bytes, 1), pool_.size() * 2);
+  }
+  ~OrderedPipeline() { (void)drain(); }
+
+  // fill puts the chunk's bytes in (data already sized and zeroed).
+  Status submit(uint64_t offset, uint64_t length, uint64_t padded, std::function<Status(ConvertChunk&)> fill) {
+    if (!error_.ok()) return error_;
+    if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
+    while (slots_.size() >= max_slots_) {
+      VDKIT_RETURN_IF_ERROR(consume_front());
+    }
+    auto slot = std::make_shared<Slot>();
+    slot->chunk.offset = offset;
+    slot->chunk.length = length;
+    slots_.push_back(slot);
+    uint64_t gran = sink_.granularity();
+    bool comp = sink_.wants_compression();
+    Codec codec = sink_.codec();
+    int level = opts_.level;
+    pool_.post([slot, padded, gran, comp, codec, level, fill = std::move(fill)] {
+      Status st;
+      try {
+        slot->chunk.data.assign(padded, 0);
+        st = fill(slot->chunk);
+        if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
+      } catch (const std::bad_alloc&) {
+        st = Status::Error(ENOMEM, "out of memory filling a chunk");
+      }
+      std::lock_guard<std::mutex> lk(slot->mu);
+      slot->st = st;
+      slot->done = true;
+      slot->cv.notify_all();
+    });
+    return Status::Ok();
+  }
+
+  // Waits for every queued chunk and hands it on; returns the first error.
+  Status drain() {
+    while (!slots_.empty()) {
+      Status st = consume_front();
+      if (!st.ok()) {
+        // Jobs still running reference the source: wait for all before returning.
+        for (auto& s : slots_) wait(*s);
+        slots_.clear();
+        return st;
+      }
+    }
+    return error_;
+  }
+
+  uint64_t kept() const { return kept_; }
+
+ private:
+  struct Slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Status st;
+    ConvertChunk chunk;
+    uint64_t kept = 0;
+  };
+
+  static void wait(Slot& s) {
+    std::unique_lock<std::mutex> lk(s.mu);
+    s.cv.wait(lk, [&] { return s.done; });
+  }
+
+  Status consume_front() {
+    auto slot = slots_.front();
+    wait(*slot);
+    slots_.pop_front();
+    if (!error_.ok()) return error_;
+    if (!slot->st.ok()) return error_ = slot->st;
+    if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
+    Status st = planning_ ? sink_.plan(slot->chunk) : sink_.put(slot->chunk);
+    if (!st.ok()) return error_ = st;
+    kept_ += slot->kept;
+    if (opts_.progress && !planning_) opts_.progress(slot->chunk.offset + slot->chunk.length, total_);
+    return Status::Ok();
+  }
+
+  ConvertSink& sink_;
+  const ConvertOptions& opts_;
+  bool planning_;
+  ConvertStats& stats_;
+  uint64_t total_;
+  ThreadPool pool_;
+  uint64_t max_slots_;
+  std::deque<std::shared_ptr<Slot>> slots_;
+  Status error_;
+  uint64_t kept_ = 0;
+};
+
+uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }
+
+// One pass over a device: walks extents in windows, queues a job per chunk holding data.
+Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts, bool planning,
+                   ConvertStats& stats) {
+  const uint64_t size = src.size();
+  const uint64_t gran = sink.granularity();
+  const uint64_t chunk = chunk_bytes_for(sink);
+  OrderedPipeline pipe(sink, opts, planning, chunk, stats, size);
+  uint64_t holes = 0, zeros = 0, read = 0;
+  uint64_t cur = UINT64_MAX;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // absolute [offset, length) to read in chunk `cur`
+  auto flush = [&]() -> Status {
+    if (cur == UINT64_MAX) return Status::Ok();
+    uint64_t len = std::min(chunk, size - cur);
+    uint64_t padded = div_round_up(len, gran) * gran;
+    uint64_t base = cur;
+    auto rs = std::move(ranges);
+    ranges.clear();
+    cur = UINT64_MAX;
+    return pipe.submit(base, len, padded, [&src, base, rs = std::move(rs)](ConvertChunk& c) -> Status {
+      for (auto [off, n] : rs) {
+        VDKIT_RETURN_IF_ERROR(src.read(off, std::span<uint8_t>(c.data.data() + (off - base), n)));
+      }
+      return Status::Ok();
+    });
+  };
+  // Windows are multiples of the chunk so no chunk straddles two.
+  const uint64_t window = std::max<uint64_t>(kExtentWindow / chunk, 1) * chunk;
+  for (uint64_t win = 0; win < size; win += window) {
+    uint64_t wlen = std::min(window, size - win);
+    std::vector<Extent> ex;
+    VDKIT_RETURN_IF_ERROR(src.extents(win, wlen, ex));
+    uint64_t expect = win;
+    for (const Extent& e : ex) {
+      if (e.offset != expect || e.length == 0 || !range_within(e.offset, e.length, win + wlen))
+        return Status::IoError("the source reported extents that do not tile [" + std::to_string(win) + ", " +
+                               std::to_string(win + wlen) + ") at offset " + std::to_string(expect));
+      expect += e.length;
+      if (e.type == ExtentType::kHole) {
+        holes += e.length;
+        continue;
+      }
+      if (e.type == ExtentType::kZero) {
+        zeros += e.length;
+        continue;
+      }
+      read += e.length;
+      for (uint64_t pos = e.offset; pos < e.offset + e.length;) {
+        uint64_t c = align_down(pos, chunk);
+        if (c != cur) {
+          VDKIT_RETURN_IF_ERROR(flush());
+          cur = c;
+        }
+        uint64_t n = std::min(e.offset + e.length, c + chunk) - pos;
+        ranges.emplace_back(pos, n);
+        pos += n;
+      }
+    }
+    if (expect != win + wlen)
+      return Status::IoError("the source's extents end at " + std::to_string(expect) + ", not at " +
+                             std::to_string(win + wlen));
+  }
+  VDKIT_RETURN_IF_ERROR(flush());
+  VDKIT_RETURN_IF_ERROR(pipe.drain());
+  if (!planning) {
+    stats.bytes_holes = holes;
+    stats.bytes_read += read;
+    stats.bytes_zeros = size - holes - pipe.kept();
+    if (opts.progress) opts.progress(size, size);
+  } else {
+    stats.bytes_read += read;
+  }
+  (void)zeros;
+  return Status::Ok();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<ConvertStats> convert(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  ConvertStats stats;
+  stats.virtual_size = src.size();
+  if (sink.needs_plan()) {
+    stats.two_passes = true;
+    VDKIT_RETURN_IF_ERROR(device_pass(src, sink, opts, true, stats));
+    VDKIT_RETURN_IF_ERROR(sink.end_plan(src.size()));
+  }
+  VDKIT_RETURN_IF_ERROR(sink.begin(src.size()));
+  VDKIT_RETURN_IF_ERROR(device_pass(src, sink, opts, false, stats));
+  VDKIT_RETURN_IF_ERROR(sink.finish(src.size()));
+  stats.bytes_written = sink.bytes_written();
+  stats.seconds = seconds_since(t0);
+  return stats;
+}
+
+namespace {
+
+// Converts a stream read front to back: the reading thread takes pieces off
+// the stream, workers inflate them, the sink gets them in order.
+Result<ConvertStats> convert_stream(StreamSource& src, ConvertSink& sink, const ConvertOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  ConvertStats stats;
+  if (sink.needs_plan())
+    return Status::Invalid(
+        "a qcow2 target on standard output must be laid out before its data, which needs two passes over the "
+        "source, and a source on standard input can be read only once; write the qcow2 to a file, or use -O raw");
+  const uint64_t gran = sink.granularity();
+  const uint64_t chunk = chunk_bytes_for(sink);
+  uint64_t size = src.size();
+  VDKIT_RETURN_IF_ERROR(sink.begin(size));
+  {
+    OrderedPipeline pipe(sink, opts, false, chunk, stats, size);
+    for (;;) {
+      auto piece = std::make_shared<StreamPiece>();
+      Result<bool> more = src.next(chunk, *piece);
+      if (!more.ok()) {
+        (void)pipe.drain();
+        return more.status();
+      }
+      if (!*more) break;
+      uint64_t padded = div_round_up(piece->length, gran) * gran;
+      VDKIT_RETURN_IF_ERROR(pipe.submit(piece->offset, piece->length, padded, [piece](ConvertChunk& c) -> Status {
+        return fill_from_piece(*piece, std::span<uint8_t>(c.data.data(), c.data.size()));
+      }));
+    }
+    VDKIT_RETURN_IF_ERROR(pipe.drain());
+    size = src.size();
+    stats.bytes_zeros = 0;
+    stats.virtual_size = size;
+    stats.bytes_read = src.stream_bytes();
+    stats.bytes_holes = size - std::min(size, pipe.kept());
+  }
+  if (opts.progress) opts.progress(size, size);
+  VDKIT_RETURN_IF_ERROR(sink.finish(size));
+  stats.bytes_written = sink.bytes_written();
+  stats.seconds = seconds_since(t0);
+  return stats;
+}
+
+std::string random_suffix() {
+  std::random_device rd;
+  uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf, 12);
+}
+
+// The target file under its temporary name: removed unless committed.
+class TempTarget {
+ public:
+  ~TempTarget() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
+  }
+  Status create(const std::string& target, bool overwrite) {
+    target_ = target;
+    struct stat st;
+    if (::stat(target.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::Error(EISDIR, "target '" + target + "' is a directory");
+      if (!S_ISREG(st.st_mode))
+        return Status::Unsupported("target '" + target +
+                                   "' exists and is not a regular file; vdkit writes only new files");
+      if (!overwrite)
+        return Status::Error(EEXIST, "target '" + target + "' exists; pass --overwrite to replace it");
+    }
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      tmp_ = target + ".vdkit-tmp." + random_suffix();
+      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd_ >= 0) return Status::Ok();
+      if (errno != EEXIST) {
+        int err = errno;
+        tmp_.clear();
+        return Status::FromErrno(err, "cannot create the temporary target beside '" + target + "'");
+      }
+    }
+    tmp_.clear();
+    return Status::Error(EEXIST, "cannot find a free temporary name beside '" + target + "'");
+  }
+  int fd() const { return fd_; }
+  const std::string& tmp() const { return tmp_; }
+  Status commit() {
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      return Status::FromErrno(errno, "closing '" + tmp_ + "'");
+    }
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), target_.c_str()) != 0)
+      return Status::FromErrno(errno, "renaming '" + tmp_ + "' to '" + target_ + "'");
+    committed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  std::string target_;
+  std::string tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ConvertSink>> make_sink(int fd, const std::string& name, bool seekable,
+                                               const ConvertOptions& opts) {
+  if (opts.format == TargetFormat::kRaw) {
+    if (opts.compress) return Status::Invalid("compression (-c) needs a qcow2 target (-O qcow2)");
+    return make_raw_sink(fd, name, seekable, opts.sync);
+  }
+  Qcow2WriterOptions q;
+  q.cluster_size = opts.cluster_size;
+  q.compress = opts.compress;
+  q.codec = opts.codec;
+  q.sync = opts.sync;
+  return make_qcow2_sink(fd, name, seekable, q);
+}
+
+Result<ConvertStats> convert_path(const std::string& source, const std::string& target, const ConvertOptions& opts) {
+  // Open the source first: nothing is created for a source that cannot be read.
+  std::unique_ptr<StreamSource> stream;
+  BlockDevicePtr dev;
+  if (source == "-") {
+    VDKIT_ASSIGN_OR_RETURN(stream, open_stream_source(STDIN_FILENO, "standard input"));
+  } else if (is_nbd_uri(source)) {
+    VDKIT_ASSIGN_OR_RETURN(dev, open_nbd_source(source));
+  } else {
+    auto d = open_image(source, opts.open);
+    if (!d.ok()) return d.status();
+    dev = std::move(d).value();
+  }
+
+  auto run = [&](ConvertSink& sink) -> Result<ConvertStats> {
+    if (stream) return convert_stream(*stream, sink, opts);
+    return convert(*dev, sink, opts);
+  };
+
+  if (target == "-") {
+    struct stat st;
+    if (::fstat(STDOUT_FILENO, &st) != 0) return Status::FromErrno(errno, "standard output");
+    bool seekable = S_ISREG(st.st_mode) && ::lseek(STDOUT_FILENO, 0, SEEK_CUR) == 0;
+    if (isatty(STDOUT_FILENO))
+      return Status::Invalid("standard output is a terminal; redirect it to a file or a pipe");
+    if (seekable && st.st_size != 0)
+      return Status::Invalid("standard output is a file that is not empty; vdkit writes only to empty files");
+    VDKIT_ASSIGN_OR_RETURN(auto sink, make_sink(STDOUT_FILENO, "standard output", seekable, opts));
+    return run(*sink);
+  }
+
+  if (source != "-" && !is_nbd_uri(source)) {
+    struct stat a, b;
+    if (::stat(source.c_str(), &a) == 0 && ::stat(target.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return Status::Invalid("the target '" + target + "' is the source; vdkit never writes its source");
+  }
+  TempTarget tmp;
+  VDKIT_RETURN_IF_ERROR(tmp.create(target, opts.overwrite));
+  Result<ConvertStats> stats = Status::IoError("not run");
+  {
+    auto sink = make_sink(tmp.fd(), tmp.tmp(), true, opts);
+    if (!sink.ok()) return sink.status();
+    stats = run(**sink);
+    if (!stats.ok()) return stats.status();
+  }
+  struct stat st;
+  if (::fstat(tmp.fd(), &st) == 0) stats->allocated_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (opts.cancel && opts.cancel->load()) return Status::Error(ECANCELED, "interrupted");
+  VDKIT_RETURN_IF_ERROR(tmp.commit());
+  return stats;
+}
+
+}  // namespace vdkit

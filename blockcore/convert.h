@@ -1,0 +1,129 @@
+// The streaming convert pipeline: reads a source (BlockDevice or a front-to-back stream) and writes a sparse target.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blockcore/block_device.h"
+#include "blockcore/codec.h"
+#include "blockcore/image.h"
+#include "blockcore/status.h"
+
+namespace vdkit {
+
+// Zero detection works on blocks of this size: a 4 KiB block of zeros inside
+// data is left as a hole (what `qemu-img convert -S 4k`, its default, does).
+inline constexpr uint64_t kZeroBlock = 4096;
+// The unit of work of the pipeline (read, zero detection, compression) when
+// the target's allocation unit is smaller.
+inline constexpr uint64_t kConvertChunk = 1u << 20;
+// How many bytes of source data may be read ahead of the writer.
+inline constexpr uint64_t kDefaultInflightBytes = 48u << 20;
+// Extents are asked for in windows of this many bytes, so a huge sparse
+// source never builds a huge extent list.
+inline constexpr uint64_t kExtentWindow = 1ull << 30;
+
+// One piece of the virtual disk on its way to the target, handed to a
+// ConvertSink in increasing offset order. offset is a multiple of the sink's
+// granularity; data holds `length` bytes rounded up to the granularity (the
+// padding past the end of the disk is zeros).
+struct ConvertChunk {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::vector<uint8_t> data;
+  // Per granularity unit: 1 when the unit holds a non-zero byte.
+  std::vector<uint8_t> used;
+  // With compression: per used unit, the compressed bytes; empty when the
+  // unit did not shrink and is stored as it is.
+  std::vector<std::vector<uint8_t>> packed;
+};
+
+// Where converted data goes (raw_writer.h, qcow2_writer.h). Calls come from
+// one thread, in this order: [plan()..., end_plan()], begin(), put()...,
+// finish(). A sink never sees holes or zero units: they are simply absent.
+class ConvertSink {
+ public:
+  virtual ~ConvertSink() = default;
+  // Allocation unit in bytes (4096 for raw, the cluster size for qcow2).
+  virtual uint64_t granularity() const = 0;
+  // Units should be compressed by the pipeline with this codec.
+  virtual bool wants_compression() const { return false; }
+  virtual Codec codec() const { return Codec::kDeflate; }
+  // The sink must see every chunk once (plan) before any byte is written
+  // (a qcow2 laid out in advance for a pipe). The source is then read twice.
+  virtual bool needs_plan() const { return false; }
+  virtual Status plan(const ConvertChunk&) { return Status::Ok(); }
+  virtual Status end_plan(uint64_t /*size*/) { return Status::Ok(); }
+  // size: the virtual size, or 0 when not known yet (a raw stream on stdin).
+  virtual Status begin(uint64_t size) = 0;
+  virtual Status put(const ConvertChunk& chunk) = 0;
+  // size: the final virtual size. Makes the target complete and durable.
+  virtual Status finish(uint64_t size) = 0;
+  // Bytes written to the target so far (data and metadata).
+  virtual uint64_t bytes_written() const = 0;
+};
+
+enum class TargetFormat { kRaw, kQcow2 };
+
+// Called from the converting thread; done and total in bytes of the virtual
+// disk (total is 0 while unknown, for a raw stream).
+using ConvertProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+struct ConvertOptions {
+  TargetFormat format = TargetFormat::kRaw;
+  // qcow2 only: compress clusters (-c) with this codec.
+  bool compress = false;
+  Codec codec = Codec::kDeflate;
+  int level = 0;  // 0: the codec's default
+  uint64_t cluster_size = 64u << 10;
+  // The target already reads as zeros (a fresh file always does; for an
+  // existing block device the user says so): nothing needs writing for zeros.
+  bool target_is_zero = false;
+  // Replace an existing target file.
+  bool overwrite = false;
+  // Flush the target to stable storage before it gets its final name.
+  bool sync = true;
+  // Worker threads for reads, zero detection and compression; 0 = cores + 2.
+  unsigned threads = 0;
+  uint64_t inflight_bytes = kDefaultInflightBytes;
+  // Set by a signal handler: the pipeline stops at the next chunk with ECANCELED.
+  const std::atomic<bool>* cancel = nullptr;
+  ConvertProgressFn progress;
+  // How sources named by path are opened.
+  OpenOptions open;
+  // Issue 6 will add a fixup step here: a function given the source device
+  // that returns the device to convert (an overlay with the fixups applied).
+};
+
+struct ConvertStats {
+  uint64_t virtual_size = 0;
+  uint64_t bytes_read = 0;      // source bytes read (data extents)
+  uint64_t bytes_written = 0;   // bytes written to the target, metadata included
+  uint64_t bytes_holes = 0;     // skipped: holes in the source
+  uint64_t bytes_zeros = 0;     // skipped: zero extents and zero blocks found in data
+  uint64_t allocated_bytes = 0; // the target's allocated bytes (0 for a pipe)
+  double seconds = 0;
+  bool two_passes = false;      // the source was read twice (qcow2 to a pipe)
+};
+
+// Converts src into sink. The source device is only read. Holes and zero
+// extents are never read; zero 4 KiB blocks inside data are not written.
+Result<ConvertStats> convert(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts);
+
+// Makes the sink for a target: `fd` is an open target (a regular file at
+// offset 0, or a pipe/terminal when !seekable). `name` is for messages.
+Result<std::unique_ptr<ConvertSink>> make_sink(int fd, const std::string& name, bool seekable,
+                                               const ConvertOptions& opts);
+
+// The front end: converts `source` to `target` ("-" = standard output). The
+// source is a path (any format blockcore reads), "-" (standard input: a
+// streamOptimized VMDK or raw stream read front to back) or an NBD URI. A
+// file target is written as "<target>.vdkit-tmp.<random>" beside it and
+// renamed only on success; on any error (or cancel) that file is removed.
+Result<ConvertStats> convert_path(const std::string& source, const std::string& target, const ConvertOptions& opts);
+
+}  // namespace vdkit

@@ -1,0 +1,115 @@
+// Raw targets: sparse positional writes batched through the I/O engine, or a sequential stream for pipes.
+#include "blockcore/raw_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "blockcore/io_engine.h"
+
+namespace vdkit {
+
+namespace {
+
+constexpr uint64_t kRawUnit = kZeroBlock;
+
+Result<int> dup_fd(int fd, const std::string& name) {
+  int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (d < 0) return Status::FromErrno(errno, "duplicating the descriptor of '" + name + "'");
+  return d;
+}
+
+class RawFileSink final : public ConvertSink {
+ public:
+  RawFileSink(std::shared_ptr<File> file, bool sync) : file_(std::move(file)), sync_(sync) {}
+  uint64_t granularity() const override { return kRawUnit; }
+
+  Status begin(uint64_t size) override { return size ? file_->Truncate(size) : Status::Ok(); }
+
+  Status put(const ConvertChunk& c) override {
+    reqs_.clear();
+    const uint64_t units = c.used.size();
+    for (uint64_t u = 0; u < units;) {
+      if (!c.used[u]) {
+        ++u;
+        continue;
+      }
+      uint64_t v = u;
+      while (v < units && c.used[v]) ++v;
+      uint64_t off = u * kRawUnit;
+      uint64_t len = std::min(v * kRawUnit, c.length) - off;
+      reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(c.data.data() + off), len, c.offset + off, true, 0});
+      written_ += len;
+      u = v;
+    }
+    if (reqs_.empty()) return Status::Ok();
+    return file_->Submit(reqs_);
+  }
+
+  Status finish(uint64_t size) override {
+    VDKIT_RETURN_IF_ERROR(file_->Truncate(size));
+    if (sync_) VDKIT_RETURN_IF_ERROR(file_->Sync());
+    return Status::Ok();
+  }
+  uint64_t bytes_written() const override { return written_; }
+
+ private:
+  std::shared_ptr<File> file_;
+  bool sync_;
+  uint64_t written_ = 0;
+  std::vector<IoRequest> reqs_;
+};
+
+// Writes everything in order with write(2): a pipe cannot hold holes.
+class RawStreamSink final : public ConvertSink {
+ public:
+  RawStreamSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  ~RawStreamSink() override { ::close(fd_); }
+  uint64_t granularity() const override { return kRawUnit; }
+  Status begin(uint64_t) override { return Status::Ok(); }
+
+  Status put(const ConvertChunk& c) override {
+    if (c.offset < pos_) return Status::IoError("internal error: raw stream chunk out of order");
+    VDKIT_RETURN_IF_ERROR(zeros_to(c.offset));
+    return write_all(c.data.data(), c.length);
+  }
+
+  Status finish(uint64_t size) override { return zeros_to(size); }
+  uint64_t bytes_written() const override { return pos_; }
+
+ private:
+  Status zeros_to(uint64_t end) {
+    static const std::vector<uint8_t> zeros(1 << 20, 0);
+    while (pos_ < end) {
+      VDKIT_RETURN_IF_ERROR(write_all(zeros.data(), std::min<uint64_t>(zeros.size(), end - pos_)));
+    }
+    return Status::Ok();
+  }
+  Status write_all(const uint8_t* p, uint64_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, std::min<uint64_t>(n, 1u << 30));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "writing to " + name_ + " at offset " + std::to_string(pos_));
+      }
+      p += w;
+      n -= static_cast<uint64_t>(w);
+      pos_ += static_cast<uint64_t>(w);
+    }
+    return Status::Ok();
+  }
+  int fd_;
+  std::string name_;
+  uint64_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& name, bool seekable, bool sync) {
+  VDKIT_ASSIGN_OR_RETURN(int d, dup_fd(fd, name));
+  if (seekable) return std::unique_ptr<ConvertSink>(new RawFileSink(File::FromFd(d, name, true), sync));
+  return std::unique_ptr<ConvertSink>(new RawStreamSink(d, name));
+}
+
+}  // namespace vdkit
