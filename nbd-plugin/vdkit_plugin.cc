@@ -130,7 +130,10 @@ int vdkit_config(const char* key, const char* value) noexcept {
       g_config.partition = static_cast<int>(n);
     } else if (k == "cache") {
       int64_t n = nbdkit_parse_size(value);
-      if (n < 0) return -1;
+      if (n < 0) {
+        nbdkit_error("cache=%s: expected a size in bytes, such as 256M or 1G", value);
+        return -1;
+      }
       // Named limit: the grain cache may not ask for more than the machine has.
       long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
       uint64_t phys = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
