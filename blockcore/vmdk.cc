@@ -498,6 +498,7 @@ Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& 
       x.map = std::move(s.map);
       dev->size_ = x.length;
       if (x.length) dev->extents_.push_back(std::move(x));
+      files.push_back(file);
       dev->info_.specific.emplace_back("extent 0", std::string("SPARSE ") + std::to_string(dev->size_) + " bytes \"" +
                                                        std::filesystem::path(path).filename().string() + "\"");
     }

@@ -181,6 +181,8 @@ Result<Descriptor> parse_descriptor(std::string_view text, const std::string& wh
     }
     d.entries.emplace_back(std::move(k), std::move(v));
   }
+  if (d.extents.empty() && d.entries.empty())
+    return Status::Corrupt("'" + where + "': descriptor is empty: no createType and no extents");
   if (d.extents.empty()) return Status::Corrupt("'" + where + "': descriptor names no extents");
   if (d.create_type.empty()) return Status::Corrupt("'" + where + "': descriptor has no createType");
   return d;
