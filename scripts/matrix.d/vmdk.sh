@@ -11,6 +11,20 @@ for sub in monolithicSparse streamOptimized twoGbMaxExtentSparse monolithicFlat 
   add "vmdk-$sub" "$vd/$sub/vmdk-$sub.vmdk" vmdk
 done
 
+# streamOptimized as VMware writes it: the header's gdOffset is GD_AT_END (0xffffffffffffffff) and the real header
+# follows in the footer (footer marker, header copy, end-of-stream marker). qemu-img writes the GD offset in the
+# header, so move it to a footer here; qemu-img reads both.
+python3 - "$vd/streamOptimized/vmdk-streamOptimized.vmdk" "$vd/vmdk-streamOptimized-footer.vmdk" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data += bytes(-len(data) % 512)
+header = bytes(data[:512])
+data += struct.pack("<QII", 1, 0, 3).ljust(512, b"\0") + header + bytes(512)
+data[56:64] = struct.pack("<Q", 0xFFFFFFFFFFFFFFFF)
+open(sys.argv[2], "wb").write(data)
+PY
+add vmdk-streamOptimized-footer "$vd/vmdk-streamOptimized-footer.vmdk" vmdk
+
 # Another adapter and hardware version in the descriptor (qemu-img fixes the grain at 64 KiB).
 qemu-img convert -q -O vmdk -o subformat=monolithicSparse,adapter_type=lsilogic,hwversion=6 "$BASE" \
   "$vd/vmdk-monolithicSparse-lsilogic.vmdk"
