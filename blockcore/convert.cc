@@ -28,9 +28,11 @@ void finish_chunk(ConvertChunk& c, uint64_t gran, bool compress_units, Codec cod
   uint64_t units = c.data.size() / gran;
   c.used.assign(units, 0);
   kept = 0;
-  for (uint64_t b = 0; b * kZeroBlock < c.length; ++b) {
-    uint64_t off = b * kZeroBlock;
-    uint64_t n = std::min<uint64_t>(kZeroBlock, c.data.size() - off);
+  // Units smaller than a zero block (512-byte qcow2 clusters) are checked one by one.
+  const uint64_t block = std::min(kZeroBlock, gran);
+  for (uint64_t b = 0; b * block < c.length; ++b) {
+    uint64_t off = b * block;
+    uint64_t n = std::min<uint64_t>(block, c.data.size() - off);
     if (!is_all_zero(c.data.data() + off, n)) {
       c.used[off / gran] = 1;
       kept += std::min<uint64_t>(n, c.length - off);

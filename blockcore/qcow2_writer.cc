@@ -21,6 +21,7 @@ constexpr uint32_t kRefcountOrder = 4;             // 16-bit refcounts, QEMU's d
 constexpr uint32_t kHeaderLength = 112;            // v3 header with the compression type byte
 constexpr uint64_t kIncompatCompressionType = 1ull << 3;
 constexpr uint64_t kMaxRefcount = 0xffff;
+constexpr uint64_t kSparseBlock = 4096;  // file-system block: zero blocks of a cluster are left unwritten
 
 void put_be64(uint8_t* p, uint64_t v) {
   for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
@@ -210,8 +211,7 @@ class Qcow2FileSink final : public ConvertSink {
       } else {
         VDKIT_ASSIGN_OR_RETURN(uint64_t off, alloc_cluster());
         entry = off | kCopied;
-        reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(c.data.data() + u * cs), cs, off, true, 0});
-        len = cs;
+        len = queue_sparse(off, c.data.data() + u * cs, cs);
       }
       l2_[vcluster % lay_.l2_entries] = entry;
       written_ += len;
@@ -222,7 +222,10 @@ class Qcow2FileSink final : public ConvertSink {
 
   Status finish(uint64_t size) override {
     VDKIT_RETURN_IF_ERROR(lay_.set_size(size));
+    reqs_.clear();
+    meta_.clear();
     VDKIT_RETURN_IF_ERROR(switch_l2(UINT64_MAX));
+    if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(file_->Submit(reqs_));
     if (lay_.l1.size() > lay_.l1_size)
       return Status::IoError("internal error: data mapped past the virtual size");
     const uint64_t cs = lay_.cs;
@@ -257,9 +260,30 @@ class Qcow2FileSink final : public ConvertSink {
     return off;
   }
 
+  // Queues writes of the non-zero 4 KiB blocks of [p, p+len) at off: the file
+  // is new, so zero blocks inside a cluster stay holes, as QEMU leaves them.
+  uint64_t queue_sparse(uint64_t off, const uint8_t* p, uint64_t len) {
+    const uint64_t blk = std::min(kSparseBlock, len);
+    uint64_t queued = 0;
+    for (uint64_t i = 0; i < len;) {
+      if (is_all_zero(p + i, blk)) {
+        i += blk;
+        continue;
+      }
+      uint64_t j = i + blk;
+      while (j < len && !is_all_zero(p + j, blk)) j += blk;
+      reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(p + i), j - i, off + i, true, 0});
+      queued += j - i;
+      i = j;
+    }
+    return queued;
+  }
+
   Status write(uint64_t off, const std::vector<uint8_t>& b) {
-    written_ += b.size();
-    return file_->WriteExact(off, b.data(), b.size());
+    reqs_.clear();
+    written_ += queue_sparse(off, b.data(), b.size());
+    if (reqs_.empty()) return Status::Ok();
+    return file_->Submit(reqs_);
   }
 
   // Writes the current L2 table (if any) and starts table `next`.
@@ -270,9 +294,8 @@ class Qcow2FileSink final : public ConvertSink {
       for (uint64_t i = 0; i < lay_.l2_entries; ++i) put_be64(buf->data() + i * 8, l2_[i]);
       if (lay_.l1.size() <= cur_l2_) lay_.l1.resize(cur_l2_ + 1, 0);
       lay_.l1[cur_l2_] = off | kCopied;
-      reqs_.push_back(IoRequest{file_->fd(), buf->data(), lay_.cs, off, true, 0});
+      written_ += queue_sparse(off, buf->data(), lay_.cs);
       meta_.push_back(std::move(buf));
-      written_ += lay_.cs;
     }
     cur_l2_ = next;
     l2_.assign(lay_.l2_entries, 0);
