@@ -359,14 +359,25 @@ std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& 
     else if (os.family == "rhel" && os.major > 0 && os.major < 6) mkinitrd = true;
     else dracut = true;
   }
+  // Only the drivers this kernel builds as modules can be added to its initrd.
+  std::vector<std::string> mods;
+  for (const char* d : {"virtio_blk", "virtio_pci", "virtio_scsi"}) {
+    auto it = k.drivers.find(d);
+    if (it != k.drivers.end() && it->second == "module") mods.push_back(d);
+  }
+  std::string spaced, lines, withs;
+  for (const auto& m : mods) {
+    spaced += (spaced.empty() ? "" : " ") + m;
+    lines += m + "\\n";
+    withs += " --with=" + m;
+  }
   if (update_initramfs)
-    return "printf 'virtio_blk\\nvirtio_pci\\nvirtio_scsi\\n' >> /etc/initramfs-tools/modules && update-initramfs -u -k " +
-           k.version;
+    return "printf '" + lines + "' >> /etc/initramfs-tools/modules && update-initramfs -u -k " + k.version;
   if (dracut)
-    return "dracut -f --add-drivers \"virtio_blk virtio_pci virtio_scsi\" " +
+    return "dracut -f --add-drivers \"" + spaced + "\" " +
            (initrd.empty() ? "/boot/initramfs-" + k.version + ".img" : initrd) + " " + k.version;
-  return "mkinitrd -f --with=virtio_blk --with=virtio_pci --with=virtio_scsi " +
-         (initrd.empty() ? "/boot/initrd-" + k.version + ".img" : initrd) + " " + k.version;
+  return "mkinitrd -f" + withs + " " + (initrd.empty() ? "/boot/initrd-" + k.version + ".img" : initrd) + " " +
+         k.version;
 }
 
 Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems) {

@@ -1,0 +1,152 @@
+// `vdkit fixup`: the Xen/VMware-to-KVM fixups on a guest disk (in place, or into a new image) or a guest folder.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "blockcore/convert.h"
+#include "cli/command.h"
+#include "fixups/run.h"
+
+namespace vdkit::cli {
+namespace {
+
+struct FixupArgs {
+  ImageOptions image;
+  bool dry_run = false;
+  bool in_place = false;
+  std::string output;
+  std::string target_format = "qcow2";
+  std::string device_names = "uuid";
+  bool no_network = false;
+  bool output_json = false;
+  bool backup = false;
+  bool overwrite = false;
+  std::string source;
+};
+
+// Writes dev to `target` (qcow2 or raw) through a temporary file renamed on success.
+Status write_target(BlockDevice& dev, const std::string& target, const std::string& format, bool overwrite) {
+  struct stat st;
+  if (!overwrite && ::stat(target.c_str(), &st) == 0)
+    return Status::Error(EEXIST, "the target " + target + " exists (use --overwrite to replace it)");
+  std::random_device rd;
+  std::string tmp = target + ".vdkit-tmp." + std::to_string(rd());
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "creating " + tmp);
+  ConvertOptions o;
+  o.format = format == "raw" ? TargetFormat::kRaw : TargetFormat::kQcow2;
+  o.target_is_zero = true;
+  auto sink = make_sink(fd, target, true, o);
+  Status st2;
+  if (!sink.ok()) {
+    st2 = sink.status();
+  } else {
+    auto stats = convert(dev, **sink, o);
+    if (!stats.ok()) st2 = stats.status();
+  }
+  if (st2.ok() && ::fsync(fd) != 0) st2 = Status::FromErrno(errno, "flushing " + tmp);
+  if (::close(fd) != 0 && st2.ok()) st2 = Status::FromErrno(errno, "closing " + tmp);
+  if (st2.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) st2 = Status::FromErrno(errno, "renaming " + tmp);
+  if (!st2.ok()) ::unlink(tmp.c_str());
+  return st2;
+}
+
+int run_fixup(const FixupArgs& a) {
+  using namespace vdkit::fixups;
+  int modes = int(a.dry_run) + int(a.in_place) + int(!a.output.empty());
+  if (modes != 1) {
+    std::fprintf(stderr, "vdkit fixup: give exactly one of --dry-run, --in-place or -o OUTPUT\n");
+    return kExitUsage;
+  }
+  FixupOptions opt;
+  opt.naming = *parse_device_naming(a.device_names);
+  opt.network = !a.no_network;
+  opt.backup = a.backup;
+  struct stat st;
+  bool folder = ::stat(a.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  Result<FixupResult> r = Status::IoError("not run");
+  if (folder) {
+    if (!a.output.empty()) {
+      std::fprintf(stderr, "vdkit fixup: -o needs a disk image as SOURCE, not a folder\n");
+      return kExitUsage;
+    }
+    r = fixup_folder(a.source, opt, a.in_place);
+  } else {
+    OpenOptions oo = a.image.open_options();
+    oo.writable = a.in_place;
+    auto dev = open_image(a.source, oo);
+    if (!dev.ok()) return fail("fixup", dev.status());
+    std::shared_ptr<BlockDevice> d(std::move(*dev));
+    if (a.in_place && !d->caps().writable)
+      return fail("fixup", Status::Error(EROFS, a.source + ": this format cannot be written in place; use -o OUTPUT"));
+    if (!a.output.empty()) {
+      FixupResult res;
+      auto fixed = make_fixed_overlay(d, opt, &res);
+      if (!fixed.ok()) return fail("fixup", fixed.status().Context(a.source));
+      Status ws = write_target(**fixed, a.output, a.target_format, a.overwrite);
+      if (!ws.ok()) return fail("fixup", ws);
+      r = std::move(res);
+    } else {
+      r = fixup_device(d, opt, a.in_place);
+    }
+  }
+  if (!r.ok()) return fail("fixup", r.status().Context(a.source));
+  if (a.output_json) {
+    nlohmann::json j = to_json(r->plan);
+    j["applied"] = !a.dry_run;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << to_human(r->plan);
+    if (a.dry_run && !r->plan.changes.empty()) std::cout << "(dry run: nothing was changed)\n";
+  }
+  return kExitOk;
+}
+
+CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest disk or folder",
+                      [](CLI::App& sub) -> std::function<int()> {
+                        auto a = std::make_shared<FixupArgs>();
+                        sub.description(
+                            "Make a Linux guest from Xen or VMware boot on KVM, editing its files directly (no\n"
+                            "guest binary is run, no helper VM). SOURCE is a disk image or a guest folder.\n\n"
+                            "Changes: device names in /etc/fstab, /etc/crypttab and every boot loader (root=,\n"
+                            "resume=; grub legacy, grub2 grub.cfg and /etc/default/grub, BLS entries and grubenv,\n"
+                            "syslinux/extlinux) become UUID= (or LABEL=, or /dev/vdX), mapped through the disk's\n"
+                            "real partition table; console=xvc0/hvc0 becomes console=ttyS0, and so do inittab's\n"
+                            "getty and /etc/securetty; a Xen-only default kernel is replaced by an installed\n"
+                            "generic one; 70-persistent-net.rules is emptied and its generator masked; static\n"
+                            "network configs become DHCP and pinned MAC addresses are dropped (ifcfg, interfaces,\n"
+                            "netplan, NetworkManager) unless --no-network.\n\n"
+                            "Warnings (never silent): virtio drivers missing from a kernel or its initrd, with the\n"
+                            "command to run in the guest; cloud-init missing; no boot loader recognised; more than\n"
+                            "one disk referenced. Every change is printed as a unified diff. A second run finds\n"
+                            "nothing to change.\n\n"
+                            "Exactly one of --dry-run (print, change nothing), --in-place (edit SOURCE; qcow2 and\n"
+                            "raw images, or a folder) or -o OUTPUT (write a new image with the fixups; SOURCE is\n"
+                            "never modified) is required. Exit status: 0 on success (warnings included), 1 when\n"
+                            "the guest cannot be read or written, 2 for bad usage.");
+                        a->image.add_to(sub);
+                        sub.add_flag("--dry-run", a->dry_run, "Print the changes and warnings; change nothing");
+                        sub.add_flag("--in-place", a->in_place, "Edit SOURCE itself (qcow2, raw, or a folder)");
+                        sub.add_option("-o,--output", a->output, "Write the fixed guest to this new image");
+                        sub.add_option("-O,--target-format", a->target_format, "Format of OUTPUT")
+                            ->check(CLI::IsMember({"qcow2", "raw"}))
+                            ->default_val("qcow2");
+                        sub.add_flag("--overwrite", a->overwrite, "Replace OUTPUT if it exists");
+                        sub.add_option("--device-names", a->device_names,
+                                       "How device names are written: uuid (default), label, or vd (/dev/vdX)")
+                            ->check(CLI::IsMember({"uuid", "label", "vd"}))
+                            ->default_val("uuid");
+                        sub.add_flag("--no-network", a->no_network, "Leave network configs as they are");
+                        sub.add_flag("--backup", a->backup, "Keep each edited file as FILE.vdkit-orig in the guest");
+                        sub.add_flag("--output-json", a->output_json, "Print changes and warnings as JSON");
+                        sub.add_option("SOURCE", a->source, "Disk image or guest folder")->required();
+                        return [a] { return run_fixup(*a); };
+                      }});
+
+}  // namespace
+}  // namespace vdkit::cli
