@@ -91,7 +91,8 @@ if read_raw "$S/plaso-ext2.qcow2" "$SCRATCH/out.raw" && cmp -s "$SCRATCH/ref.raw
 else
   fail "plaso-ext2.qcow2 reads differently from qemu-img"
 fi
-check "plaso-ext2.qcow2: e2fsck finds the ext2 file system clean" e2fsck -fn "$SCRATCH/out.raw" >/dev/null 2>&1
+quiet() { "$@" >/dev/null 2>&1; }
+check "plaso-ext2.qcow2: e2fsck finds the ext2 file system clean" quiet e2fsck -fn "$SCRATCH/out.raw"
 listing=$(debugfs -R 'ls -p /' "$SCRATCH/out.raw" 2>/dev/null || true)
 check "plaso-ext2.qcow2: passwords.txt is in the root folder" grep -q '/passwords.txt/' <<< "$listing"
 sub=$(debugfs -R 'ls -p /a_directory' "$SCRATCH/out.raw" 2>/dev/null || true)
