@@ -1,0 +1,95 @@
+// `vdkit mount`: shows a guest's file system (or its disk and partitions as files) through FUSE, read-only or with writes.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "fuse/mount.h"
+
+namespace vdkit::cli {
+namespace {
+
+struct MountArgs {
+  MountConfig cfg;
+  bool allow_external_paths = false;
+  std::string format;
+};
+
+int run(MountArgs& a) {
+  if ((a.cfg.in_place || !a.cfg.overlay_path.empty()) && !a.cfg.writable) {
+    std::fprintf(stderr, "vdkit mount: --overlay and --in-place need --rw\n");
+    return kExitUsage;
+  }
+  if (a.cfg.in_place && !a.cfg.overlay_path.empty()) {
+    std::fprintf(stderr, "vdkit mount: --overlay and --in-place exclude each other\n");
+    return kExitUsage;
+  }
+  if (a.cfg.raw && a.cfg.kernel) {
+    std::fprintf(stderr, "vdkit mount: --raw and --kernel exclude each other\n");
+    return kExitUsage;
+  }
+  a.cfg.open.allow_external_paths = a.allow_external_paths;
+  a.cfg.open.format = a.format;
+  Status st = run_mount(a.cfg);
+  if (!st.ok()) return fail("mount", st);
+  return kExitOk;
+}
+
+CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and partitions) with FUSE",
+                      [](CLI::App& sub) -> std::function<int()> {
+                        auto a = std::make_shared<MountArgs>();
+                        sub.description(
+                            "Mount SOURCE (VMDK, QCOW2 or raw) on MOUNTPOINT with FUSE, on the host, without a\n"
+                            "helper VM.\n"
+                            "\n"
+                            "By default the ext2/3/4 file system of the guest is shown: the first partition (MBR\n"
+                            "or GPT) that holds one, the partition named by --partition, or the whole disk when\n"
+                            "it has no partition table. Owners, modes, symlinks, device nodes and extended\n"
+                            "attributes appear as the guest has them.\n"
+                            "\n"
+                            "--raw shows a folder with `disk` (the whole device) and `p1`, `p2`, ... (one file per\n"
+                            "partition), answering SEEK_DATA/SEEK_HOLE from the image's extents, for cp --sparse,\n"
+                            "qemu-img, fdisk, blkid and dd.\n"
+                            "\n"
+                            "Writes: without --rw the mount is read-only. With --rw, writes go to a copy-on-write\n"
+                            "layer kept in memory (lost at unmount), or with --overlay PATH to a new qcow2 file\n"
+                            "whose backing file is SOURCE (readable by qemu-img and vdkit convert); --in-place\n"
+                            "writes SOURCE itself (raw and qcow2). The source is otherwise never changed.\n"
+                            "Unmounting flushes everything and leaves a file system e2fsck finds clean.\n"
+                            "\n"
+                            "--kernel (root only) mounts file systems libext2fs cannot handle (XFS, Btrfs) with the\n"
+                            "kernel's own driver, on a loop device over a private raw view; `vdkit umount` tears\n"
+                            "both down.\n"
+                            "\n"
+                            "vdkit mount returns once the mount is ready and keeps serving it in the background\n"
+                            "(-f stays in the foreground). Unmount with `vdkit umount MOUNTPOINT` (which waits for\n"
+                            "the flush) or `fusermount3 -u MOUNTPOINT`.\n"
+                            "\n"
+                            "Exit status: 0 when mounted, 1 when the source or its file system cannot be mounted,\n"
+                            "2 for bad usage.");
+                        sub.add_flag("--rw", a->cfg.writable, "Allow writes (to memory unless --overlay or --in-place)");
+                        sub.add_option("--overlay", a->cfg.overlay_path,
+                                       "With --rw: write to a new qcow2 file PATH backed by SOURCE")
+                            ->type_name("PATH");
+                        sub.add_flag("--in-place", a->cfg.in_place, "With --rw: write to SOURCE itself");
+                        sub.add_option("--partition", a->cfg.partition,
+                                       "Use partition N (1-based as Linux numbers them; logical ones from 5)")
+                            ->type_name("N")
+                            ->check(CLI::Range(1, 1024));
+                        sub.add_flag("--raw", a->cfg.raw, "Show the disk and partitions as files instead of a file system");
+                        sub.add_flag("--kernel", a->cfg.kernel,
+                                     "Root only: mount the partition with the kernel's driver (XFS, Btrfs, ...)");
+                        sub.add_flag("-f,--foreground", a->cfg.foreground, "Stay in the foreground until unmounted");
+                        sub.add_flag("--debug", a->cfg.debug, "Trace FUSE requests on stderr (implies -f)");
+                        sub.add_option("--log", a->cfg.log_path, "Append the background daemon's messages to FILE")
+                            ->type_name("FILE");
+                        sub.add_option("--format", a->format, "Source format instead of probing the content")
+                            ->check(CLI::IsMember({"raw", "qcow2", "vmdk"}));
+                        sub.add_flag("--allow-external-paths", a->allow_external_paths,
+                                     "Follow backing, extent and data-file names that are absolute or leave the "
+                                     "image's folder");
+                        sub.add_option("SOURCE", a->cfg.source, "The disk image")->required();
+                        sub.add_option("MOUNTPOINT", a->cfg.mountpoint, "An existing empty folder")->required();
+                        return [a] { return run(*a); };
+                      }});
+
+}  // namespace
+}  // namespace vdkit::cli

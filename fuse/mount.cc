@@ -1,0 +1,505 @@
+// vdkit mount/umount: the source, its write layer, the file system choice, the FUSE session, the daemon and its state file.
+//
+// The background mode forks before anything is opened (no threads or rings
+// exist yet), the child does all the work and reports "ready" or its error
+// through a pipe, so the parent's exit status tells scripts whether the mount
+// can be used right away.
+#include "fuse/mount.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "blockcore/overlay.h"
+#include "blockcore/partition.h"
+#include "fuse/fuse_views.h"
+
+extern char** environ;
+
+namespace vdkit {
+
+namespace fs = std::filesystem;
+
+std::string probe_fs_type(BlockDevice& dev) {
+  uint8_t head[4096] = {};
+  size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, dev.size()));
+  if (!dev.read(0, std::span<uint8_t>(head, n)).ok()) return "";
+  if (n >= 1082 && head[1080] == 0x53 && head[1081] == 0xef) return "ext2/3/4";
+  if (n >= 4 && std::memcmp(head, "XFSB", 4) == 0) return "xfs";
+  if (n >= 6 && std::memcmp(head, "LUKS\xba\xbe", 6) == 0) return "luks";
+  if (n >= 544 && std::memcmp(head + 512, "LABELONE", 8) == 0 && std::memcmp(head + 536, "LVM2 001", 8) == 0)
+    return "lvm2";
+  if (n >= 4096 && std::memcmp(head + 4086, "SWAPSPACE2", 10) == 0) return "swap";
+  if (n >= 11 && std::memcmp(head + 3, "NTFS    ", 8) == 0) return "ntfs";
+  if (n >= 90 && (std::memcmp(head + 82, "FAT32   ", 8) == 0 || std::memcmp(head + 54, "FAT1", 4) == 0)) return "vfat";
+  uint8_t btrfs[8];
+  if (dev.size() >= 0x10040 + 8 && dev.read(0x10040, btrfs).ok() && std::memcmp(btrfs, "_BHRfS_M", 8) == 0)
+    return "btrfs";
+  return "";
+}
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+// Runs a program and waits for it; its output goes where ours goes.
+int run_program(const std::vector<std::string>& argv) {
+  std::vector<char*> a;
+  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, a[0], nullptr, nullptr, a.data(), environ) != 0) return 127;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// The folder of state files: one per mount, so `vdkit umount` knows the daemon and any loop mount.
+std::string state_dir() {
+  if (geteuid() == 0) return "/run/vdkit";
+  const char* xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) return std::string(xdg) + "/vdkit";
+  return "/tmp/vdkit-" + std::to_string(getuid());
+}
+
+// An absolute, normalised path that does not touch the final component (a dead FUSE mount cannot be stat'ed).
+std::string mountpoint_key_path(const std::string& mp) {
+  fs::path p = fs::absolute(mp).lexically_normal();
+  std::string s = p.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  std::error_code ec;
+  fs::path parent = fs::canonical(fs::path(s).parent_path(), ec);
+  if (!ec) s = (parent / fs::path(s).filename()).string();
+  return s;
+}
+
+std::string state_file_for(const std::string& mp_path) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016zx", std::hash<std::string>{}(mp_path));
+  return state_dir() + "/mount-" + buf + ".state";
+}
+
+struct MountState {
+  pid_t pid = 0;
+  std::string mountpoint;
+  std::string kernel_fuse_dir;  // --kernel: the private raw view under the loop mount
+};
+
+Status write_state(const MountState& s) {
+  std::error_code ec;
+  fs::create_directories(state_dir(), ec);
+  chmod(state_dir().c_str(), 0700);
+  std::string path = state_file_for(s.mountpoint), tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << "pid=" << s.pid << "\nmountpoint=" << s.mountpoint << "\nkernel_fuse_dir=" << s.kernel_fuse_dir << "\n";
+    if (!f) return Status::IoError("cannot write the mount state file " + tmp);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "renaming " + tmp);
+  return Status::Ok();
+}
+
+std::optional<MountState> read_state(const std::string& mp_path) {
+  std::ifstream f(state_file_for(mp_path));
+  if (!f) return std::nullopt;
+  MountState s;
+  std::string line;
+  while (std::getline(f, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "pid") s.pid = static_cast<pid_t>(std::atol(v.c_str()));
+    else if (k == "mountpoint") s.mountpoint = v;
+    else if (k == "kernel_fuse_dir") s.kernel_fuse_dir = v;
+  }
+  if (s.mountpoint != mp_path) return std::nullopt;  // a hash collision: not ours
+  return s;
+}
+
+std::string describe(const Partition& p) {
+  return "partition " + std::to_string(p.number) + " (" + p.scheme + " type " + p.type + ")";
+}
+
+bool needs_kernel(const std::string& type) { return type == "xfs" || type == "btrfs"; }
+
+std::string upper_name(const std::string& type) {
+  if (type == "xfs") return "XFS";
+  if (type == "btrfs") return "Btrfs";
+  return type;
+}
+
+// What gets mounted, once the source and its write layer are open.
+struct Plan {
+  std::shared_ptr<BlockDevice> disk;        // the whole device (with its write layer)
+  std::vector<Partition> partitions;
+  std::shared_ptr<BlockDevice> fs_device;   // default view: the ext file system's device
+  std::string what;                         // "partition 1 (mbr type 0x83)" or "the whole disk"
+  int kernel_partition = 0;                 // --kernel: the partition (0 = whole disk)
+};
+
+Result<std::shared_ptr<BlockDevice>> open_layers(const MountConfig& cfg) {
+  OpenOptions o = cfg.open;
+  o.writable = cfg.in_place;
+  auto src = open_image(cfg.source, o);
+  if (!src.ok()) return src.status().Context("opening '" + cfg.source + "'");
+  std::shared_ptr<BlockDevice> dev = std::move(*src);
+  if (!cfg.writable) return dev;
+  if (cfg.in_place) {
+    if (!dev->caps().writable)
+      return Status::Unsupported("the " + dev->info().format +
+                                 " driver cannot write '" + cfg.source + "' in place; use --overlay PATH instead");
+    return dev;
+  }
+  if (!cfg.overlay_path.empty()) {
+    auto ov = create_qcow2_overlay(cfg.overlay_path, cfg.source, dev->info().format, dev->size(), cfg.open);
+    if (!ov.ok()) return ov.status().Context("creating the overlay '" + cfg.overlay_path + "'");
+    return std::shared_ptr<BlockDevice>(std::move(*ov));
+  }
+  return std::shared_ptr<BlockDevice>(make_memory_overlay(dev));
+}
+
+Result<Plan> make_plan(const MountConfig& cfg) {
+  Plan plan;
+  VDKIT_ASSIGN_OR_RETURN(plan.disk, open_layers(cfg));
+  auto table = read_partition_table(*plan.disk);
+  if (!table.ok()) {
+    if (!cfg.raw) return table.status().Context("reading the partition table");
+    std::fprintf(stderr, "vdkit mount: warning: %s; showing only the whole disk\n", table.status().message().c_str());
+  } else {
+    plan.partitions = std::move(*table);
+  }
+  if (cfg.raw) return plan;
+
+  const Partition* chosen = nullptr;
+  if (cfg.partition > 0) {
+    for (const auto& p : plan.partitions)
+      if (p.number == cfg.partition) chosen = &p;
+    if (!chosen) {
+      if (plan.partitions.empty())
+        return Status::Invalid("the disk has no partition table; omit --partition to use the whole disk");
+      std::string have;
+      for (const auto& p : plan.partitions) have += (have.empty() ? "" : ", ") + std::to_string(p.number);
+      return Status::Invalid("there is no partition " + std::to_string(cfg.partition) + " (partitions: " + have + ")");
+    }
+  }
+  auto view_of = [&](const Partition* p) -> std::shared_ptr<BlockDevice> {
+    if (!p) return plan.disk;
+    return std::shared_ptr<BlockDevice>(make_partition_view(plan.disk, p->offset, p->length));
+  };
+  if (!chosen && !plan.partitions.empty()) {
+    // The first partition holding a file system this mode can show.
+    std::string seen;
+    for (const auto& p : plan.partitions) {
+      auto v = view_of(&p);
+      std::string t = probe_fs_type(*v);
+      if (t == "ext2/3/4" || (cfg.kernel && !t.empty() && t != "swap" && t != "lvm2" && t != "luks")) {
+        chosen = &p;
+        break;
+      }
+      seen += (seen.empty() ? "" : ", ") + std::string("p") + std::to_string(p.number) + ": " +
+              (t.empty() ? "unknown" : t);
+    }
+    if (!chosen) {
+      for (const auto& p : plan.partitions) {
+        std::string t = probe_fs_type(*view_of(&p));
+        if (needs_kernel(t))
+          return Status::Unsupported(describe(p) + " holds an " + upper_name(t) +
+                                     " file system, which vdkit cannot show itself (libext2fs reads only "
+                                     "ext2/3/4); use --kernel (root only) to mount it with the kernel's driver");
+      }
+      return Status::Unsupported("no ext2/3/4 file system on any partition (" + seen + ")");
+    }
+  }
+  plan.fs_device = view_of(chosen);
+  plan.what = chosen ? describe(*chosen) : std::string("the whole disk");
+  plan.kernel_partition = chosen ? chosen->number : 0;
+  std::string t = probe_fs_type(*plan.fs_device);
+  if (cfg.kernel) {
+    if (t.empty()) return Status::Unsupported("no known file system on " + plan.what);
+    return plan;
+  }
+  if (t != "ext2/3/4") {
+    if (needs_kernel(t))
+      return Status::Unsupported(plan.what + " holds an " + upper_name(t) +
+                                 " file system, which vdkit cannot show itself (libext2fs reads only ext2/3/4); "
+                                 "use --kernel (root only) to mount it with the kernel's driver");
+    return Status::Unsupported(plan.what + " holds " + (t.empty() ? std::string("no known file system") : t) +
+                               ", not ext2/3/4");
+  }
+  return plan;
+}
+
+std::string sanitize_option(std::string s) {
+  for (char& c : s)
+    if (c == ',' || c == '\\' || c == '"' || c == '\n') c = '_';
+  return s;
+}
+
+// A FUSE session over `ops`, mounted at `where`. Owns the session.
+class Session {
+ public:
+  ~Session() {
+    if (!se_) return;
+    if (mounted_) fuse_session_unmount(se_);
+    fuse_remove_signal_handlers(se_);
+    fuse_session_destroy(se_);
+  }
+  Status Mount(const fuse_lowlevel_ops& ops, void* userdata, const std::string& where, const std::string& fsname,
+               bool writable, bool debug) {
+    std::vector<std::string> argv = {"vdkit"};
+    std::string opts = "fsname=" + sanitize_option(fsname) + ",subtype=vdkit,default_permissions";
+    if (!writable) opts += ",ro";
+    if (geteuid() == 0) opts += ",allow_other";
+    argv.push_back("-o");
+    argv.push_back(opts);
+    if (debug) argv.push_back("-d");
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
+    se_ = fuse_session_new(&args, &ops, sizeof ops, userdata);
+    if (!se_) return Status::IoError("cannot create the FUSE session (is /dev/fuse there and fuse3 installed?)");
+    if (fuse_set_signal_handlers(se_) != 0) return Status::IoError("cannot install signal handlers");
+    if (fuse_session_mount(se_, where.c_str()) != 0)
+      return Status::IoError("cannot mount on '" + where + "' (see the message above; is it an empty folder you own?)");
+    mounted_ = true;
+    return Status::Ok();
+  }
+  int Loop() {
+    struct fuse_loop_config* lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(lc, 16);
+    fuse_loop_cfg_set_idle_threads(lc, 4);
+    int r = fuse_session_loop_mt(se_, lc);
+    fuse_loop_cfg_destroy(lc);
+    return r;
+  }
+  void Exit() {
+    if (se_) fuse_session_exit(se_);
+  }
+
+ private:
+  struct fuse_session* se_ = nullptr;
+  bool mounted_ = false;
+};
+
+// Reports readiness (or an error) to the waiting parent, once.
+class Notifier {
+ public:
+  explicit Notifier(int fd) : fd_(fd) {}
+  ~Notifier() { Send(Status::IoError("the mount daemon stopped before the mount was ready")); }
+  void Send(const Status& st) {
+    if (fd_ < 0) return;
+    std::string msg = st.ok() ? "OK" : "ERR " + std::to_string(st.code()) + " " + st.message();
+    ssize_t r = write(fd_, msg.data(), msg.size());
+    (void)r;
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+void detach_stdio(const std::string& log_path) {
+  int null = open("/dev/null", O_RDWR);
+  if (null < 0) return;
+  dup2(null, STDIN_FILENO);
+  dup2(null, STDOUT_FILENO);
+  int err = log_path.empty() ? -1 : open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  dup2(err >= 0 ? err : null, STDERR_FILENO);
+  if (err >= 0) close(err);
+  close(null);
+}
+
+// Does the work of a mount; returns when the FUSE session ends.
+Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
+  VDKIT_ASSIGN_OR_RETURN(Plan plan, make_plan(cfg));
+  std::string fsname = "vdkit:" + fs::path(cfg.source).filename().string();
+  MountState state;
+  state.pid = getpid();
+  state.mountpoint = mp;
+
+  Status result;
+  if (cfg.raw || cfg.kernel) {
+    RawFuseContext ctx;
+    ctx.writable = cfg.writable;
+    ctx.timeout = 3600;
+    ctx.entries.push_back({"disk", plan.disk});
+    for (const auto& p : plan.partitions)
+      ctx.entries.push_back(
+          {"p" + std::to_string(p.number), std::shared_ptr<BlockDevice>(make_partition_view(plan.disk, p.offset, p.length))});
+    std::string where = mp;
+    if (cfg.kernel) {
+      std::error_code ec;
+      fs::create_directories(state_dir(), ec);
+      std::string tmpl = state_dir() + "/kernel.XXXXXX";
+      if (!mkdtemp(tmpl.data())) return Status::FromErrno(errno, "creating a private folder under " + state_dir());
+      where = tmpl;
+      state.kernel_fuse_dir = where;
+    }
+    Session session;
+    Status st = session.Mount(raw_fuse_ops(), &ctx, where, fsname, cfg.writable, cfg.debug);
+    if (!st.ok()) {
+      if (cfg.kernel) rmdir(where.c_str());
+      return st;
+    }
+    if (!cfg.kernel) {
+      VDKIT_RETURN_IF_ERROR(write_state(state));
+      notify.Send(Status::Ok());
+      if (!cfg.foreground) detach_stdio(cfg.log_path);
+      session.Loop();
+    } else {
+      // The loop device reads through our own FUSE files, so serve them first.
+      std::thread loop([&session] { session.Loop(); });
+      std::string file = where + "/" + (plan.kernel_partition ? "p" + std::to_string(plan.kernel_partition) : "disk");
+      int rc = run_program({"mount", "-o", cfg.writable ? "loop" : "loop,ro", file, mp});
+      if (rc != 0) {
+        session.Exit();
+        // Unmounting the private view wakes the loop so it sees the exit flag.
+        umount2(where.c_str(), MNT_DETACH);
+        loop.join();
+        rmdir(where.c_str());
+        return Status::IoError("the kernel could not mount " + plan.what + " (mount exited with " +
+                               std::to_string(rc) + ")");
+      }
+      VDKIT_RETURN_IF_ERROR(write_state(state));
+      notify.Send(Status::Ok());
+      if (!cfg.foreground) detach_stdio(cfg.log_path);
+      loop.join();
+      rmdir(where.c_str());
+    }
+    result = ctx.flush_status;
+  } else {
+    auto vol = Ext2Volume::Open(plan.fs_device, cfg.writable);
+    if (!vol.ok()) return vol.status().Context("opening the ext2/3/4 file system on " + plan.what);
+    Ext2FuseContext ctx;
+    ctx.volume = vol->get();
+    ctx.writable = cfg.writable;
+    ctx.timeout = cfg.writable ? 10 : 3600;
+    {
+      Session session;
+      VDKIT_RETURN_IF_ERROR(session.Mount(ext2_fuse_ops(), &ctx, mp, fsname, cfg.writable, cfg.debug));
+      VDKIT_RETURN_IF_ERROR(write_state(state));
+      notify.Send(Status::Ok());
+      if (!cfg.foreground) detach_stdio(cfg.log_path);
+      session.Loop();
+    }  // destroying the session runs destroy(): the volume is closed and flushed
+    result = ctx.close_status;
+    Status close = (*vol)->Close();  // no-op when destroy() already closed it
+    if (result.ok()) result = close;
+  }
+  if (result.ok() && cfg.writable) result = plan.disk->flush();
+  unlink(state_file_for(mp).c_str());
+  return result;
+}
+
+}  // namespace
+
+Status run_mount(const MountConfig& cfg_in) {
+  MountConfig cfg = cfg_in;
+  if (cfg.debug) cfg.foreground = true;
+  if (cfg.kernel && geteuid() != 0)
+    return Status::Error(EPERM, "--kernel needs root: it sets up a loop device and a kernel mount");
+  std::error_code ec;
+  std::string mp = fs::canonical(cfg.mountpoint, ec).string();
+  if (ec) return Status::FromErrno(ec.value(), "mount point '" + cfg.mountpoint + "'");
+  if (!fs::is_directory(mp)) return Status::Error(ENOTDIR, "mount point '" + cfg.mountpoint + "' is not a folder");
+  // Paths the daemon opens later must not depend on the folder it runs in.
+  cfg.source = fs::absolute(cfg.source).string();
+  if (!cfg.overlay_path.empty()) cfg.overlay_path = fs::absolute(cfg.overlay_path).string();
+  if (!cfg.log_path.empty()) cfg.log_path = fs::absolute(cfg.log_path).string();
+
+  if (cfg.foreground) {
+    Notifier none(-1);
+    return serve(cfg, mp, none);
+  }
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  pid_t pid = fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    close(pipefd[0]);
+    setsid();
+    signal(SIGPIPE, SIG_IGN);
+    int code = 0;
+    {
+      Notifier notify(pipefd[1]);
+      Status st = serve(cfg, mp, notify);
+      if (!st.ok()) {
+        notify.Send(st);  // only reaches the parent when the mount never became ready
+        std::fprintf(stderr, "vdkit mount: %s\n", st.message().c_str());
+        code = 1;
+      }
+    }
+    _exit(code);
+  }
+  close(pipefd[1]);
+  std::string msg;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
+  if (msg == "OK") return Status::Ok();
+  waitpid(pid, nullptr, WNOHANG);
+  if (msg.rfind("ERR ", 0) == 0) {
+    std::istringstream in(msg.substr(4));
+    int code = EIO;
+    in >> code;
+    std::string rest;
+    std::getline(in, rest);
+    if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+    return Status::Error(code, rest);
+  }
+  return Status::IoError("the mount daemon exited before the mount was ready");
+}
+
+Status run_umount(const std::string& mountpoint) {
+  std::string mp = mountpoint_key_path(mountpoint);
+  auto state = read_state(mp);
+  if (state && !state->kernel_fuse_dir.empty()) {
+    if (run_program({"umount", mp}) != 0)
+      return Status::Error(EBUSY, "cannot unmount '" + mp + "' (is something still using it?)");
+    if (run_program({"fusermount3", "-u", state->kernel_fuse_dir}) != 0 &&
+        umount2(state->kernel_fuse_dir.c_str(), 0) != 0)
+      return Status::FromErrno(errno, "unmounting the private raw view " + state->kernel_fuse_dir);
+  } else if (run_program({"fusermount3", "-u", "-q", mp}) != 0) {
+    if (geteuid() != 0 || umount2(mp.c_str(), 0) != 0)
+      return Status::Error(EBUSY, "cannot unmount '" + mp + "' (not a vdkit mount, or still in use)");
+  }
+  if (!state || state->pid <= 0) return Status::Ok();
+  // Wait for the daemon to flush and exit, so the image is complete when we return.
+  constexpr auto kFlushWait = std::chrono::minutes(10);
+  auto deadline = std::chrono::steady_clock::now() + kFlushWait;
+  while (kill(state->pid, 0) == 0) {
+    // A zombie (our own child in tests) has finished.
+    std::ifstream st("/proc/" + std::to_string(state->pid) + "/stat");
+    std::string line;
+    std::getline(st, line);
+    auto rp = line.rfind(')');
+    if (rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'Z') break;
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::Error(ETIMEDOUT, "the mount daemon (pid " + std::to_string(state->pid) +
+                                          ") is still flushing after 10 minutes");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  unlink(state_file_for(mp).c_str());
+  return Status::Ok();
+}
+
+}  // namespace vdkit

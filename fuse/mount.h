@@ -1,0 +1,40 @@
+// `vdkit mount` and `vdkit umount`: choosing the file system, layering writes, the FUSE session and its daemon.
+#pragma once
+
+#include <string>
+
+#include "blockcore/block_device.h"
+#include "blockcore/image.h"
+#include "blockcore/status.h"
+
+namespace vdkit {
+
+struct MountConfig {
+  std::string source;
+  std::string mountpoint;
+  OpenOptions open;          // format, external paths
+  bool writable = false;     // --rw
+  std::string overlay_path;  // --overlay PATH (a new qcow2 file backed by the source)
+  bool in_place = false;     // --in-place: write the source itself
+  int partition = 0;         // --partition N; 0 chooses
+  bool raw = false;          // --raw: disk and partition files
+  bool kernel = false;       // --kernel: raw view + loop device + the kernel's driver
+  bool foreground = false;   // -f
+  bool debug = false;        // --debug: libfuse request tracing (implies -f)
+  std::string log_path;      // --log FILE: the daemon's messages (default: discarded)
+};
+
+// Mounts. In the background (the default) it returns once the mount is ready,
+// or with the error that stopped it; with `foreground` it returns after the
+// file system is unmounted and everything is flushed.
+Status run_mount(const MountConfig& cfg);
+
+// Unmounts MOUNTPOINT (tearing down the loop device and private FUSE mount of
+// --kernel) and waits until the daemon has flushed and exited.
+Status run_umount(const std::string& mountpoint);
+
+// What file system starts at byte 0 of dev, by magic number: "ext2/3/4",
+// "xfs", "btrfs", "swap", "lvm2", "luks", "vfat", "ntfs", or "" when unknown.
+std::string probe_fs_type(BlockDevice& dev);
+
+}  // namespace vdkit
