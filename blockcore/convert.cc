@@ -59,7 +59,10 @@ class OrderedPipeline {
         pool_(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency()) + 2) {
     max_slots_ = std::max<uint64_t>(opts.inflight_bytes / std::max<uint64_t>(chunk_bytes, 1), pool_.size() * 2);
   }
-  ~OrderedPipeline() { (void)drain(); }
+  ~OrderedPipeline() {
+    abort_.store(true);
+    (void)drain();
+  }
 
   // fill puts the chunk's bytes in (data already sized and zeroed).
   Status submit(uint64_t offset, uint64_t length, uint64_t padded, std::function<Status(ConvertChunk&)> fill) {
@@ -76,12 +79,17 @@ class OrderedPipeline {
     bool comp = sink_.wants_compression();
     Codec codec = sink_.codec();
     int level = opts_.level;
-    pool_.post([slot, padded, gran, comp, codec, level, fill = std::move(fill)] {
+    pool_.post([this, slot, padded, gran, comp, codec, level, fill = std::move(fill)] {
       Status st;
       try {
-        slot->chunk.data.assign(padded, 0);
-        st = fill(slot->chunk);
-        if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
+        // After an error or a cancel, queued jobs end at once instead of reading.
+        if (abort_.load() || (opts_.cancel && opts_.cancel->load())) {
+          st = Status::Error(ECANCELED, "interrupted");
+        } else {
+          slot->chunk.data.assign(padded, 0);
+          st = fill(slot->chunk);
+          if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
+        }
       } catch (const std::bad_alloc&) {
         st = Status::Error(ENOMEM, "out of memory filling a chunk");
       }
@@ -98,6 +106,7 @@ class OrderedPipeline {
     while (!slots_.empty()) {
       Status st = consume_front();
       if (!st.ok()) {
+        abort_.store(true);
         // Jobs still running reference the source: wait for all before returning.
         for (auto& s : slots_) wait(*s);
         slots_.clear();
@@ -148,6 +157,7 @@ class OrderedPipeline {
   std::deque<std::shared_ptr<Slot>> slots_;
   Status error_;
   uint64_t kept_ = 0;
+  std::atomic<bool> abort_{false};
 };
 
 uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }
