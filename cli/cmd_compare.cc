@@ -128,7 +128,7 @@ int run_compare(const CompareArgs& args) {
     return same ? kExitOk : kExitFailure;
   };
   if (size_mismatch && args.strict) return report(false, UINT64_MAX, "Strict mode: Image size mismatch!");
-  if (size_mismatch && !args.quiet && !args.output_json) std::fprintf(stderr, "Warning: Image size mismatch!\n");
+  if (size_mismatch && !args.quiet && !args.output_json) std::printf("Warning: Image size mismatch!\n");
   auto diff = first_difference(a, b, common);
   if (!diff.ok()) {
     std::fprintf(stderr, "vdkit compare: %s\n", diff.status().message().c_str());
