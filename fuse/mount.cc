@@ -299,13 +299,15 @@ class Notifier {
  public:
   explicit Notifier(int fd) : fd_(fd) {}
   ~Notifier() { Send(Status::IoError("the mount daemon stopped before the mount was ready")); }
-  void Send(const Status& st) {
-    if (fd_ < 0) return;
+  // True when this call delivered the message (the first one does).
+  bool Send(const Status& st) {
+    if (fd_ < 0) return false;
     std::string msg = st.ok() ? "OK" : "ERR " + std::to_string(st.code()) + " " + st.message();
     ssize_t r = write(fd_, msg.data(), msg.size());
     (void)r;
     close(fd_);
     fd_ = -1;
+    return true;
   }
 
  private:
@@ -438,8 +440,8 @@ Status run_mount(const MountConfig& cfg_in) {
       Notifier notify(pipefd[1]);
       Status st = serve(cfg, mp, notify);
       if (!st.ok()) {
-        notify.Send(st);  // only reaches the parent when the mount never became ready
-        std::fprintf(stderr, "vdkit mount: %s\n", st.message().c_str());
+        // Before the mount was ready the parent prints the error; after, only the log sees it.
+        if (!notify.Send(st)) std::fprintf(stderr, "vdkit mount: %s\n", st.message().c_str());
         code = 1;
       }
     }
