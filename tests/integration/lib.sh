@@ -24,10 +24,23 @@ check() {
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
-# The matrix of test images (made once per test run in $SCRATCH/matrix).
+# The matrix of test images, made once per build tree and shared by every test (tests only read it; the ones
+# that write check the sources' checksums). Rebuilt when the generator scripts change; a lock keeps parallel
+# tests from building it twice.
 make_matrix() {
-  MATRIX=$SCRATCH/matrix
-  "$VDKIT_SRC/scripts/make-matrix" "$MATRIX" >/dev/null
+  local cache=${VDKIT_MATRIX_CACHE:-$VDKIT_BUILD/test-matrix}
+  local key
+  key=$(cat "$VDKIT_SRC/scripts/make-matrix" "$VDKIT_SRC"/scripts/matrix.d/*.sh | sha256sum | cut -c1-16)
+  mkdir -p "$(dirname "$cache")"
+  (
+    flock 9
+    if [ "$(cat "$cache/.key" 2>/dev/null)" != "$key" ]; then
+      rm -rf "$cache"
+      "$VDKIT_SRC/scripts/make-matrix" "$cache" >/dev/null
+      echo "$key" >"$cache/.key"
+    fi
+  ) 9>"$cache.lock"
+  MATRIX=$cache
 }
 # Reference raw bytes of IMAGE as qemu-img reads it.
 qemu_raw() { qemu-img convert -O raw "$1" "$2"; }
