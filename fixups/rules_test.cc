@@ -1,0 +1,263 @@
+// Unit tests for the config rewriters: expected edits, bytes kept, idempotence, and totality on arbitrary input.
+#include "fixups/rules.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "fixups/disk.h"
+
+namespace vdkit::fixups {
+namespace {
+
+DeviceMapFn test_map() {
+  std::vector<FsInfo> fs(2);
+  fs[0].partition = 1;
+  fs[0].type = "ext4";
+  fs[0].uuid = "11111111-2222-3333-4444-555555555555";
+  fs[1].partition = 2;
+  fs[1].type = "swap";
+  fs[1].label = "SWAP";
+  static DeviceMapper* m = new DeviceMapper(fs, DeviceNaming::kUuid, 0);
+  return m->fn();
+}
+
+TEST(DeviceName, Parses) {
+  auto d = parse_device_name("/dev/xvda1");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->prefix, "xvd");
+  EXPECT_EQ(d->disk, 0);
+  EXPECT_EQ(d->partition, 1);
+  d = parse_device_name("/dev/xvde");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->disk, 4);
+  EXPECT_EQ(d->partition, 0);
+  d = parse_device_name("/dev/sdab12");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->disk, 27);
+  EXPECT_EQ(disk_letters(27), "ab");
+  EXPECT_FALSE(parse_device_name("/dev/sda0"));
+  EXPECT_FALSE(parse_device_name("/dev/mapper/vg-root"));
+  EXPECT_FALSE(parse_device_name("/dev/sd"));
+  EXPECT_FALSE(parse_device_name("/dev/sda1x"));
+  EXPECT_FALSE(parse_device_name("UUID=abc"));
+}
+
+TEST(DeviceMapper, MapsEveryPrefixAndFallsBack) {
+  auto map = test_map();
+  EXPECT_EQ(map("/dev/xvda1"), "UUID=11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(map("/dev/sda1"), "UUID=11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(map("/dev/hda1"), "UUID=11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(map("/dev/xvda2"), "LABEL=SWAP");  // no UUID: the label
+  EXPECT_EQ(map("/dev/xvda3"), std::nullopt);   // no such partition
+  EXPECT_EQ(map("/dev/xvdb1"), std::nullopt);   // another disk
+  EXPECT_EQ(map("/dev/xvda"), std::nullopt);    // whole disk of a partitioned disk
+  EXPECT_EQ(map("UUID=11111111-2222-3333-4444-555555555555"), std::nullopt);
+
+  std::vector<FsInfo> whole(1);
+  whole[0].type = "ext4";
+  whole[0].uuid = "aaaaaaaa-0000-0000-0000-000000000000";
+  whole[0].label = "root";
+  DeviceMapper vd(whole, DeviceNaming::kVd, 4), lab(whole, DeviceNaming::kLabel, 4);
+  EXPECT_EQ(vd.map("/dev/xvde"), "/dev/vda");
+  EXPECT_EQ(vd.map("/dev/xvde1"), std::nullopt);
+  EXPECT_EQ(lab.map("/dev/xvde"), "LABEL=root");
+  EXPECT_EQ(vd.map("/dev/xvda"), std::nullopt);  // not the boot disk
+}
+
+TEST(Fstab, RewritesDeviceFieldOnlyAndKeepsBytes) {
+  std::string in =
+      "# /dev/xvda1 in a comment stays\r\n/dev/xvda1\t/  ext4 defaults 1 1\r\n  /dev/xvda2 none swap sw 0 0\n"
+      "/dev/xvdb1 /data ext4 defaults 0 2\nLABEL=x /x ext4 defaults 0 0";
+  std::string out = rewrite_fstab(in, test_map());
+  EXPECT_EQ(out,
+            "# /dev/xvda1 in a comment stays\r\nUUID=11111111-2222-3333-4444-555555555555\t/  ext4 defaults 1 1\r\n"
+            "  LABEL=SWAP none swap sw 0 0\n/dev/xvdb1 /data ext4 defaults 0 2\nLABEL=x /x ext4 defaults 0 0");
+  EXPECT_EQ(rewrite_fstab(out, test_map()), out);
+}
+
+TEST(Crypttab, RewritesSecondField) {
+  std::string in = "luks-root /dev/sda1 none luks\n";
+  EXPECT_EQ(rewrite_crypttab(in, test_map()), "luks-root UUID=11111111-2222-3333-4444-555555555555 none luks\n");
+}
+
+TEST(Cmdline, RootResumeConsole) {
+  CmdlineEdit e{test_map(), true};
+  EXPECT_EQ(rewrite_cmdline(" ro root=/dev/xvda1  resume=/dev/sda2 console=xvc0,9600 console=hvc0 console=tty0", e),
+            " ro root=UUID=11111111-2222-3333-4444-555555555555  resume=LABEL=SWAP console=ttyS0,9600 console=ttyS0 "
+            "console=tty0");
+  EXPECT_EQ(rewrite_cmdline("\"root=/dev/xvda1 quiet\"", e), "\"root=UUID=11111111-2222-3333-4444-555555555555 quiet\"");
+  EXPECT_EQ(rewrite_cmdline("root=LABEL=/ noroot=/dev/xvda1", e), "root=LABEL=/ noroot=/dev/xvda1");
+}
+
+TEST(GrubLegacy, ParsesXenEntriesAndSetsDefault) {
+  std::string in =
+      "default 0\ntimeout=5\ntitle Xen\n  root (hd0,0)\n  kernel /xen.gz dom0_mem=512M\n"
+      "  module /vmlinuz-2.6.18-xen ro root=/dev/xvda1\n  module /initrd-2.6.18-xen.img\ntitle Plain\n"
+      "  kernel /vmlinuz-2.6.18 ro root=/dev/xvda1\n  initrd /initrd-2.6.18.img\n";
+  BootMenu m = parse_grub_legacy(in);
+  ASSERT_EQ(m.entries.size(), 2u);
+  EXPECT_EQ(m.entries[0].hypervisor, "/xen.gz");
+  EXPECT_EQ(m.entries[0].kernel, "/vmlinuz-2.6.18-xen");
+  EXPECT_EQ(m.entries[0].initrd, "/initrd-2.6.18-xen.img");
+  EXPECT_EQ(m.entries[0].cmdline, "ro root=/dev/xvda1");
+  EXPECT_EQ(m.default_index, 0);
+  std::string d = set_grub_legacy_default(in, 1);
+  EXPECT_EQ(d.substr(0, 10), "default 1\n");
+  EXPECT_EQ(set_grub_legacy_default(d, 1), d);
+  EXPECT_EQ(set_grub_legacy_default("title x\n", 0), "default=0\ntitle x\n");
+  CmdlineEdit e{test_map(), true};
+  std::string r = rewrite_grub_legacy(in, e);
+  EXPECT_NE(r.find("module /vmlinuz-2.6.18-xen ro root=UUID=11111111"), std::string::npos);
+  EXPECT_EQ(rewrite_grub_legacy(r, e), r);
+}
+
+TEST(Grub2, EntriesSubmenusAndDefault) {
+  std::string in =
+      "set default=\"1\"\nmenuentry 'A' {\n linux /vmlinuz-a root=/dev/sda1\n initrd /initrd-a\n}\n"
+      "submenu 'More' {\n menuentry \"B\" --class x {\n  linux16 /vmlinuz-b root=/dev/sda1 console=hvc0\n }\n}\n";
+  BootMenu m = parse_grub2_cfg(in);
+  ASSERT_EQ(m.entries.size(), 2u);
+  EXPECT_EQ(m.entries[1].title, "B");
+  EXPECT_EQ(m.entries[1].kernel, "/vmlinuz-b");
+  EXPECT_EQ(m.default_index, 1);
+  CmdlineEdit e{test_map(), true};
+  std::string r = rewrite_grub2_cfg(in, e);
+  EXPECT_NE(r.find("linux16 /vmlinuz-b root=UUID=11111111-2222-3333-4444-555555555555 console=ttyS0"),
+            std::string::npos);
+  EXPECT_EQ(rewrite_grub2_cfg(r, e), r);
+}
+
+TEST(DefaultGrub, CmdlineAndUuidSwitch) {
+  CmdlineEdit e{test_map(), true};
+  std::string in = "GRUB_CMDLINE_LINUX=\"console=hvc0 root=/dev/sda1\"\nGRUB_DISABLE_LINUX_UUID=true\n#GRUB_X=1\n";
+  EXPECT_EQ(rewrite_default_grub(in, e, true),
+            "GRUB_CMDLINE_LINUX=\"console=ttyS0 root=UUID=11111111-2222-3333-4444-555555555555\"\n"
+            "GRUB_DISABLE_LINUX_UUID=false\n#GRUB_X=1\n");
+  EXPECT_NE(rewrite_default_grub(in, e, false).find("GRUB_DISABLE_LINUX_UUID=true"), std::string::npos);
+}
+
+TEST(Grubenv, KeepsTheBlockSize) {
+  std::string env = "# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro\n";
+  env += std::string(1024 - env.size(), '#');
+  CmdlineEdit e{test_map(), true};
+  std::string out = rewrite_grubenv(env, e);
+  EXPECT_EQ(out.size(), 1024u);
+  EXPECT_NE(out.find("kernelopts=root=UUID=11111111-2222-3333-4444-555555555555 ro\n#"), std::string::npos);
+  EXPECT_EQ(rewrite_grubenv(out, e), out);
+}
+
+TEST(Syslinux, AppendAndDefault) {
+  std::string in = "DEFAULT xen\nLABEL xen\n KERNEL vmlinuz-xen\n APPEND root=/dev/xvde\nLABEL kvm\n LINUX vmlinuz\n"
+                   " append initrd=initrd.img root=/dev/xvde console=hvc0\n";
+  BootMenu m = parse_syslinux(in);
+  ASSERT_EQ(m.entries.size(), 2u);
+  EXPECT_EQ(m.default_index, 0);
+  EXPECT_EQ(m.entries[1].initrd, "initrd.img");
+  std::string d = set_syslinux_default(in, "kvm");
+  EXPECT_EQ(d.substr(0, 12), "DEFAULT kvm\n");
+  EXPECT_EQ(set_syslinux_default(d, "kvm"), d);
+}
+
+TEST(Ifcfg, StaticToDhcpDropsMac) {
+  std::string in = "DEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.2\nPREFIX0=24\nGATEWAY=10.0.0.1\nHWADDR=aa:bb\nDNS1=1.1.1.1\n";
+  std::string out = rewrite_ifcfg(in);
+  EXPECT_EQ(out, "DEVICE=eth0\nBOOTPROTO=dhcp\nDNS1=1.1.1.1\n");
+  EXPECT_EQ(rewrite_ifcfg(out), out);
+  EXPECT_EQ(rewrite_ifcfg("DEVICE=eth0\nIPADDR=1.2.3.4"), "DEVICE=eth0\nBOOTPROTO=dhcp\n");
+  EXPECT_EQ(rewrite_ifcfg("DEVICE=bond0\nBOOTPROTO=none\n"), "DEVICE=bond0\nBOOTPROTO=none\n");
+}
+
+TEST(Interfaces, StanzasOnly) {
+  std::string in =
+      "auto lo\niface lo inet loopback\n    address 127.0.0.1\niface eth0 inet static\n  address 1.2.3.4\n"
+      "  netmask 255.0.0.0\n  # keep\n  up route add x\niface eth1 inet dhcp\n  hwaddress ether 00:11\n";
+  std::string out = rewrite_interfaces(in);
+  EXPECT_EQ(out,
+            "auto lo\niface lo inet loopback\n    address 127.0.0.1\niface eth0 inet dhcp\n  # keep\n"
+            "  up route add x\niface eth1 inet dhcp\n");
+  EXPECT_EQ(rewrite_interfaces(out), out);
+}
+
+TEST(Netplan, MatchMacStaticAndIdempotent) {
+  std::string in =
+      "network:\n  version: 2\n  ethernets:\n    eth0:\n      match:\n        macaddress: \"00:11\"\n"
+      "      set-name: eth0\n      addresses:\n        - 10.0.0.5/24\n      gateway4: 10.0.0.1\n"
+      "      nameservers:\n        addresses: [10.0.0.2]\n    eth1:\n      match:\n        name: en*\n"
+      "        macaddress: 00:22\n      set-name: eth1\n      macaddress: 00:33\n      dhcp4: no\n";
+  std::string out = rewrite_netplan(in);
+  EXPECT_EQ(out,
+            "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers:\n"
+            "        addresses: [10.0.0.2]\n    eth1:\n      match:\n        name: en*\n      set-name: eth1\n"
+            "      dhcp4: no\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+}
+
+TEST(NmKeyfile, ManualToAuto) {
+  std::string in = "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
+                   "[ipv6]\naddress1=fe80::1/64\nmethod=manual\n";
+  std::string out = rewrite_nm_keyfile(in);
+  EXPECT_EQ(out, "[ethernet]\nmtu=1500\n[ipv4]\nmethod=auto\n[ipv6]\naddress1=fe80::1/64\nmethod=manual\n");
+  EXPECT_EQ(rewrite_nm_keyfile(out), out);
+}
+
+TEST(Consoles, InittabAndSecuretty) {
+  std::string in = "co:2345:respawn:/sbin/agetty xvc0 9600 vt100-nav\n# xvc0 comment\nx:5:respawn:/bin/xvc0\n";
+  EXPECT_EQ(rewrite_inittab(in),
+            "co:2345:respawn:/sbin/agetty ttyS0 9600 vt100-nav\n# xvc0 comment\nx:5:respawn:/bin/xvc0\n");
+  EXPECT_EQ(inittab_getty_ttys(in), std::vector<std::string>{"xvc0"});
+  EXPECT_EQ(rewrite_securetty("tty1\nxvc0"), "tty1\nxvc0\nttyS0\n");
+  EXPECT_EQ(rewrite_securetty("ttyS0\n"), "ttyS0\n");
+}
+
+TEST(Misc, DeviceNamesConsolesDatasources) {
+  EXPECT_EQ(find_device_names("root=/dev/xvda1 /dev/vda1 /dev/sdb /dev/mapper/x"),
+            (std::vector<std::string>{"/dev/xvda1", "/dev/sdb"}));
+  EXPECT_EQ(find_consoles("a console=tty0 \"console=ttyS0,115200\""),
+            (std::vector<std::string>{"tty0", "ttyS0,115200"}));
+  EXPECT_EQ(cloud_init_datasources("datasource_list: [ 'NoCloud', Ec2 ]\n"),
+            (std::vector<std::string>{"NoCloud", "Ec2"}));
+  EXPECT_EQ(shell_var("A=1\nexport B=\"x y\"\nA=2 # c\n", "A"), "2");
+  EXPECT_EQ(shell_var("A=1\nexport B=\"x y\"\n", "B"), "x y");
+  EXPECT_EQ(rewrite_persistent_net_rules("SUBSYSTEM==\"net\"\n"), "");
+}
+
+// Every rewriter is total: arbitrary bytes never crash it, and its output is a fixed point.
+TEST(Rewriters, TotalOnArbitraryInput) {
+  std::mt19937 rng(1234);
+  const char alphabet[] = "ab=: \t\n\r#-[]{}\"'/devxvda1sdhroot=console=hvc0xvc0matchmacaddress:iface static0";
+  CmdlineEdit e{test_map(), true};
+  for (int n = 0; n < 3000; ++n) {
+    std::string s(rng() % 200, ' ');
+    for (auto& c : s) c = rng() % 8 == 0 ? static_cast<char>(rng() % 256) : alphabet[rng() % (sizeof alphabet - 1)];
+    std::vector<std::function<std::string(std::string_view)>> fs = {
+        [&](std::string_view t) { return rewrite_fstab(t, e.map); },
+        [&](std::string_view t) { return rewrite_crypttab(t, e.map); },
+        [&](std::string_view t) { return rewrite_grub_legacy(t, e); },
+        [&](std::string_view t) { return rewrite_grub2_cfg(t, e); },
+        [&](std::string_view t) { return rewrite_default_grub(t, e, true); },
+        [&](std::string_view t) { return rewrite_bls_entry(t, e); },
+        [&](std::string_view t) { return rewrite_grubenv(t, e); },
+        [&](std::string_view t) { return rewrite_syslinux(t, e); },
+        [](std::string_view t) { return rewrite_ifcfg(t); },
+        [](std::string_view t) { return rewrite_interfaces(t); },
+        [](std::string_view t) { return rewrite_netplan(t); },
+        [](std::string_view t) { return rewrite_nm_keyfile(t); },
+        [](std::string_view t) { return rewrite_inittab(t); },
+        [](std::string_view t) { return rewrite_securetty(t); },
+    };
+    for (size_t k = 0; k < fs.size(); ++k) {
+      std::string once = fs[k](s);
+      EXPECT_EQ(fs[k](once), once) << "rewriter " << k << " is not idempotent on: " << testing::PrintToString(s);
+    }
+    (void)parse_grub_legacy(s);
+    (void)parse_grub2_cfg(s);
+    (void)parse_syslinux(s);
+    (void)parse_bls_entry(s);
+    (void)summarize_netplan(s);
+    (void)parse_device_name(s);
+  }
+}
+
+}  // namespace
+}  // namespace vdkit::fixups
