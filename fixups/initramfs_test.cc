@@ -1,0 +1,86 @@
+// list_initramfs on archives made by cpio and the real compressors, stacked behind early-microcode cpio; corrupt input.
+#include "fixups/initramfs.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace vdkit::fixups {
+namespace {
+
+std::string run(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  return rc == 0 ? out : std::string("FAILED");
+}
+
+class InitramfsTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (system("command -v cpio >/dev/null && command -v xz >/dev/null") != 0) GTEST_SKIP() << "cpio/xz missing";
+    char d[] = "/tmp/vdkit-initramfs-test.XXXXXX";
+    ASSERT_NE(mkdtemp(d), nullptr);
+    dir_ = d;
+    ASSERT_EQ(system(("mkdir -p " + dir_ + "/main/lib/modules/5.4/kernel/drivers/block " + dir_ +
+                      "/mc/kernel/x86/microcode && echo x > " + dir_ +
+                      "/main/lib/modules/5.4/kernel/drivers/block/virtio_blk.ko.xz && echo i > " + dir_ +
+                      "/main/init && echo m > " + dir_ + "/mc/kernel/x86/microcode/GenuineIntel.bin")
+                         .c_str()),
+              0);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) (void)system(("rm -rf " + dir_).c_str());
+  }
+  std::string cpio(const std::string& sub) {
+    return run("cd " + dir_ + "/" + sub + " && find . | LC_ALL=C sort | cpio -o -H newc --quiet");
+  }
+  std::string dir_;
+};
+
+bool has(const std::vector<std::string>& v, const std::string& suffix) {
+  return std::any_of(v.begin(), v.end(), [&](const std::string& s) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  });
+}
+
+TEST_F(InitramfsTest, EveryCompressorAndMicrocodeInFront) {
+  for (const char* comp : {"cat", "gzip -n", "xz --check=crc32", "zstd -q", "lz4 -l -q"}) {
+    std::string c = comp;
+    if (system(("command -v " + c.substr(0, c.find(' ')) + " >/dev/null").c_str()) != 0) continue;
+    std::string main = run("cd " + dir_ + "/main && find . | LC_ALL=C sort | cpio -o -H newc --quiet | " + c);
+    ASSERT_NE(main, "FAILED") << comp;
+    auto plain = list_initramfs(main);
+    ASSERT_TRUE(plain.ok()) << comp << ": " << plain.status().message();
+    EXPECT_TRUE(has(*plain, "virtio_blk.ko.xz")) << comp;
+    std::string stacked = cpio("mc") + std::string(512, '\0') + main;
+    auto both = list_initramfs(stacked);
+    ASSERT_TRUE(both.ok()) << comp << ": " << both.status().message();
+    EXPECT_TRUE(has(*both, "GenuineIntel.bin")) << comp;
+    EXPECT_TRUE(has(*both, "virtio_blk.ko.xz")) << comp;
+  }
+}
+
+TEST_F(InitramfsTest, CorruptInputIsAnError) {
+  std::string mc = cpio("mc");
+  // A name size pointing past the end.
+  std::string bad = mc;
+  bad.replace(94, 8, "7FFFFFFF");
+  auto r = list_initramfs(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("offset 0"), std::string::npos) << r.status().message();
+  // Truncated in the middle of the first archive.
+  EXPECT_FALSE(list_initramfs(mc.substr(0, mc.size() / 2)).ok());
+  EXPECT_FALSE(list_initramfs("not an archive at all").ok());
+  EXPECT_FALSE(list_initramfs("").ok());
+}
+
+}  // namespace
+}  // namespace vdkit::fixups
