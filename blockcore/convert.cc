@@ -86,6 +86,7 @@ class OrderedPipeline {
         if (abort_.load() || (opts_.cancel && opts_.cancel->load())) {
           st = Status::Error(ECANCELED, "interrupted");
         } else {
+          slot->chunk.data = take_buffer();
           slot->chunk.data.assign(padded, 0);
           st = fill(slot->chunk);
           if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
@@ -144,7 +145,22 @@ class OrderedPipeline {
     if (!st.ok()) return error_ = st;
     kept_ += slot->kept;
     if (opts_.progress && !planning_) opts_.progress(slot->chunk.offset + slot->chunk.length, total_);
+    give_buffer(std::move(slot->chunk.data));
     return Status::Ok();
+  }
+
+  // Chunk buffers are reused: a fresh 1 MiB allocation costs page faults and
+  // kernel zeroing on every chunk. At most max_slots_ buffers exist.
+  std::vector<uint8_t> take_buffer() {
+    std::lock_guard<std::mutex> lk(buf_mu_);
+    if (free_bufs_.empty()) return {};
+    auto b = std::move(free_bufs_.back());
+    free_bufs_.pop_back();
+    return b;
+  }
+  void give_buffer(std::vector<uint8_t> b) {
+    std::lock_guard<std::mutex> lk(buf_mu_);
+    if (free_bufs_.size() < max_slots_) free_bufs_.push_back(std::move(b));
   }
 
   ConvertSink& sink_;
@@ -158,7 +174,11 @@ class OrderedPipeline {
   Status error_;
   uint64_t kept_ = 0;
   std::atomic<bool> abort_{false};
+  std::mutex buf_mu_;
+  std::vector<std::vector<uint8_t>> free_bufs_;
 };
+
+constexpr size_t kConvertCacheBytes = 8u << 20;
 
 uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }
 
@@ -242,6 +262,15 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
+
+IoEngine* target_io_engine() {
+  static IoEngine* engine = [] {
+    const char* env = std::getenv("VDKIT_TARGET_IO");
+    if (env && std::string(env) == "uring") return &default_io_engine();
+    return make_sync_engine().release();
+  }();
+  return engine;
+}
 
 Result<ConvertStats> convert(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
@@ -389,7 +418,10 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
   } else if (is_nbd_uri(source)) {
     VDKIT_ASSIGN_OR_RETURN(dev, open_nbd_source(source));
   } else {
-    auto d = open_image(source, opts.open);
+    // Convert reads every grain once, in order: a big inflated-grain cache only costs memory.
+    OpenOptions oo = opts.open;
+    oo.cache_bytes = std::min<size_t>(oo.cache_bytes, kConvertCacheBytes);
+    auto d = open_image(source, oo);
     if (!d.ok()) return d.status();
     dev = std::move(d).value();
   }

@@ -110,6 +110,12 @@ struct ConvertStats {
   bool two_passes = false;      // the source was read twice (qcow2 to a pipe)
 };
 
+// The engine file targets write through: VDKIT_TARGET_IO=uring|sync, default
+// sync. Buffered writes to a page cache gain nothing from io_uring (they are
+// memory copies) and measured slower when punted to io-wq workers, so plain
+// pwrite from the writer thread is the default.
+IoEngine* target_io_engine();
+
 // Converts src into sink. The source device is only read. Holes and zero
 // extents are never read; zero 4 KiB blocks inside data are not written.
 Result<ConvertStats> convert(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts);

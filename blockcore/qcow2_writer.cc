@@ -494,7 +494,7 @@ Result<std::unique_ptr<ConvertSink>> make_qcow2_sink(int fd, const std::string& 
   VDKIT_RETURN_IF_ERROR(Qcow2Layout::check_options(opts));
   int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (d < 0) return Status::FromErrno(errno, "duplicating the descriptor of '" + name + "'");
-  if (seekable) return std::unique_ptr<ConvertSink>(new Qcow2FileSink(File::FromFd(d, name, true), opts));
+  if (seekable) return std::unique_ptr<ConvertSink>(new Qcow2FileSink(File::FromFd(d, name, true, target_io_engine()), opts));
   return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(d, name, opts));
 }
 
