@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# vdkit fixup/inspect options and errors: usage errors (2), unreadable guests (1), folder guests, --no-network,
+# --device-names label|vd, --backup, --in-place refused on a streamOptimized VMDK, JSON output read by python.
+source "$(dirname "$0")/lib.sh"
+export PATH=$PATH:/sbin:/usr/sbin
+command -v debugfs >/dev/null || skip "debugfs is not installed"
+GUESTS=$VDKIT_SRC/tests/guests
+# Exit status of a command (the suite runs under set -e).
+rc_of() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; echo $rc; }
+
+# Usage errors.
+check "fixup without --dry-run/--in-place/-o is a usage error" [ "$(rc_of "$VDKIT" fixup "$SCRATCH/none.qcow2")" = 2 ]
+check "two modes are a usage error" [ "$(rc_of "$VDKIT" fixup --dry-run --in-place "$SCRATCH/none.qcow2")" = 2 ]
+check "an unknown --device-names is a usage error" \
+  [ "$(rc_of "$VDKIT" fixup --dry-run --device-names sdX "$SCRATCH/none.qcow2")" = 2 ]
+check "an unknown --output is a usage error" [ "$(rc_of "$VDKIT" inspect --output=xml "$SCRATCH/none.qcow2")" = 2 ]
+
+# A disk with no guest on it.
+truncate -s 8M "$SCRATCH/empty.raw"
+rc=0
+msg=$("$VDKIT" inspect "$SCRATCH/empty.raw" 2>&1 >/dev/null) || rc=$?
+check "inspect of an empty disk fails (exit 1)" [ $rc = 1 ]
+check "and says why: $msg" grep -q "fstab" <<<"$msg"
+check "inspect of a missing file fails (exit 1)" [ "$(rc_of "$VDKIT" inspect "$SCRATCH/missing.qcow2")" = 1 ]
+
+# Folder guests: --in-place edits the tree; --no-network leaves the network alone.
+cp -a "$GUESTS/ubuntu1404/root" "$SCRATCH/u"
+"$VDKIT" fixup --dry-run "$SCRATCH/u" >"$SCRATCH/dry.txt"
+check "dry run on a folder prints the console diff" grep -q '^+GRUB_CMDLINE_LINUX="console=ttyS0"' "$SCRATCH/dry.txt"
+check "dry run on a folder changes nothing" diff -r "$GUESTS/ubuntu1404/root" "$SCRATCH/u"
+"$VDKIT" fixup --in-place --no-network --output-json "$SCRATCH/u" >"$SCRATCH/f.json"
+check "--no-network leaves interfaces alone" cmp -s "$GUESTS/ubuntu1404/root/etc/network/interfaces" \
+  "$SCRATCH/u/etc/network/interfaces"
+check "a folder has no partition table: device names stay, with a warning" \
+  grep -q '"no-partition-table"' "$SCRATCH/f.json"
+check "the folder's default/grub was fixed" cmp -s "$GUESTS/ubuntu1404/expected/etc/default/grub" \
+  "$SCRATCH/u/etc/default/grub"
+"$VDKIT" fixup --in-place --output-json "$SCRATCH/u" >"$SCRATCH/f2.json"
+check "then network only: interfaces as expected" cmp -s "$GUESTS/ubuntu1404/expected/etc/network/interfaces" \
+  "$SCRATCH/u/etc/network/interfaces"
+
+# Images: --device-names vd and label, --backup.
+"$VDKIT_SRC/scripts/make-guest" canfar "$SCRATCH/g" >/dev/null
+sum=$(sum_of "$SCRATCH/g/canfar.vmdk")
+check "--in-place on a streamOptimized VMDK is refused" [ "$(rc_of "$VDKIT" fixup --in-place "$SCRATCH/g/canfar.vmdk")" = 1 ]
+check "and the VMDK is untouched" [ "$(sum_of "$SCRATCH/g/canfar.vmdk")" = "$sum" ]
+for mode in vd label; do
+  cp "$SCRATCH/g/canfar.qcow2" "$SCRATCH/$mode.qcow2"
+  "$VDKIT" fixup --in-place --backup --device-names $mode "$SCRATCH/$mode.qcow2" >/dev/null
+  qemu-img convert -O raw "$SCRATCH/$mode.qcow2" "$SCRATCH/$mode.raw"
+  want=/dev/vda; [ $mode = label ] && want=LABEL=canfar-root
+  check "--device-names $mode writes $want in fstab" \
+    grep -q "^$want[[:space:]]" <(debugfs -R 'cat /etc/fstab' "$SCRATCH/$mode.raw" 2>/dev/null)
+  check "--device-names $mode writes root=$want in extlinux.conf" \
+    grep -q "root=$want " <(debugfs -R 'cat /boot/extlinux/extlinux.conf' "$SCRATCH/$mode.raw" 2>/dev/null)
+  check "--backup kept the original fstab" cmp -s "$GUESTS/canfar/root/etc/fstab" \
+    <(debugfs -R 'cat /etc/fstab.vdkit-orig' "$SCRATCH/$mode.raw" 2>/dev/null)
+  check "e2fsck -fn is clean after --device-names $mode --backup" [ "$(rc_of e2fsck -fn "$SCRATCH/$mode.raw")" = 0 ]
+  rm -f "$SCRATCH/$mode.raw" "$SCRATCH/$mode.qcow2"
+done
+cp "$SCRATCH/g/canfar.qcow2" "$SCRATCH/nb.qcow2"
+"$VDKIT" fixup --in-place "$SCRATCH/nb.qcow2" >/dev/null
+qemu-img convert -O raw "$SCRATCH/nb.qcow2" "$SCRATCH/nb.raw"
+check "without --backup no backup is written" \
+  bash -c "! debugfs -R 'stat /etc/fstab.vdkit-orig' '$SCRATCH/nb.raw' 2>&1 | grep -q Inode:"
+finish
