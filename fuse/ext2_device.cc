@@ -1017,8 +1017,57 @@ Result<std::string> Ext2Volume::GetXattrLocked(ext2_ino_t ino, const std::string
   return out;
 }
 
+namespace {
+// A POSIX access ACL in the VFS xattr format (le32 version 2, then {le16 tag,
+// le16 perm, le32 id} entries): the permission bits it implies, and whether it
+// says nothing beyond them (then the kernel stores no ACL, only the mode).
+struct AclMode {
+  bool valid = false;
+  bool equivalent_to_mode = true;
+  uint32_t mode = 0;
+};
+AclMode parse_access_acl(std::string_view v) {
+  AclMode r;
+  if (v.size() < 4 || (v.size() - 4) % 8 != 0) return r;
+  auto u16 = [&](size_t o) { return static_cast<uint32_t>(static_cast<uint8_t>(v[o]) | static_cast<uint8_t>(v[o + 1]) << 8); };
+  if (u16(0) != 2 || u16(2) != 0) return r;
+  uint32_t user = 0, group = 0, other = 0, mask = 0;
+  bool has_mask = false;
+  for (size_t o = 4; o < v.size(); o += 8) {
+    uint32_t tag = u16(o), perm = u16(o + 2) & 7;
+    switch (tag) {
+      case 0x01: user = perm; break;
+      case 0x04: group = perm; break;
+      case 0x20: other = perm; break;
+      case 0x10: mask = perm; has_mask = true; r.equivalent_to_mode = false; break;
+      case 0x02:
+      case 0x08: r.equivalent_to_mode = false; break;
+      default: return r;
+    }
+  }
+  r.valid = true;
+  r.mode = user << 6 | (has_mask ? mask : group) << 3 | other;
+  return r;
+}
+}  // namespace
+
 Status Ext2Volume::SetXattrLocked(ext2_ino_t ino, const std::string& name, std::string_view value, int flags) {
   VDKIT_RETURN_IF_ERROR(CheckWritable());
+  if (name == "system.posix_acl_access") {
+    // As the kernel does: the ACL's owner/group(mask)/other entries are the
+    // mode bits, and an ACL that says no more than the mode is not stored.
+    AclMode acl = parse_access_acl(value);
+    if (!acl.valid) return Status::Invalid("malformed POSIX ACL in system.posix_acl_access");
+    ext2_inode_large in;
+    VDKIT_RETURN_IF_ERROR(ReadInodeLocked(ino, in));
+    uint32_t mode = (in.i_mode & ~0777u) | acl.mode;
+    VDKIT_RETURN_IF_ERROR(SetAttrLocked(ino, mode, std::nullopt, std::nullopt, std::nullopt, std::nullopt));
+    if (acl.equivalent_to_mode) {
+      auto had = GetXattrLocked(ino, name);
+      if (had.ok()) return RemoveXattrLocked(ino, name);
+      return Status::Ok();
+    }
+  }
   XattrHandle x;
   VDKIT_RETURN_IF_ERROR(open_xattrs(fs_, ino, x));
   if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
