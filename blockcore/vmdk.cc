@@ -294,10 +294,14 @@ class VmdkDevice final : public BlockDevice {
     }
     if (!reqs.empty()) {
       VDKIT_RETURN_IF_ERROR(m.file()->Submit(reqs));
+      // A grain cut short by the end of the file reads as zeros past it, as in QEMU (the
+      // lookup already refused grains that start past the end).
       for (size_t k = 0; k < direct; ++k) {
-        if (reqs[k].result != static_cast<ssize_t>(reqs[k].len))
-          return Status::IoError("'" + m.file()->path() + "': short read of a grain at offset " +
-                                 hex_offset(reqs[k].offset));
+        if (reqs[k].result < 0)
+          return Status::IoError("'" + m.file()->path() + "': reading a grain at offset " +
+                                 hex_offset(reqs[k].offset) + " failed");
+        auto done = static_cast<size_t>(reqs[k].result);
+        if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
       }
     }
 

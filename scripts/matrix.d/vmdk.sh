@@ -56,6 +56,14 @@ mkdir -p "$vd/snap"
   qemu-img create -q -f vmdk -b snap-delta1.vmdk -F vmdk snap-delta2.vmdk 24M
   qemu-io -f vmdk -c 'write -P 0x99 1100k 100k' -c 'write -P 0x55 16M 1M' snap-delta2.vmdk >/dev/null
 )
+# A snapshot over a streamOptimized parent (compressed grains below, plain grains above).
+(
+  cd "$vd/snap"
+  qemu-img convert -q -O vmdk -o subformat=streamOptimized "$BASE" snap-stream-base.vmdk
+  qemu-img create -q -f vmdk -b snap-stream-base.vmdk -F vmdk snap-stream-delta.vmdk 24M
+  qemu-io -f vmdk -c 'write -P 0x21 3M 200k' -c 'write -P 0x22 12M 4k' snap-stream-delta.vmdk >/dev/null
+)
+add vmdk-snapshot-over-streamOptimized "$vd/snap/snap-stream-delta.vmdk" vmdk
 add vmdk-snapshot-delta1 "$vd/snap/snap-delta1.vmdk" vmdk
 add vmdk-snapshot-delta2 "$vd/snap/snap-delta2.vmdk" vmdk
 
