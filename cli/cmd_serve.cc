@@ -202,7 +202,7 @@ CommandRegistrar reg(
            "\n"
            "Writes: --writable=false (default) serves read-only; --writable=overlay keeps writes in memory\n"
            "for the life of the server, or with --overlay=PATH in a new qcow2 file whose backing file is\n"
-           "SOURCE; --writable=in-place writes SOURCE itself (raw only). SOURCE is never modified otherwise.\n"
+           "SOURCE; --writable=in-place writes SOURCE itself (raw or qcow2). SOURCE is never modified otherwise.\n"
            "\n"
            "The plugin is found beside this vdkit (../nbd-plugin/nbdkit-vdkit-plugin.so) or installed;\n"
            "VDKIT_NBD_PLUGIN=PATH overrides it, VDKIT_NBDKIT=PATH the nbdkit binary.\n"

@@ -322,7 +322,7 @@ constexpr const char* kConfigHelp =
     "                        go to a copy-on-write layer, in memory for the life of\n"
     "                        the server unless overlay= is given; the source is\n"
     "                        never modified. in-place: writes go to the source\n"
-    "                        itself, for formats that can be written (raw).\n"
+    "                        itself, for formats vdkit can write (raw, qcow2).\n"
     "overlay=<PATH>          Keep written blocks in a new qcow2 file whose backing\n"
     "                        file is the source, readable later by qemu-img and\n"
     "                        vdkit. Implies writable=overlay. PATH must not exist.\n"
