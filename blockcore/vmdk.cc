@@ -37,11 +37,11 @@ enum class Kind { kFlat, kZero, kSparse };
 
 struct VmdkExtent {
   Kind kind = Kind::kZero;
-  uint64_t start = 0;   // byte offset in the virtual disk
-  uint64_t length = 0;  // bytes
-  std::shared_ptr<File> file;       // flat
-  uint64_t file_offset = 0;         // flat: bytes
-  std::unique_ptr<GrainMap> map;    // sparse and seSparse
+  uint64_t start = 0;             // byte offset in the virtual disk
+  uint64_t length = 0;            // bytes
+  std::shared_ptr<File> file;     // flat
+  uint64_t file_offset = 0;       // flat: bytes
+  std::unique_ptr<GrainMap> map;  // sparse and seSparse
   uint32_t file_id = 0;
 };
 
@@ -171,15 +171,18 @@ class VmdkDevice final : public BlockDevice {
       // Runs of one state, so parent extents are asked for whole runs.
       for (uint64_t k = 0; k < count;) {
         uint64_t j = k + 1;
-        while (j < count && (locs[j].state == GrainState::kUnallocated) == (locs[k].state == GrainState::kUnallocated) &&
-               (locs[k].state == GrainState::kUnallocated || (locs[j].state == GrainState::kZero) ==
-                                                                 (locs[k].state == GrainState::kZero)))
+        while (j < count &&
+               (locs[j].state == GrainState::kUnallocated) == (locs[k].state == GrainState::kUnallocated) &&
+               (locs[k].state == GrainState::kUnallocated ||
+                (locs[j].state == GrainState::kZero) == (locs[k].state == GrainState::kZero)))
           ++j;
         uint64_t s = std::max(off, (g0 + k) * gb), t = std::min(end, (g0 + j) * gb);
         switch (locs[k].state) {
           case GrainState::kUnallocated:
-            if (parent_) VDKIT_RETURN_IF_ERROR(parent_extents(e.start + s, t - s, out));
-            else append_extent(out, {e.start + s, t - s, ExtentType::kHole});
+            if (parent_)
+              VDKIT_RETURN_IF_ERROR(parent_extents(e.start + s, t - s, out));
+            else
+              append_extent(out, {e.start + s, t - s, ExtentType::kHole});
             break;
           case GrainState::kZero:
             append_extent(out, {e.start + s, t - s, ExtentType::kZero});
@@ -209,7 +212,7 @@ class VmdkDevice final : public BlockDevice {
   struct Pending {  // a compressed grain to fetch and inflate
     uint64_t grain;
     uint64_t host;
-    size_t span;     // index into spans
+    size_t span;  // index into spans
     GrainBuffer data;
     Status status;
   };
@@ -237,8 +240,10 @@ class VmdkDevice final : public BlockDevice {
       switch (loc.state) {
         case GrainState::kUnallocated:
           if (parent_) {
-            if (!parent_runs.empty() && parent_runs.back().second == s) parent_runs.back().second = t;
-            else parent_runs.emplace_back(s, t);
+            if (!parent_runs.empty() && parent_runs.back().second == s)
+              parent_runs.back().second = t;
+            else
+              parent_runs.emplace_back(s, t);
           } else {
             std::memset(dst, 0, t - s);
           }
@@ -298,8 +303,8 @@ class VmdkDevice final : public BlockDevice {
       // lookup already refused grains that start past the end).
       for (size_t k = 0; k < direct; ++k) {
         if (reqs[k].result < 0)
-          return Status::IoError("'" + m.file()->path() + "': reading a grain at offset " +
-                                 hex_offset(reqs[k].offset) + " failed");
+          return Status::IoError("'" + m.file()->path() + "': reading a grain at offset " + hex_offset(reqs[k].offset) +
+                                 " failed");
         auto done = static_cast<size_t>(reqs[k].result);
         if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
       }
@@ -358,8 +363,10 @@ class VmdkDevice final : public BlockDevice {
       }
       p.data = std::move(grain);
     };
-    if (pending.size() == 1) inflate_one(0);
-    else if (!pending.empty()) ThreadPool::shared().parallel_for(pending.size(), inflate_one);
+    if (pending.size() == 1)
+      inflate_one(0);
+    else if (!pending.empty())
+      ThreadPool::shared().parallel_for(pending.size(), inflate_one);
     for (auto& p : pending) {
       VDKIT_RETURN_IF_ERROR(p.status);
       if (e.file_id <= kMaxCachedFileId) grain_cache_.put(GrainCache::make_key(e.file_id, p.host), p.data);
@@ -367,8 +374,7 @@ class VmdkDevice final : public BlockDevice {
       std::memcpy(out.data() + (s - off), p.data->data() + (s - p.grain * gb), t - s);
     }
 
-    for (auto [s, t] : parent_runs)
-      VDKIT_RETURN_IF_ERROR(read_parent(e.start + s, out.subspan(s - off, t - s)));
+    for (auto [s, t] : parent_runs) VDKIT_RETURN_IF_ERROR(read_parent(e.start + s, out.subspan(s - off, t - s)));
     return Status::Ok();
   }
 };
@@ -385,9 +391,9 @@ std::string lower(std::string s) {
 }
 
 // Opens the extent files a descriptor names and lays them out on dev.
-Status add_descriptor_extents(VmdkDevice& dev, const Descriptor& d, const OpenContext& ctx, const std::string& desc_path,
-                              std::vector<std::shared_ptr<File>>& files, int& version, uint64_t& grain_bytes,
-                              bool& compressed, bool& dirty) {
+Status add_descriptor_extents(VmdkDevice& dev, const Descriptor& d, const OpenContext& ctx,
+                              const std::string& desc_path, std::vector<std::shared_ptr<File>>& files, int& version,
+                              uint64_t& grain_bytes, bool& compressed, bool& dirty) {
   const std::string dir = dir_of(desc_path);
   uint64_t pos = 0;
   for (size_t i = 0; i < d.extents.size(); ++i) {
@@ -395,8 +401,7 @@ Status add_descriptor_extents(VmdkDevice& dev, const Descriptor& d, const OpenCo
     auto ctx_err = [&](const Status& st) {
       return st.Context("'" + desc_path + "': extent on descriptor line " + std::to_string(de.line));
     };
-    if (de.access == ExtentAccess::kNoAccess)
-      return ctx_err(Status::Unsupported("NOACCESS extents cannot be read"));
+    if (de.access == ExtentAccess::kNoAccess) return ctx_err(Status::Unsupported("NOACCESS extents cannot be read"));
     VmdkExtent x;
     x.start = pos;
     x.length = de.sectors * kSectorSize;  // sectors <= kMaxCapacitySectors: no overflow
@@ -487,8 +492,8 @@ Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& 
     }
     if (s.header.capacity == 0 && have_desc) {
       // A header with no data of its own that only carries a descriptor: follow its extents.
-      VDKIT_RETURN_IF_ERROR(add_descriptor_extents(*dev, desc, ctx, path, files, version, grain_bytes, compressed,
-                                                   dirty));
+      VDKIT_RETURN_IF_ERROR(
+          add_descriptor_extents(*dev, desc, ctx, path, files, version, grain_bytes, compressed, dirty));
     } else {
       // The file is the one extent, whatever its embedded descriptor lists.
       VmdkExtent x;
@@ -555,8 +560,8 @@ Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& 
         if (k == "cid") pcid = v;
       }
       if (lower(pcid) != hex32(desc.parent_cid))
-        return Status::Corrupt("'" + path + "': parentCID " + hex32(desc.parent_cid) +
-                               " does not match the CID " + pcid + " of parent disk '" + ppath +
+        return Status::Corrupt("'" + path + "': parentCID " + hex32(desc.parent_cid) + " does not match the CID " +
+                               pcid + " of parent disk '" + ppath +
                                "': the parent changed after this snapshot was taken");
     }
     info.backing_filename = desc.parent_file_name_hint;

@@ -55,10 +55,14 @@ bool parse_u64(std::string_view s, uint64_t& v, int base = 10) {
 }
 
 bool kind_from(std::string_view name, ExtentKind& k) {
-  static const std::pair<const char*, ExtentKind> kinds[] = {
-      {"SPARSE", ExtentKind::kSparse},   {"FLAT", ExtentKind::kFlat},       {"ZERO", ExtentKind::kZero},
-      {"VMFS", ExtentKind::kVmfs},       {"VMFSRAW", ExtentKind::kVmfsRaw}, {"VMFSRDM", ExtentKind::kVmfsRdm},
-      {"VMFSSPARSE", ExtentKind::kVmfsSparse}, {"SESPARSE", ExtentKind::kSeSparse}};
+  static const std::pair<const char*, ExtentKind> kinds[] = {{"SPARSE", ExtentKind::kSparse},
+                                                             {"FLAT", ExtentKind::kFlat},
+                                                             {"ZERO", ExtentKind::kZero},
+                                                             {"VMFS", ExtentKind::kVmfs},
+                                                             {"VMFSRAW", ExtentKind::kVmfsRaw},
+                                                             {"VMFSRDM", ExtentKind::kVmfsRdm},
+                                                             {"VMFSSPARSE", ExtentKind::kVmfsSparse},
+                                                             {"SESPARSE", ExtentKind::kSeSparse}};
   for (auto& [n, kind] : kinds) {
     if (iequals(name, n)) {
       k = kind;
@@ -110,10 +114,14 @@ Result<Descriptor> parse_descriptor(std::string_view text, const std::string& wh
     next_token(rest, tok, quoted);
     ExtentAccess access;
     bool is_extent = true;
-    if (!quoted && iequals(tok, "RW")) access = ExtentAccess::kReadWrite;
-    else if (!quoted && iequals(tok, "RDONLY")) access = ExtentAccess::kReadOnly;
-    else if (!quoted && iequals(tok, "NOACCESS")) access = ExtentAccess::kNoAccess;
-    else is_extent = false;
+    if (!quoted && iequals(tok, "RW"))
+      access = ExtentAccess::kReadWrite;
+    else if (!quoted && iequals(tok, "RDONLY"))
+      access = ExtentAccess::kReadOnly;
+    else if (!quoted && iequals(tok, "NOACCESS"))
+      access = ExtentAccess::kNoAccess;
+    else
+      is_extent = false;
     if (is_extent && line.find('=') != std::string_view::npos && line.find('"') == std::string_view::npos)
       is_extent = false;  // "RW=..." is a key, not an extent
     if (is_extent) {
@@ -158,8 +166,10 @@ Result<Descriptor> parse_descriptor(std::string_view text, const std::string& wh
     std::string_view key = trim(line.substr(0, eq));
     std::string_view value = trim(line.substr(eq + 1));
     if (key.empty()) return err("has an empty key");
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-    else if (!value.empty() && value.front() == '"') return err("value of '" + std::string(key) + "' has no closing quote");
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
+    else if (!value.empty() && value.front() == '"')
+      return err("value of '" + std::string(key) + "' has no closing quote");
     std::string k(key), v(value);
     if (iequals(key, "version")) {
       d.version = v;

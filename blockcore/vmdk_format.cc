@@ -1,8 +1,9 @@
 // Parsers and checks for VMDK binary structures: the hosted sparse header, stream markers and footer, seSparse headers.
+#include "blockcore/vmdk_format.h"
+
 #include <cstring>
 
 #include "blockcore/checked.h"
-#include "blockcore/vmdk_format.h"
 
 namespace vdkit::vmdk {
 
@@ -59,9 +60,8 @@ Status validate_sparse_header(const SparseHeader& h, const std::string& where, u
     return Status::Unsupported("'" + where + "': sparse header field version at offset " + hex(at + 4) + " is " +
                                std::to_string(h.version) + "; vdkit reads versions 1 to " +
                                std::to_string(kMaxSparseVersion));
-  if ((h.flags & kFlagValidNewlineTest) &&
-      (h.newline_chars[0] != '\n' || h.newline_chars[1] != ' ' || h.newline_chars[2] != '\r' ||
-       h.newline_chars[3] != '\n'))
+  if ((h.flags & kFlagValidNewlineTest) && (h.newline_chars[0] != '\n' || h.newline_chars[1] != ' ' ||
+                                            h.newline_chars[2] != '\r' || h.newline_chars[3] != '\n'))
     return field_error(where, "sparse header newline test characters", at + 73,
                        "are damaged (the file was probably copied in text mode)");
   if (!is_power_of_two(h.grain_size) || h.grain_size > kMaxGrainSectors)
@@ -78,9 +78,9 @@ Status validate_sparse_header(const SparseHeader& h, const std::string& where, u
                            std::to_string(kMaxCapacitySectors) + " (kMaxCapacityBytes = 1 PiB)");
   auto gd_bytes = checked_mul(h.gd_entries(), 4);
   if (!gd_bytes || *gd_bytes > kMaxGrainDirectoryBytes)
-    return field_error(where, "grain directory size (capacity / (grainSize * numGTEsPerGT))", at + 12,
-                       "exceeds the limit of " + std::to_string(kMaxGrainDirectoryBytes) +
-                           " bytes (kMaxGrainDirectoryBytes)");
+    return field_error(
+        where, "grain directory size (capacity / (grainSize * numGTEsPerGT))", at + 12,
+        "exceeds the limit of " + std::to_string(kMaxGrainDirectoryBytes) + " bytes (kMaxGrainDirectoryBytes)");
   if (h.compressed() && h.compress_algorithm != kCompressionDeflate)
     return Status::Unsupported("'" + where + "': sparse header field compressAlgorithm at offset " + hex(at + 77) +
                                " is " + std::to_string(h.compress_algorithm) + "; only 1 (deflate) is known");
@@ -155,12 +155,11 @@ Result<SeSparseHeader> parse_sesparse_header(std::span<const uint8_t> b, const s
     if (le64(b.data() + 0x30 + 8 * i) != 0)
       return field_error(where, "seSparse header reserved field", 0x30 + 8 * i, "is not zero");
   }
-  uint64_t* fields[] = {&h.volatile_header_offset, &h.volatile_header_size, &h.journal_header_offset,
-                        &h.journal_header_size,    &h.journal_offset,       &h.journal_size,
-                        &h.grain_dir_offset,       &h.grain_dir_size,       &h.grain_tables_offset,
-                        &h.grain_tables_size,      &h.free_bitmap_offset,   &h.free_bitmap_size,
-                        &h.backmap_offset,         &h.backmap_size,         &h.grains_offset,
-                        &h.grains_size};
+  uint64_t* fields[] = {
+      &h.volatile_header_offset, &h.volatile_header_size, &h.journal_header_offset, &h.journal_header_size,
+      &h.journal_offset,         &h.journal_size,         &h.grain_dir_offset,      &h.grain_dir_size,
+      &h.grain_tables_offset,    &h.grain_tables_size,    &h.free_bitmap_offset,    &h.free_bitmap_size,
+      &h.backmap_offset,         &h.backmap_size,         &h.grains_offset,         &h.grains_size};
   for (size_t i = 0; i < std::size(fields); ++i) {
     *fields[i] = le64(b.data() + 0x50 + 8 * i);
     if (*fields[i] > kMaxCapacitySectors)
@@ -201,14 +200,22 @@ Status check_sesparse_volatile_header(std::span<const uint8_t> b, const std::str
 
 const char* to_string(ExtentKind k) {
   switch (k) {
-    case ExtentKind::kSparse: return "SPARSE";
-    case ExtentKind::kFlat: return "FLAT";
-    case ExtentKind::kZero: return "ZERO";
-    case ExtentKind::kVmfs: return "VMFS";
-    case ExtentKind::kVmfsRaw: return "VMFSRAW";
-    case ExtentKind::kVmfsRdm: return "VMFSRDM";
-    case ExtentKind::kVmfsSparse: return "VMFSSPARSE";
-    case ExtentKind::kSeSparse: return "SESPARSE";
+    case ExtentKind::kSparse:
+      return "SPARSE";
+    case ExtentKind::kFlat:
+      return "FLAT";
+    case ExtentKind::kZero:
+      return "ZERO";
+    case ExtentKind::kVmfs:
+      return "VMFS";
+    case ExtentKind::kVmfsRaw:
+      return "VMFSRAW";
+    case ExtentKind::kVmfsRdm:
+      return "VMFSRDM";
+    case ExtentKind::kVmfsSparse:
+      return "VMFSSPARSE";
+    case ExtentKind::kSeSparse:
+      return "SESPARSE";
   }
   return "?";
 }

@@ -1,4 +1,5 @@
-// VMDK on-disk structures, named limits and free-standing parsers (sparse header, stream markers, seSparse, descriptor).
+// VMDK on-disk structures, named limits and free-standing parsers (sparse header, stream markers, seSparse,
+// descriptor).
 //
 // Everything here parses from a byte span and touches no file, so the VMDK
 // driver and the streaming converter (reading a streamOptimized VMDK front to
@@ -42,7 +43,7 @@ inline uint64_t max_compressed_grain_bytes(uint64_t grain_bytes) { return 2 * gr
 inline constexpr uint32_t kMaxSparseVersion = 3;
 
 // ---- Hosted sparse extent header ("KDMV", 512 bytes at offset 0; a copy sits in the stream footer) ---
-inline constexpr uint32_t kSparseMagic = 0x564d444b;  // "KDMV" read as little-endian uint32
+inline constexpr uint32_t kSparseMagic = 0x564d444b;         // "KDMV" read as little-endian uint32
 inline constexpr uint64_t kGdAtEnd = 0xffffffffffffffffull;  // gdOffset: look in the footer
 inline constexpr uint32_t kFlagValidNewlineTest = 1u << 0;
 inline constexpr uint32_t kFlagRedundantGrainTable = 1u << 1;
@@ -61,11 +62,11 @@ struct SparseHeader {
   uint64_t descriptor_offset = 0;  // sectors; 0 when there is no embedded descriptor
   uint64_t descriptor_size = 0;    // sectors
   uint32_t num_gtes_per_gt = 0;
-  uint64_t rgd_offset = 0;         // sectors (redundant grain directory)
-  uint64_t gd_offset = 0;          // sectors, or kGdAtEnd
-  uint64_t overhead = 0;           // sectors of metadata before the first grain
+  uint64_t rgd_offset = 0;  // sectors (redundant grain directory)
+  uint64_t gd_offset = 0;   // sectors, or kGdAtEnd
+  uint64_t overhead = 0;    // sectors of metadata before the first grain
   bool unclean_shutdown = false;
-  uint8_t newline_chars[4] = {};   // '\n', ' ', '\r', '\n' unless mangled by a text-mode transfer
+  uint8_t newline_chars[4] = {};  // '\n', ' ', '\r', '\n' unless mangled by a text-mode transfer
   uint16_t compress_algorithm = 0;
 
   bool compressed() const { return flags & kFlagCompressedGrains; }
@@ -94,9 +95,9 @@ inline constexpr size_t kGrainMarkerBytes = 12;  // lba + size, then the compres
 inline constexpr size_t kMetadataMarkerBytes = 512;
 
 struct Marker {
-  uint64_t value = 0;   // grain: LBA in sectors; metadata: sectors that follow the marker
-  uint32_t size = 0;    // grain: compressed bytes; 0 for metadata markers
-  uint32_t type = 0;    // metadata markers only (MarkerType)
+  uint64_t value = 0;  // grain: LBA in sectors; metadata: sectors that follow the marker
+  uint32_t size = 0;   // grain: compressed bytes; 0 for metadata markers
+  uint32_t type = 0;   // metadata markers only (MarkerType)
   bool is_grain() const { return size != 0; }
 };
 // Parses a marker from at least 16 bytes (12 suffice for a grain marker).
@@ -112,8 +113,8 @@ Result<SparseHeader> parse_stream_footer(std::span<const uint8_t> tail, uint64_t
 inline constexpr uint64_t kSeSparseMagic = 0x00000000cafebabeull;
 inline constexpr uint64_t kSeSparseVersion = 0x0000000200000001ull;
 inline constexpr uint64_t kSeSparseVolatileMagic = 0x00000000cafecafeull;
-inline constexpr uint64_t kSeSparseGrainSectors = 8;       // 4 KiB grains, the only size ESXi writes
-inline constexpr uint64_t kSeSparseGrainTableSectors = 64; // 4096 64-bit entries per grain table
+inline constexpr uint64_t kSeSparseGrainSectors = 8;        // 4 KiB grains, the only size ESXi writes
+inline constexpr uint64_t kSeSparseGrainTableSectors = 64;  // 4096 64-bit entries per grain table
 // Grain directory entry: top 32 bits 0x10000000 = allocated, low 32 bits = grain table number.
 inline constexpr uint64_t kSeGdeTypeMask = 0xffffffff00000000ull;
 inline constexpr uint64_t kSeGdeAllocated = 0x1000000000000000ull;
@@ -140,7 +141,7 @@ struct SeSparseHeader {
   uint64_t grain_tables_offset = 0, grain_tables_size = 0;  // sectors
   uint64_t free_bitmap_offset = 0, free_bitmap_size = 0;
   uint64_t backmap_offset = 0, backmap_size = 0;
-  uint64_t grains_offset = 0, grains_size = 0;              // sectors
+  uint64_t grains_offset = 0, grains_size = 0;  // sectors
   uint64_t gd_entries() const { return grain_dir_size * kSectorSize / 8; }
   uint64_t gt_entries() const { return grain_table_size * kSectorSize / 8; }
 };
@@ -159,20 +160,20 @@ struct DescriptorExtent {
   ExtentAccess access = ExtentAccess::kReadWrite;
   uint64_t sectors = 0;
   ExtentKind kind = ExtentKind::kFlat;
-  std::string kind_name;      // as written ("SPARSE", "VMFS", ...)
-  std::string filename;       // unquoted; empty for ZERO
-  uint64_t offset = 0;        // sectors into the file (flat kinds only)
-  size_t line = 0;            // 1-based line number, for messages
+  std::string kind_name;  // as written ("SPARSE", "VMFS", ...)
+  std::string filename;   // unquoted; empty for ZERO
+  uint64_t offset = 0;    // sectors into the file (flat kinds only)
+  size_t line = 0;        // 1-based line number, for messages
 };
 
 struct Descriptor {
-  std::string version;                  // "1" (or 2, 3)
+  std::string version;  // "1" (or 2, 3)
   std::string encoding;
   uint32_t cid = 0xffffffff;
-  uint32_t parent_cid = 0xffffffff;     // 0xffffffff: no parent
+  uint32_t parent_cid = 0xffffffff;  // 0xffffffff: no parent
   bool has_parent_cid = false;
   std::string create_type;
-  std::string parent_file_name_hint;    // empty: no parent
+  std::string parent_file_name_hint;  // empty: no parent
   std::vector<DescriptorExtent> extents;
   // "ddb.*" entries and any other key = value pairs, in order, values unquoted.
   std::vector<std::pair<std::string, std::string>> entries;

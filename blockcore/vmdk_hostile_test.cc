@@ -1,5 +1,6 @@
 // Hostile VMDK input (after qemu-iotests 059/060/080/214): images made here by qemu-img or by hand, then poked.
-// Each must give a clear error naming the field (asserted by errno and message), never a crash, hang or huge allocation.
+// Each must give a clear error naming the field (asserted by errno and message), never a crash, hang or huge
+// allocation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -63,8 +64,8 @@ class VmdkHostile : public ::testing::Test {
     std::mt19937 rng(7);
     for (size_t i = 0; i < raw.size() / 2; ++i) raw[i] = static_cast<char>(rng());  // 1 MiB random, 1 MiB zeros
     write_file("src.raw", raw);
-    std::string cmd = "qemu-img convert -q -O vmdk -o subformat=" + subformat + extra + " '" + path("src.raw") +
-                      "' '" + path(name) + "'";
+    std::string cmd = "qemu-img convert -q -O vmdk -o subformat=" + subformat + extra + " '" + path("src.raw") + "' '" +
+                      path(name) + "'";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
 
@@ -86,12 +87,12 @@ class VmdkHostile : public ::testing::Test {
   std::string dir_;
 };
 
-#define EXPECT_ERROR(expr, want_code, needle)                                    \
-  do {                                                                           \
-    auto st_ = (expr);                                                           \
-    ASSERT_FALSE(st_.ok()) << "expected an error containing: " << (needle);     \
-    EXPECT_EQ(st_.code(), (want_code)) << st_.message();                         \
-    EXPECT_NE(st_.message().find(needle), std::string::npos) << st_.message();   \
+#define EXPECT_ERROR(expr, want_code, needle)                                  \
+  do {                                                                         \
+    auto st_ = (expr);                                                         \
+    ASSERT_FALSE(st_.ok()) << "expected an error containing: " << (needle);    \
+    EXPECT_EQ(st_.code(), (want_code)) << st_.message();                       \
+    EXPECT_NE(st_.message().find(needle), std::string::npos) << st_.message(); \
   } while (0)
 
 Status status_of(const Result<BlockDevicePtr>& r) { return r.ok() ? Status::Ok() : r.status(); }
@@ -349,8 +350,10 @@ TEST_F(VmdkHostile, SeSparseDamage) {
     auto s = make_sesparse();
     mutate(s);
     write_file("se-sesparse.vmdk", std::string(s.b.begin(), s.b.end()));
-    if (at_read) EXPECT_ERROR(open_and_read("se.vmdk"), code, needle);
-    else EXPECT_ERROR(status_of(open("se.vmdk")), code, needle);
+    if (at_read)
+      EXPECT_ERROR(open_and_read("se.vmdk"), code, needle);
+    else
+      EXPECT_ERROR(status_of(open("se.vmdk")), code, needle);
   };
   check([](SeImage& s) { s.put64(0x18, 16); }, ENOTSUP, "grainSize", false);
   check([](SeImage& s) { s.put64(0x08, 0x100000001ull); }, ENOTSUP, "version", false);

@@ -49,8 +49,8 @@ class SeSparseGrainMap final : public GrainMap {
         GrainLoc loc;
         auto bad = [&](const std::string& what) {
           return Status::Corrupt("'" + file_->path() + "': seSparse grain table entry " + std::to_string(idx) +
-                                 " (file offset " + hex_offset(gt_off + idx * 8) + ", value " + hex_offset(gte) +
-                                 ") " + what);
+                                 " (file offset " + hex_offset(gt_off + idx * 8) + ", value " + hex_offset(gte) + ") " +
+                                 what);
         };
         switch (gte & kSeGteTypeMask) {
           case kSeGteUnallocated:

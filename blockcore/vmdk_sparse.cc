@@ -111,9 +111,10 @@ Result<HostedSparse> open_hosted_sparse(std::shared_ptr<File> file, uint32_t fil
   if (s.header.descriptor_offset != 0) {
     uint64_t off = s.header.descriptor_offset * kSectorSize, len = s.header.descriptor_size * kSectorSize;
     if (!range_within(off, len, file_size))
-      return Status::Corrupt("'" + where + "': embedded descriptor (descriptorOffset at 0x1c, descriptorSize at 0x24) " +
-                             "at " + hex_offset(off) + " + " + std::to_string(len) +
-                             " bytes lies past the end of the file (" + std::to_string(file_size) + " bytes)");
+      return Status::Corrupt("'" + where +
+                             "': embedded descriptor (descriptorOffset at 0x1c, descriptorSize at 0x24) " + "at " +
+                             hex_offset(off) + " + " + std::to_string(len) + " bytes lies past the end of the file (" +
+                             std::to_string(file_size) + " bytes)");
     s.embedded_descriptor.resize(len);
     VDKIT_RETURN_IF_ERROR(file->ReadExact(off, s.embedded_descriptor.data(), len));
     if (auto nul = s.embedded_descriptor.find('\0'); nul != std::string::npos) s.embedded_descriptor.resize(nul);
@@ -123,8 +124,8 @@ Result<HostedSparse> open_hosted_sparse(std::shared_ptr<File> file, uint32_t fil
     // streamOptimized written front to back: the real header is in the footer.
     if (file_size < kStreamTailBytes + kSparseHeaderBytes)
       return Status::Corrupt("'" + where + "': gdOffset at 0x38 says the grain directory is found through the " +
-                             "footer, but the streamOptimized footer is missing (file is " +
-                             std::to_string(file_size) + " bytes)");
+                             "footer, but the streamOptimized footer is missing (file is " + std::to_string(file_size) +
+                             " bytes)");
     uint8_t tail[kStreamTailBytes];
     VDKIT_RETURN_IF_ERROR(file->ReadExact(file_size - kStreamTailBytes, tail, sizeof tail));
     VDKIT_ASSIGN_OR_RETURN(SparseHeader footer, parse_stream_footer(tail, file_size, where));
