@@ -20,7 +20,7 @@ namespace vdkit {
 inline constexpr uint64_t kZeroBlock = 4096;
 // The unit of work of the pipeline (read, zero detection, compression) when
 // the target's allocation unit is smaller.
-inline constexpr uint64_t kConvertChunk = 1u << 20;
+inline constexpr uint64_t kConvertChunk = 4u << 20;
 // How many bytes of source data may be read ahead of the writer.
 inline constexpr uint64_t kDefaultInflightBytes = 48u << 20;
 // Extents are asked for in windows of this many bytes, so a huge sparse
@@ -95,8 +95,11 @@ struct ConvertOptions {
   ConvertProgressFn progress;
   // How sources named by path are opened.
   OpenOptions open;
-  // Issue 6 will add a fixup step here: a function given the source device
-  // that returns the device to convert (an overlay with the fixups applied).
+  // Given the opened source device, returns the device to convert instead
+  // (convert --fixup: a copy-on-write overlay with the KVM fixups applied, so
+  // the source is never written). Empty: convert the source as it is. Runs
+  // before the target is created; not available for a stream on stdin.
+  std::function<Result<std::shared_ptr<BlockDevice>>(std::shared_ptr<BlockDevice>)> prepare_source;
 };
 
 struct ConvertStats {

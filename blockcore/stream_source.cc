@@ -167,9 +167,20 @@ class VmdkStream final : public StreamSource {
       uint64_t at = r_.pos();
       uint8_t m[vmdk::kMetadataMarkerBytes];
       VDKIT_ASSIGN_OR_RETURN(size_t got, r_.read_some(m, vmdk::kGrainMarkerBytes));
-      if (got == 0)
+      if (got == 0) {
+        // QEMU (and go-vmdk) keep the grain directory where the header says and
+        // write no footer or end-of-stream marker: the file just ends after the
+        // last grain. A header that defers the directory to the footer
+        // (gdOffset = -1, as VMware writes) promises those markers, so there a
+        // missing one means the stream was cut short.
+        if (h_.gd_offset != vmdk::kGdAtEnd) {
+          ended_ = true;
+          return false;
+        }
         return Status::Corrupt(r_.name() + " ends at byte " + std::to_string(at) +
-                               " without an end-of-stream marker (the stream is truncated)");
+                               " without the footer and end-of-stream marker its header (gdOffset = -1) "
+                               "promises (the stream is truncated)");
+      }
       if (got != vmdk::kGrainMarkerBytes)
         return Status::Corrupt(r_.name() + " ends at byte " + std::to_string(r_.pos()) +
                                " inside a marker (the stream is truncated)");
