@@ -425,10 +425,16 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
     if (!d.ok()) return d.status();
     dev = std::move(d).value();
   }
+  std::shared_ptr<BlockDevice> prepared;
+  if (opts.prepare_source) {
+    if (stream)
+      return Status::Invalid("a stream on standard input cannot be prepared (--fixup needs a file or NBD source)");
+    VDKIT_ASSIGN_OR_RETURN(prepared, opts.prepare_source(std::shared_ptr<BlockDevice>(std::move(dev))));
+  }
 
   auto run = [&](ConvertSink& sink) -> Result<ConvertStats> {
     if (stream) return convert_stream(*stream, sink, opts);
-    return convert(*dev, sink, opts);
+    return convert(prepared ? *prepared : *dev, sink, opts);
   };
 
   if (target == "-") {
