@@ -10,6 +10,7 @@
 
 #include "blockcore/convert.h"
 #include "cli/command.h"
+#include "fixups/run.h"
 
 namespace vdkit::cli {
 namespace {
@@ -87,6 +88,11 @@ struct ConvertArgs {
   uint64_t cluster_size = 64u << 10;
   unsigned threads = 0;
   std::string source, target;
+  // --fixup (issue 6): the KVM fixups applied in an overlay on the way.
+  bool fixup = false;
+  std::string device_names = "uuid";
+  bool no_network = false;
+  bool backup = false;
 };
 
 int run_convert(const ConvertArgs& a) {
@@ -111,6 +117,16 @@ int run_convert(const ConvertArgs& a) {
   }
   ProgressBar bar;
   if (a.progress) o.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
+  fixups::FixupResult fix;
+  if (a.fixup) {
+    fixups::FixupOptions fo;
+    fo.naming = *fixups::parse_device_naming(a.device_names);
+    fo.network = !a.no_network;
+    fo.backup = a.backup;
+    o.prepare_source = [fo, &fix](std::shared_ptr<BlockDevice> src) {
+      return fixups::make_fixed_overlay(std::move(src), fo, &fix);
+    };
+  }
   install_handlers();
   auto stats = convert_path(a.source, a.target, o);
   if (!stats.ok()) {
@@ -127,6 +143,7 @@ int run_convert(const ConvertArgs& a) {
     return kExitFailure;
   }
   if (a.progress) bar.update(stats->virtual_size, stats->virtual_size, true);
+  if (a.fixup && !a.output_json) std::fputs(fixups::to_human(fix.plan).c_str(), a.target == "-" ? stderr : stdout);
   if (a.output_json) {
     const ConvertStats& s = *stats;
     nlohmann::json j;
@@ -143,6 +160,7 @@ int run_convert(const ConvertArgs& a) {
     j["seconds"] = s.seconds;
     j["throughput-bytes-per-second"] = s.seconds > 0 ? static_cast<uint64_t>(s.virtual_size / s.seconds) : 0;
     j["source-passes"] = s.two_passes ? 2 : 1;
+    if (a.fixup) j["fixup"] = fixups::to_json(fix.plan);
     // With the image on standard output, the summary goes to standard error.
     std::string text = j.dump(4) + "\n";
     std::fputs(text.c_str(), a.target == "-" ? stderr : stdout);
@@ -201,6 +219,14 @@ CommandRegistrar reg(
                     "throughput) on standard output, or on standard error when TARGET is '-'");
        sub.add_flag("--no-sync", a->no_sync, "Do not flush the target to stable storage before renaming it");
        sub.add_option("-j,--threads", a->threads, "Worker threads (default: cores + 2)");
+       sub.add_flag("--fixup", a->fixup,
+                    "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
+                    "source is unchanged) and print their diffs and warnings at the end");
+       sub.add_option("--device-names", a->device_names, "With --fixup: uuid (default), label or vd")
+           ->check(CLI::IsMember({"uuid", "label", "vd"}))
+           ->default_val("uuid");
+       sub.add_flag("--no-network", a->no_network, "With --fixup: leave network configs as they are");
+       sub.add_flag("--backup", a->backup, "With --fixup: keep each edited file as FILE.vdkit-orig in the guest");
        sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
        sub.add_option("TARGET", a->target, "Target file, or '-' for standard output")->required();
        return [a] { return run_convert(*a); };
