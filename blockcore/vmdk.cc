@@ -168,14 +168,16 @@ class VmdkDevice final : public BlockDevice {
       uint64_t count = std::min<uint64_t>(div_round_up(end, gb) - g0, 65536);
       locs.clear();
       VDKIT_RETURN_IF_ERROR(e.map->lookup(g0, count, locs));
-      // Runs of one state, so parent extents are asked for whole runs.
+      // Runs of one extent type (plain and compressed grains are both data), so a
+      // parent is asked about whole unallocated runs at once.
+      auto type_of = [](GrainState st) {
+        return st == GrainState::kUnallocated ? ExtentType::kHole
+               : st == GrainState::kZero      ? ExtentType::kZero
+                                              : ExtentType::kData;
+      };
       for (uint64_t k = 0; k < count;) {
         uint64_t j = k + 1;
-        while (j < count &&
-               (locs[j].state == GrainState::kUnallocated) == (locs[k].state == GrainState::kUnallocated) &&
-               (locs[k].state == GrainState::kUnallocated ||
-                (locs[j].state == GrainState::kZero) == (locs[k].state == GrainState::kZero)))
-          ++j;
+        while (j < count && type_of(locs[j].state) == type_of(locs[k].state)) ++j;
         uint64_t s = std::max(off, (g0 + k) * gb), t = std::min(end, (g0 + j) * gb);
         switch (locs[k].state) {
           case GrainState::kUnallocated:
