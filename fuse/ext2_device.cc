@@ -889,14 +889,16 @@ Result<size_t> Ext2Volume::ReadLocked(std::unique_lock<std::mutex>& lock, ext2_i
       }
     }
     ext2fs_extent_free(h);
-    lock.unlock();
+    // Read-only volumes drop the lock for the device reads. A writable one
+    // keeps it: a concurrent truncate could hand these blocks to another file.
+    if (!writable_) lock.unlock();
     Status st;
     for (const Run& r : runs) {
       auto dst = buf.subspan(r.file_off, r.len);
       if (r.dev_off == UINT64_MAX) std::memset(dst.data(), 0, dst.size());
       else if (st = dev_->read(r.dev_off, dst); !st.ok()) break;
     }
-    lock.lock();
+    if (!lock.owns_lock()) lock.lock();
     if (!st.ok()) return Status::Error(EIO, "reading inode " + std::to_string(ino) + ": " + st.message());
     return len;
   }
@@ -1145,7 +1147,8 @@ Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, 
     else path = target;
   }
   VDKIT_ASSIGN_OR_RETURN(auto parent, ParentOfLocked(path));
-  auto [dir, name] = parent;
+  const ext2_ino_t dir = parent.first;
+  const std::string name = parent.second;
   uint32_t mode = LINUX_S_IFREG | (mode_if_new & 07777), uid = 0, gid = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
   auto old = LookupLocked(dir, name);

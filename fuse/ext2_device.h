@@ -127,7 +127,9 @@ class Ext2Volume {
   Status RenameLocked(ext2_ino_t from_dir, const std::string& from, ext2_ino_t to_dir, const std::string& to,
                       bool noreplace = false);
   // Reads up to buf.size() bytes at offset; returns how many (short at EOF).
-  // Large extent-mapped reads drop the lock while reading the device.
+  // Large reads of extent-mapped files map the range once and read the device
+  // in long runs; on a read-only volume `lock` is released meanwhile (pass a
+  // lock that does not own the mutex to keep everything under the caller's lock).
   Result<size_t> ReadLocked(std::unique_lock<std::mutex>& lock, ext2_ino_t ino, uint64_t offset,
                             std::span<uint8_t> buf);
   Result<size_t> WriteLocked(ext2_ino_t ino, uint64_t offset, std::span<const uint8_t> buf);

@@ -78,6 +78,7 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   if (c->writable && (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   // No posix or flock locks: the kernel handles them locally for one mount.
   conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
@@ -405,6 +406,38 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_
   });
 }
 
+// readdir with attributes, so `find`, `ls -l` and `du` need no lookup per entry.
+void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
+  guarded(req, [&] {
+    auto& c = ctx_of(req);
+    auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+    std::string buf(size, '\0');
+    size_t used = 0;
+    std::lock_guard<std::mutex> g(c.volume->mutex());
+    for (size_t i = static_cast<size_t>(std::max<off_t>(off, 0)); i < h->entries.size(); ++i) {
+      const auto& d = h->entries[i];
+      fuse_entry_param e{};
+      Result<Ext2Stat> st = Status::Error(ENOENT, "");
+      if (i >= 2) st = c.volume->StatLocked(d.ino);
+      if (st.ok()) {
+        e.ino = to_fuse(st->ino);
+        e.generation = st->generation;
+        e.attr = to_stat(*st);
+        e.attr_timeout = e.entry_timeout = c.timeout;
+      } else {
+        // "." and "..", or an unreadable inode: a name only; the kernel looks it up if asked.
+        e.attr.st_ino = to_fuse(d.ino);
+        e.attr.st_mode = d.type << 12;
+      }
+      size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
+                                           static_cast<off_t>(i + 1));
+      if (need > size - used) break;
+      used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
 void op_releasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   delete reinterpret_cast<DirHandle*>(fi->fh);
   fuse_reply_err(req, 0);
@@ -506,6 +539,7 @@ const fuse_lowlevel_ops kOps = [] {
   o.fsync = op_fsync;
   o.opendir = op_opendir;
   o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
   o.releasedir = op_releasedir;
   o.fsyncdir = op_fsync;
   o.statfs = op_statfs;

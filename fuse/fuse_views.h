@@ -33,6 +33,7 @@ struct RawFuseContext {
   std::vector<RawFuseEntry> entries;
   bool writable = false;
   double timeout = 1.0;
+  struct timespec mounted_at{};  // the files' times
   Status flush_status;
 };
 const fuse_lowlevel_ops& raw_fuse_ops();

@@ -338,6 +338,7 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     RawFuseContext ctx;
     ctx.writable = cfg.writable;
     ctx.timeout = 3600;
+    clock_gettime(CLOCK_REALTIME, &ctx.mounted_at);
     ctx.entries.push_back({"disk", plan.disk});
     for (const auto& p : plan.partitions)
       ctx.entries.push_back(

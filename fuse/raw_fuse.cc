@@ -39,6 +39,7 @@ struct stat stat_of(RawFuseContext& c, fuse_ino_t ino) {
   st.st_ino = ino;
   st.st_uid = getuid();
   st.st_gid = getgid();
+  st.st_atim = st.st_mtim = st.st_ctim = c.mounted_at;
   if (ino == FUSE_ROOT_ID) {
     st.st_mode = S_IFDIR | 0755;
     st.st_nlink = 2;
