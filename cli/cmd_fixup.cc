@@ -1,12 +1,9 @@
 // `vdkit fixup`: the Xen/VMware-to-KVM fixups on a guest disk (in place, or into a new image) or a guest folder.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "blockcore/convert.h"
 #include "cli/command.h"
@@ -29,33 +26,6 @@ struct FixupArgs {
   std::string source;
 };
 
-// Writes dev to `target` (qcow2 or raw) through a temporary file renamed on success.
-Status write_target(BlockDevice& dev, const std::string& target, const std::string& format, bool overwrite) {
-  struct stat st;
-  if (!overwrite && ::stat(target.c_str(), &st) == 0)
-    return Status::Error(EEXIST, "the target " + target + " exists (use --overwrite to replace it)");
-  std::random_device rd;
-  std::string tmp = target + ".vdkit-tmp." + std::to_string(rd());
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "creating " + tmp);
-  ConvertOptions o;
-  o.format = format == "raw" ? TargetFormat::kRaw : TargetFormat::kQcow2;
-  o.target_is_zero = true;
-  auto sink = make_sink(fd, target, true, o);
-  Status st2;
-  if (!sink.ok()) {
-    st2 = sink.status();
-  } else {
-    auto stats = convert(dev, **sink, o);
-    if (!stats.ok()) st2 = stats.status();
-  }
-  if (st2.ok() && ::fsync(fd) != 0) st2 = Status::FromErrno(errno, "flushing " + tmp);
-  if (::close(fd) != 0 && st2.ok()) st2 = Status::FromErrno(errno, "closing " + tmp);
-  if (st2.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) st2 = Status::FromErrno(errno, "renaming " + tmp);
-  if (!st2.ok()) ::unlink(tmp.c_str());
-  return st2;
-}
-
 int run_fixup(const FixupArgs& a) {
   using namespace vdkit::fixups;
   int modes = int(a.dry_run) + int(a.in_place) + int(!a.output.empty());
@@ -77,21 +47,29 @@ int run_fixup(const FixupArgs& a) {
     }
     r = fixup_folder(a.source, opt, a.in_place);
   } else {
-    OpenOptions oo = a.image.open_options();
-    oo.writable = a.in_place;
-    auto dev = open_image(a.source, oo);
-    if (!dev.ok()) return fail("fixup", dev.status());
-    std::shared_ptr<BlockDevice> d(std::move(*dev));
-    if (a.in_place && !d->caps().writable)
-      return fail("fixup", Status::Error(EROFS, a.source + ": this format cannot be written in place; use -o OUTPUT"));
     if (!a.output.empty()) {
+      // The same one pass as `vdkit convert --fixup`: the fixups land in a
+      // memory overlay that is streamed to OUTPUT; SOURCE is only read.
       FixupResult res;
-      auto fixed = make_fixed_overlay(d, opt, &res);
-      if (!fixed.ok()) return fail("fixup", fixed.status().Context(a.source));
-      Status ws = write_target(**fixed, a.output, a.target_format, a.overwrite);
-      if (!ws.ok()) return fail("fixup", ws);
+      ConvertOptions co;
+      co.format = a.target_format == "raw" ? TargetFormat::kRaw : TargetFormat::kQcow2;
+      co.overwrite = a.overwrite;
+      co.open = a.image.open_options();
+      co.prepare_source = [&](std::shared_ptr<BlockDevice> src) {
+        return make_fixed_overlay(std::move(src), opt, &res);
+      };
+      auto stats = convert_path(a.source, a.output, co);
+      if (!stats.ok()) return fail("fixup", stats.status().Context(a.source));
       r = std::move(res);
     } else {
+      OpenOptions oo = a.image.open_options();
+      oo.writable = a.in_place;
+      auto dev = open_image(a.source, oo);
+      if (!dev.ok()) return fail("fixup", dev.status());
+      std::shared_ptr<BlockDevice> d(std::move(*dev));
+      if (a.in_place && !d->caps().writable)
+        return fail("fixup",
+                    Status::Error(EROFS, a.source + ": this format cannot be written in place; use -o OUTPUT"));
       r = fixup_device(d, opt, a.in_place);
     }
   }

@@ -32,8 +32,10 @@ int run_inspect(const InspectArgs& a) {
     if (!r.ok()) return fail("inspect", r.status().Context(a.source));
     in = std::move(*r);
   }
-  if (a.output == "json") std::cout << to_json(in).dump(2) << "\n";
-  else std::cout << to_human(in);
+  if (a.output == "json")
+    std::cout << to_json(in).dump(2) << "\n";
+  else
+    std::cout << to_human(in);
   return kExitOk;
 }
 

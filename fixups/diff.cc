@@ -104,9 +104,12 @@ std::string unified_diff(const std::string& path, std::string_view before, std::
     }
     out += "@@ -" + range(a0, na) + " +" + range(b0, nb) + " @@\n";
     for (size_t q = start; q < end; ++q) {
-      if (es[q].op == Op::kKeep) emit_line(out, ' ', A[es[q].a]);
-      else if (es[q].op == Op::kDel) emit_line(out, '-', A[es[q].a]);
-      else emit_line(out, '+', B[es[q].b]);
+      if (es[q].op == Op::kKeep)
+        emit_line(out, ' ', A[es[q].a]);
+      else if (es[q].op == Op::kDel)
+        emit_line(out, '-', A[es[q].a]);
+      else
+        emit_line(out, '+', B[es[q].b]);
     }
     k = end;
   }

@@ -51,10 +51,16 @@ TEST(UnifiedDiff, MatchesGnuDiff) {
       std::string l = "line " + std::to_string(rng() % 12) + "\n";
       a += l;
       switch (rng() % 6) {
-        case 0: break;  // dropped
-        case 1: b += "new " + std::to_string(rng() % 5) + "\n"; break;
-        case 2: b += l + "added\n"; break;
-        default: b += l;
+        case 0:
+          break;  // dropped
+        case 1:
+          b += "new " + std::to_string(rng() % 5) + "\n";
+          break;
+        case 2:
+          b += l + "added\n";
+          break;
+        default:
+          b += l;
       }
     }
     if (rng() % 4 == 0 && !b.empty()) b.pop_back();  // no newline at end

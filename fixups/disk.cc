@@ -52,9 +52,12 @@ void probe_superblock(const std::vector<uint8_t>& b, FsInfo& fs) {
   if (b.size() >= kExt + 0x100 && le16(&b[kExt + 0x38]) == 0xEF53) {
     uint32_t compat = le32(&b[kExt + 0x5C]), incompat = le32(&b[kExt + 0x60]);
     // As blkid: extents, 64bit or flex_bg make ext4; a journal makes ext3.
-    if (incompat & (0x40 | 0x80 | 0x200)) fs.type = "ext4";
-    else if (compat & 0x4) fs.type = "ext3";
-    else fs.type = "ext2";
+    if (incompat & (0x40 | 0x80 | 0x200))
+      fs.type = "ext4";
+    else if (compat & 0x4)
+      fs.type = "ext3";
+    else
+      fs.type = "ext2";
     fs.uuid = uuid_string(&b[kExt + 0x68]);
     fs.label = label_string(&b[kExt + 0x78], 16);
     return;
@@ -78,8 +81,8 @@ void probe_superblock(const std::vector<uint8_t>& b, FsInfo& fs) {
 Status probe_one(BlockDevice& dev, FsInfo& fs) {
   std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kProbeBytes, fs.length)));
   if (buf.empty()) return Status::Ok();
-  VDKIT_RETURN_IF_ERROR(dev.read(fs.offset, buf).Context("probing the file system at offset " +
-                                                          std::to_string(fs.offset)));
+  VDKIT_RETURN_IF_ERROR(
+      dev.read(fs.offset, buf).Context("probing the file system at offset " + std::to_string(fs.offset)));
   probe_superblock(buf, fs);
   return Status::Ok();
 }
@@ -107,8 +110,8 @@ Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev) {
     fs.offset = p.offset;
     fs.length = p.length;
     // Extended partition containers hold no file system.
-    if (p.scheme == "mbr" && (p.type == "0x5" || p.type == "0x05" || p.type == "0xf" || p.type == "0x0f" ||
-                              p.type == "0x85"))
+    if (p.scheme == "mbr" &&
+        (p.type == "0x5" || p.type == "0x05" || p.type == "0xf" || p.type == "0x0f" || p.type == "0x85"))
       continue;
     VDKIT_RETURN_IF_ERROR(probe_one(dev, fs));
     out.push_back(fs);
@@ -154,11 +157,14 @@ std::optional<std::string> DeviceMapper::map(std::string_view device) const {
   const FsInfo* f = find(device);
   if (!f) return std::nullopt;
   std::string out;
-  if (naming_ == DeviceNaming::kUuid && !f->uuid.empty()) out = "UUID=" + f->uuid;
+  if (naming_ == DeviceNaming::kUuid && !f->uuid.empty())
+    out = "UUID=" + f->uuid;
   else if (naming_ != DeviceNaming::kVd && !f->label.empty() && f->label.find_first_of(" \t") == std::string::npos)
     out = "LABEL=" + f->label;
-  else if (naming_ == DeviceNaming::kLabel && !f->uuid.empty()) out = "UUID=" + f->uuid;
-  else out = "/dev/vda" + (f->partition ? std::to_string(f->partition) : std::string());
+  else if (naming_ == DeviceNaming::kLabel && !f->uuid.empty())
+    out = "UUID=" + f->uuid;
+  else
+    out = "/dev/vda" + (f->partition ? std::to_string(f->partition) : std::string());
   if (out == device) return std::nullopt;
   return out;
 }
@@ -232,9 +238,8 @@ Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo
                                   std::function<Status()>* closer) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
 #ifdef VDKIT_HAVE_EXT2_VOLUME
-  std::shared_ptr<BlockDevice> view = fs.partition ? std::shared_ptr<BlockDevice>(
-                                                         make_partition_view(dev, fs.offset, fs.length))
-                                                   : dev;
+  std::shared_ptr<BlockDevice> view =
+      fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));

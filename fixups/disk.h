@@ -40,7 +40,8 @@ std::optional<DeviceNaming> parse_device_naming(std::string_view s);
 // and of partitions that hold no known file system map to nothing.
 class DeviceMapper {
  public:
-  DeviceMapper(std::vector<FsInfo> fs, DeviceNaming naming, int disk) : fs_(std::move(fs)), naming_(naming), disk_(disk) {}
+  DeviceMapper(std::vector<FsInfo> fs, DeviceNaming naming, int disk)
+      : fs_(std::move(fs)), naming_(naming), disk_(disk) {}
   std::optional<std::string> map(std::string_view device) const;
   // The file system a device name (/dev/..., UUID=..., LABEL=...) stands for.
   const FsInfo* find(std::string_view device) const;

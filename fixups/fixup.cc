@@ -141,8 +141,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     // A whole-disk name on a partitioned disk (grub's "#boot=/dev/xvda") is not a file system reference.
     if (d->partition == 0 && partitioned) continue;
     if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
-      p.warn("unmapped-device",
-             r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
+      p.warn("unmapped-device", r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
   }
   if (disks.size() > 1) {
     std::string names;
@@ -189,8 +188,8 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   bool any_kvm_kernel = false;
   for (const auto& k : in.kernels) {
     if (k.xen_only)
-      p.warn("xen-only-kernel", "kernel " + k.version + " is a Xen kernel without virtio drivers; it cannot boot on KVM",
-             "");
+      p.warn("xen-only-kernel",
+             "kernel " + k.version + " is a Xen kernel without virtio drivers; it cannot boot on KVM", "");
     else
       any_kvm_kernel = true;
   }
@@ -257,8 +256,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
       return s;
     };
-    if (!absent.empty())
-      p.warn("virtio-missing-from-kernel", "kernel " + k.version + " lacks " + list(absent), "");
+    if (!absent.empty()) p.warn("virtio-missing-from-kernel", "kernel " + k.version + " lacks " + list(absent), "");
     if (!not_in_initrd.empty())
       p.warn("virtio-missing-from-initrd",
              "the initrd of kernel " + k.version + " (" + k.initrd_path + ") lacks " + list(not_in_initrd) +

@@ -1,10 +1,10 @@
-// The Xen/VMware-to-KVM fixups: a plan of file changes (with unified diffs) and warnings, then applying it to a GuestFs.
+// The Xen/VMware-to-KVM fixups: a plan of file changes (with unified diffs) and warnings, then applying it to a
+// GuestFs.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"

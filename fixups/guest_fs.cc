@@ -206,7 +206,8 @@ std::pair<GuestFs*, std::string> MountedGuestFs::route(const std::string& path) 
   const std::pair<const std::string, GuestFsPtr>* best = nullptr;
   for (const auto& m : mounts_) {
     const std::string& mp = m.first;
-    bool under = mp == "/" || n == mp || (n.size() > mp.size() && n.compare(0, mp.size(), mp) == 0 && n[mp.size()] == '/');
+    bool under =
+        mp == "/" || n == mp || (n.size() > mp.size() && n.compare(0, mp.size(), mp) == 0 && n[mp.size()] == '/');
     if (under && (!best || mp.size() > best->first.size())) best = &m;
   }
   if (!best) return {nullptr, n};

@@ -21,10 +21,14 @@ bool hex8(std::string_view s, uint32_t* out) {
   uint32_t v = 0;
   for (char c : s) {
     int x;
-    if (c >= '0' && c <= '9') x = c - '0';
-    else if (c >= 'a' && c <= 'f') x = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') x = c - 'A' + 10;
-    else return false;
+    if (c >= '0' && c <= '9')
+      x = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      x = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      x = c - 'A' + 10;
+    else
+      return false;
     v = v << 4 | static_cast<uint32_t>(x);
   }
   *out = v;

@@ -40,8 +40,8 @@ void detect_os(GuestFs& fs, OsInfo& os) {
     os.product_name = shell_var(*t, "PRETTY_NAME").value_or(shell_var(*t, "NAME").value_or(""));
     os.version = shell_var(*t, "VERSION_ID").value_or("");
     std::string like = lower(shell_var(*t, "ID_LIKE").value_or(""));
-    if (os.distro == "rhel" || os.distro == "centos" || os.distro == "fedora" || like.find("rhel") != std::string::npos ||
-        like.find("fedora") != std::string::npos)
+    if (os.distro == "rhel" || os.distro == "centos" || os.distro == "fedora" ||
+        like.find("rhel") != std::string::npos || like.find("fedora") != std::string::npos)
       os.family = "rhel";
     else if (os.distro == "debian" || os.distro == "ubuntu" || like.find("debian") != std::string::npos)
       os.family = "debian";
@@ -64,11 +64,16 @@ void detect_os(GuestFs& fs, OsInfo& os) {
       os.product_name = l;
       os.family = "rhel";
       std::string ll = lower(l);
-      if (ll.find("scientific") != std::string::npos) os.distro = "scientificlinux";
-      else if (ll.find("centos") != std::string::npos) os.distro = "centos";
-      else if (ll.find("fedora") != std::string::npos) os.distro = "fedora";
-      else if (ll.find("red hat") != std::string::npos) os.distro = "rhel";
-      else os.distro = "redhat-based";
+      if (ll.find("scientific") != std::string::npos)
+        os.distro = "scientificlinux";
+      else if (ll.find("centos") != std::string::npos)
+        os.distro = "centos";
+      else if (ll.find("fedora") != std::string::npos)
+        os.distro = "fedora";
+      else if (ll.find("red hat") != std::string::npos)
+        os.distro = "rhel";
+      else
+        os.distro = "redhat-based";
       size_t r = ll.find("release ");
       if (r != std::string::npos) {
         std::string v = l.substr(r + 8);
@@ -96,16 +101,33 @@ void detect_os(GuestFs& fs, OsInfo& os) {
   for (const char* bin : {"/bin/sh", "/bin/bash", "/bin/ls", "/usr/bin/bash", "/sbin/init", "/bin/busybox"}) {
     if (!fs.is_file(bin)) continue;
     auto t = fs.read_file(bin, 64u << 20);
-    if (!t.ok() || t->size() < 20 || t->compare(0, 4, "\x7f" "ELF") != 0) continue;
+    if (!t.ok() || t->size() < 20 ||
+        t->compare(0, 4,
+                   "\x7f"
+                   "ELF") != 0)
+      continue;
     unsigned machine = static_cast<unsigned char>((*t)[18]) | static_cast<unsigned char>((*t)[19]) << 8;
     switch (machine) {
-      case 3: os.arch = "i386"; break;
-      case 62: os.arch = "x86_64"; break;
-      case 183: os.arch = "aarch64"; break;
-      case 40: os.arch = "arm"; break;
-      case 21: os.arch = "ppc64"; break;
-      case 22: os.arch = "s390x"; break;
-      default: os.arch = "elf-machine-" + std::to_string(machine);
+      case 3:
+        os.arch = "i386";
+        break;
+      case 62:
+        os.arch = "x86_64";
+        break;
+      case 183:
+        os.arch = "aarch64";
+        break;
+      case 40:
+        os.arch = "arm";
+        break;
+      case 21:
+        os.arch = "ppc64";
+        break;
+      case 22:
+        os.arch = "s390x";
+        break;
+      default:
+        os.arch = "elf-machine-" + std::to_string(machine);
     }
     break;
   }
@@ -212,9 +234,12 @@ void inspect_kernel(GuestFs& fs, KernelInfo& k) {
       k.drivers[drv] = driver_state_from_config(*config, d[1]);
     } else if (!builtin.empty() || !deps.empty()) {
       std::string ko = "/" + drv + ".ko";
-      if (builtin.find(ko) != std::string::npos) k.drivers[drv] = "builtin";
-      else if (deps.find(ko) != std::string::npos) k.drivers[drv] = "module";
-      else k.drivers[drv] = "absent";
+      if (builtin.find(ko) != std::string::npos)
+        k.drivers[drv] = "builtin";
+      else if (deps.find(ko) != std::string::npos)
+        k.drivers[drv] = "module";
+      else
+        k.drivers[drv] = "absent";
     } else {
       k.drivers[drv] = "unknown";
     }
@@ -230,7 +255,8 @@ void inspect_kernel(GuestFs& fs, KernelInfo& k) {
   for (auto& [drv, st] : k.drivers) any_module |= st == "module";
   if (!k.initrd_path.empty() && any_module) {
     auto data = fs.read_file(k.initrd_path);
-    Result<std::vector<std::string>> files = data.ok() ? list_initramfs(*data) : Result<std::vector<std::string>>(data.status());
+    Result<std::vector<std::string>> files =
+        data.ok() ? list_initramfs(*data) : Result<std::vector<std::string>>(data.status());
     if (!files.ok()) {
       k.initrd_error = files.status().message();
     } else {
@@ -253,9 +279,12 @@ void inspect_kernel(GuestFs& fs, KernelInfo& k) {
 void find_kernels(GuestFs& fs, Inspection& in) {
   for (const auto& n : fs.list_dir("/boot")) {
     std::string version;
-    if (starts_with(n, "vmlinuz-")) version = n.substr(8);
-    else if (starts_with(n, "vmlinux-")) version = n.substr(8);
-    else continue;
+    if (starts_with(n, "vmlinuz-"))
+      version = n.substr(8);
+    else if (starts_with(n, "vmlinux-"))
+      version = n.substr(8);
+    else
+      continue;
     if (version.empty() || ends_with(version, ".hmac") || !fs.is_file("/boot/" + n)) continue;
     KernelInfo k;
     k.version = version;
@@ -355,9 +384,12 @@ std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& 
   bool update_initramfs = fs.is_file("/usr/sbin/update-initramfs") || fs.is_file("/sbin/update-initramfs");
   bool mkinitrd = fs.is_file("/sbin/mkinitrd") || fs.is_file("/usr/sbin/mkinitrd");
   if (!dracut && !update_initramfs && !mkinitrd) {
-    if (os.family == "debian") update_initramfs = true;
-    else if (os.family == "rhel" && os.major > 0 && os.major < 6) mkinitrd = true;
-    else dracut = true;
+    if (os.family == "debian")
+      update_initramfs = true;
+    else if (os.family == "rhel" && os.major > 0 && os.major < 6)
+      mkinitrd = true;
+    else
+      dracut = true;
   }
   // Only the drivers this kernel builds as modules can be added to its initrd.
   std::vector<std::string> mods;
@@ -383,8 +415,10 @@ std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& 
 Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems) {
   Inspection in;
   in.filesystems = filesystems;
-  if (auto t = read_small(fs, "/etc/fstab")) in.fstab = parse_fstab(*t);
-  else in.notes.push_back("no /etc/fstab");
+  if (auto t = read_small(fs, "/etc/fstab"))
+    in.fstab = parse_fstab(*t);
+  else
+    in.notes.push_back("no /etc/fstab");
   if (auto t = read_small(fs, "/etc/crypttab")) {
     for (auto& e : parse_fstab(*t)) in.crypttab.push_back({e.mount_point, e.device, e.type, e.options});
   }
@@ -425,8 +459,8 @@ nlohmann::json to_json(const Inspection& in) {
   json j;
   json fss = json::array();
   for (const auto& f : in.filesystems) {
-    json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length}, {"type", f.type},
-              {"uuid", f.uuid},           {"label", f.label}};
+    json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length},
+              {"type", f.type},           {"uuid", f.uuid},     {"label", f.label}};
     if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
     fss.push_back(x);
   }
@@ -438,14 +472,20 @@ nlohmann::json to_json(const Inspection& in) {
   json ct = json::array();
   for (const auto& e : in.crypttab) ct.push_back({{"name", e.device}, {"device", e.mount_point}});
   j["crypttab"] = ct;
-  j["os"] = {{"distro", in.os.distro},   {"product-name", in.os.product_name}, {"version", in.os.version},
-             {"family", in.os.family},   {"arch", in.os.arch}};
+  j["os"] = {{"distro", in.os.distro},
+             {"product-name", in.os.product_name},
+             {"version", in.os.version},
+             {"family", in.os.family},
+             {"arch", in.os.arch}};
   json bl = json::array();
   for (const auto& b : in.boot_loaders) {
     json es = json::array();
     for (size_t k = 0; k < b.entries.size(); ++k) {
       const auto& e = b.entries[k];
-      json x = {{"title", e.title}, {"kernel", e.kernel}, {"initrd", e.initrd}, {"cmdline", e.cmdline},
+      json x = {{"title", e.title},
+                {"kernel", e.kernel},
+                {"initrd", e.initrd},
+                {"cmdline", e.cmdline},
                 {"default", static_cast<int>(k) == b.default_index}};
       if (!e.hypervisor.empty()) x["hypervisor"] = e.hypervisor;
       es.push_back(x);
@@ -455,7 +495,10 @@ nlohmann::json to_json(const Inspection& in) {
   j["boot-loaders"] = bl;
   json ks = json::array();
   for (const auto& k : in.kernels) {
-    json x = {{"version", k.version}, {"path", k.path}, {"config", k.config_path}, {"initrd", k.initrd_path},
+    json x = {{"version", k.version},
+              {"path", k.path},
+              {"config", k.config_path},
+              {"initrd", k.initrd_path},
               {"xen-only", k.xen_only}};
     json d = json::object();
     for (const auto& [drv, st] : k.drivers) {
@@ -474,7 +517,9 @@ nlohmann::json to_json(const Inspection& in) {
     net.push_back({{"path", n.path},
                    {"style", n.style},
                    {"interfaces", n.summary.interfaces},
-                   {"mode", n.summary.is_static ? "static" : n.summary.dhcp ? "dhcp" : "other"},
+                   {"mode", n.summary.is_static ? "static"
+                            : n.summary.dhcp    ? "dhcp"
+                                                : "other"},
                    {"macs", n.summary.macs}});
   j["network"] = net;
   j["persistent-net-rules"] = {{"path", in.persistent_net_rules},
@@ -503,14 +548,15 @@ std::string to_human(const Inspection& in) {
   for (const auto& f : in.filesystems)
     o << "  " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("whole disk")) << ": "
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
-      << ", LABEL=" << (f.label.empty() ? "-" : f.label) << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point)
-      << "\n";
+      << ", LABEL=" << (f.label.empty() ? "-" : f.label)
+      << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";
   o << "Boot loaders:" << (in.boot_loaders.empty() ? " none found" : "") << "\n";
   for (const auto& b : in.boot_loaders) {
-    o << "  " << b.kind << " (" << b.config << "), default " << (b.default_value.empty() ? "-" : b.default_value) << "\n";
+    o << "  " << b.kind << " (" << b.config << "), default " << (b.default_value.empty() ? "-" : b.default_value)
+      << "\n";
     for (size_t k = 0; k < b.entries.size(); ++k) {
       const auto& e = b.entries[k];
       o << "    " << (static_cast<int>(k) == b.default_index ? "* " : "  ") << e.title << "\n";
@@ -533,7 +579,10 @@ std::string to_human(const Inspection& in) {
   o << "Network:\n";
   for (const auto& n : in.network)
     o << "  " << n.path << " (" << n.style << "): " << join(n.summary.interfaces) << ", "
-      << (n.summary.is_static ? "static" : n.summary.dhcp ? "dhcp" : "other") << ", MAC " << join(n.summary.macs) << "\n";
+      << (n.summary.is_static ? "static"
+          : n.summary.dhcp    ? "dhcp"
+                              : "other")
+      << ", MAC " << join(n.summary.macs) << "\n";
   if (!in.persistent_net_rules.empty())
     o << "  " << in.persistent_net_rules << ": " << in.persistent_net_rule_count << " rules\n";
   if (!in.persistent_net_generator.empty()) o << "  persistent-net generator: " << in.persistent_net_generator << "\n";

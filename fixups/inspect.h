@@ -2,10 +2,9 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
@@ -15,9 +14,9 @@ namespace vdkit::fixups {
 
 // The virtio drivers a guest needs on KVM, and the kernel config symbol of each.
 inline constexpr const char* kVirtioDrivers[][2] = {{"virtio_blk", "CONFIG_VIRTIO_BLK"},
-                                                     {"virtio_net", "CONFIG_VIRTIO_NET"},
-                                                     {"virtio_pci", "CONFIG_VIRTIO_PCI"},
-                                                     {"virtio_scsi", "CONFIG_SCSI_VIRTIO"}};
+                                                    {"virtio_net", "CONFIG_VIRTIO_NET"},
+                                                    {"virtio_pci", "CONFIG_VIRTIO_PCI"},
+                                                    {"virtio_scsi", "CONFIG_SCSI_VIRTIO"}};
 
 struct OsInfo {
   std::string distro;        // "ubuntu", "rhel", "scientificlinux", "debian", ... ("unknown")
@@ -39,10 +38,10 @@ struct BootLoader {
 
 struct KernelInfo {
   std::string version;
-  std::string path;         // /boot/vmlinuz-VERSION
-  std::string config_path;  // "" when none
-  std::string initrd_path;  // "" when none found
-  std::string initrd_error; // why the initrd could not be read
+  std::string path;          // /boot/vmlinuz-VERSION
+  std::string config_path;   // "" when none
+  std::string initrd_path;   // "" when none found
+  std::string initrd_error;  // why the initrd could not be read
   // driver -> "builtin" | "module" | "absent" | "unknown"
   std::map<std::string, std::string> drivers;
   // driver -> found in the initrd (only for modules, when the initrd was read)

@@ -109,8 +109,10 @@ std::vector<std::string_view> split_lines_keep(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     size_t j = text.find('\n', i);
-    if (j == std::string_view::npos) j = text.size();
-    else ++j;
+    if (j == std::string_view::npos)
+      j = text.size();
+    else
+      ++j;
     out.push_back(text.substr(i, j - i));
     i = j;
   }
@@ -234,8 +236,7 @@ std::string rewrite_grub_legacy(std::string_view text, const CmdlineEdit& edit) 
 
 std::string rewrite_grub2_cfg(std::string_view text, const CmdlineEdit& edit) {
   return rewrite_after_keyword(text, edit, [](std::string_view w) {
-    return w == "linux" || w == "linux16" || w == "linuxefi" || w == "module" || w == "module2" ||
-           w == "xen_module";
+    return w == "linux" || w == "linux16" || w == "linuxefi" || w == "module" || w == "module2" || w == "xen_module";
   });
 }
 
@@ -428,10 +429,14 @@ BootEntry parse_bls_entry(std::string_view text) {
     size_t end = 0;
     std::string_view w = first_word(body, &end);
     std::string rest = rest_after_word(body, end);
-    if (w == "title") e.title = rest;
-    else if (w == "linux") e.kernel = rest;
-    else if (w == "initrd" && e.initrd.empty()) e.initrd = rest;
-    else if (w == "options") e.cmdline = e.cmdline.empty() ? rest : e.cmdline + " " + rest;
+    if (w == "title")
+      e.title = rest;
+    else if (w == "linux")
+      e.kernel = rest;
+    else if (w == "initrd" && e.initrd.empty())
+      e.initrd = rest;
+    else if (w == "options")
+      e.cmdline = e.cmdline.empty() ? rest : e.cmdline + " " + rest;
   }
   return e;
 }

@@ -64,7 +64,7 @@ std::string rewrite_syslinux(std::string_view text, const CmdlineEdit& edit);  /
 // A boot menu entry as a boot loader config declares it.
 struct BootEntry {
   std::string title;
-  std::string kernel;   // path as written (for grub legacy Xen entries: the dom0/domU kernel, not xen.gz)
+  std::string kernel;  // path as written (for grub legacy Xen entries: the dom0/domU kernel, not xen.gz)
   std::string initrd;
   std::string cmdline;
   std::string hypervisor;  // grub legacy / grub2 Xen entries: xen.gz path

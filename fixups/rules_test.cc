@@ -49,9 +49,9 @@ TEST(DeviceMapper, MapsEveryPrefixAndFallsBack) {
   EXPECT_EQ(map("/dev/sda1"), "UUID=11111111-2222-3333-4444-555555555555");
   EXPECT_EQ(map("/dev/hda1"), "UUID=11111111-2222-3333-4444-555555555555");
   EXPECT_EQ(map("/dev/xvda2"), "LABEL=SWAP");  // no UUID: the label
-  EXPECT_EQ(map("/dev/xvda3"), std::nullopt);   // no such partition
-  EXPECT_EQ(map("/dev/xvdb1"), std::nullopt);   // another disk
-  EXPECT_EQ(map("/dev/xvda"), std::nullopt);    // whole disk of a partitioned disk
+  EXPECT_EQ(map("/dev/xvda3"), std::nullopt);  // no such partition
+  EXPECT_EQ(map("/dev/xvdb1"), std::nullopt);  // another disk
+  EXPECT_EQ(map("/dev/xvda"), std::nullopt);   // whole disk of a partitioned disk
   EXPECT_EQ(map("UUID=11111111-2222-3333-4444-555555555555"), std::nullopt);
 
   std::vector<FsInfo> whole(1);
@@ -86,7 +86,8 @@ TEST(Cmdline, RootResumeConsole) {
   EXPECT_EQ(rewrite_cmdline(" ro root=/dev/xvda1  resume=/dev/sda2 console=xvc0,9600 console=hvc0 console=tty0", e),
             " ro root=UUID=11111111-2222-3333-4444-555555555555  resume=LABEL=SWAP console=ttyS0,9600 console=ttyS0 "
             "console=tty0");
-  EXPECT_EQ(rewrite_cmdline("\"root=/dev/xvda1 quiet\"", e), "\"root=UUID=11111111-2222-3333-4444-555555555555 quiet\"");
+  EXPECT_EQ(rewrite_cmdline("\"root=/dev/xvda1 quiet\"", e),
+            "\"root=UUID=11111111-2222-3333-4444-555555555555 quiet\"");
   EXPECT_EQ(rewrite_cmdline("root=LABEL=/ noroot=/dev/xvda1", e), "root=LABEL=/ noroot=/dev/xvda1");
 }
 
@@ -148,8 +149,9 @@ TEST(Grubenv, KeepsTheBlockSize) {
 }
 
 TEST(Syslinux, AppendAndDefault) {
-  std::string in = "DEFAULT xen\nLABEL xen\n KERNEL vmlinuz-xen\n APPEND root=/dev/xvde\nLABEL kvm\n LINUX vmlinuz\n"
-                   " append initrd=initrd.img root=/dev/xvde console=hvc0\n";
+  std::string in =
+      "DEFAULT xen\nLABEL xen\n KERNEL vmlinuz-xen\n APPEND root=/dev/xvde\nLABEL kvm\n LINUX vmlinuz\n"
+      " append initrd=initrd.img root=/dev/xvde console=hvc0\n";
   BootMenu m = parse_syslinux(in);
   ASSERT_EQ(m.entries.size(), 2u);
   EXPECT_EQ(m.default_index, 0);
@@ -160,7 +162,8 @@ TEST(Syslinux, AppendAndDefault) {
 }
 
 TEST(Ifcfg, StaticToDhcpDropsMac) {
-  std::string in = "DEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.2\nPREFIX0=24\nGATEWAY=10.0.0.1\nHWADDR=aa:bb\nDNS1=1.1.1.1\n";
+  std::string in =
+      "DEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.2\nPREFIX0=24\nGATEWAY=10.0.0.1\nHWADDR=aa:bb\nDNS1=1.1.1.1\n";
   std::string out = rewrite_ifcfg(in);
   EXPECT_EQ(out, "DEVICE=eth0\nBOOTPROTO=dhcp\nDNS1=1.1.1.1\n");
   EXPECT_EQ(rewrite_ifcfg(out), out);
@@ -194,8 +197,9 @@ TEST(Netplan, MatchMacStaticAndIdempotent) {
 }
 
 TEST(NmKeyfile, ManualToAuto) {
-  std::string in = "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
-                   "[ipv6]\naddress1=fe80::1/64\nmethod=manual\n";
+  std::string in =
+      "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
+      "[ipv6]\naddress1=fe80::1/64\nmethod=manual\n";
   std::string out = rewrite_nm_keyfile(in);
   EXPECT_EQ(out, "[ethernet]\nmtu=1500\n[ipv4]\nmethod=auto\n[ipv6]\naddress1=fe80::1/64\nmethod=manual\n");
   EXPECT_EQ(rewrite_nm_keyfile(out), out);

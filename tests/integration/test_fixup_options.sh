@@ -63,4 +63,24 @@ cp "$SCRATCH/g/canfar.qcow2" "$SCRATCH/nb.qcow2"
 qemu-img convert -O raw "$SCRATCH/nb.qcow2" "$SCRATCH/nb.raw"
 check "without --backup no backup is written" \
   bash -c "! debugfs -R 'stat /etc/fstab.vdkit-orig' '$SCRATCH/nb.raw' 2>&1 | grep -q Inode:"
+
+# convert --fixup is the same one pass as fixup -o; a stdin stream cannot be fixed.
+"$VDKIT" convert --fixup -O qcow2 "$SCRATCH/g/canfar.vmdk" "$SCRATCH/c1.qcow2" >"$SCRATCH/c1.txt"
+"$VDKIT" fixup -o "$SCRATCH/c2.qcow2" "$SCRATCH/g/canfar.vmdk" >/dev/null
+check "convert --fixup prints the diff" grep -q '^+++ b/etc/fstab' "$SCRATCH/c1.txt"
+# (inode times differ between two runs, so compare the fixed files, not the bytes of the disks)
+qemu-img convert -O raw "$SCRATCH/c1.qcow2" "$SCRATCH/c1.raw"
+qemu-img convert -O raw "$SCRATCH/c2.qcow2" "$SCRATCH/c2.raw"
+for f in /etc/fstab /boot/extlinux/extlinux.conf /etc/sysconfig/network-scripts/ifcfg-eth0; do
+  check "convert --fixup and fixup -o write the same $f" \
+    cmp -s <(debugfs -R "cat $f" "$SCRATCH/c1.raw" 2>/dev/null) <(debugfs -R "cat $f" "$SCRATCH/c2.raw" 2>/dev/null)
+  check "which is the expected $f" cmp -s "$GUESTS/canfar/expected$f" <(debugfs -R "cat $f" "$SCRATCH/c1.raw" 2>/dev/null)
+done
+check "convert --fixup leaves its source unchanged" [ "$(sum_of "$SCRATCH/g/canfar.vmdk")" = "$sum" ]
+"$VDKIT" convert --fixup --output-json -O raw "$SCRATCH/g/canfar.vmdk" "$SCRATCH/c3.raw" >"$SCRATCH/c3.json"
+check "convert --fixup --output-json carries the fixup report" \
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["fixup"]["changes"]' "$SCRATCH/c3.json"
+check "a stdin stream cannot be fixed (exit 1)" \
+  [ "$(rc_of sh -c "'$VDKIT' convert --fixup - '$SCRATCH/c4.qcow2' < '$SCRATCH/g/canfar.vmdk'")" = 1 ]
+check "and no target was left" [ ! -e "$SCRATCH/c4.qcow2" ]
 finish
