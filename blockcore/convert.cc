@@ -2,6 +2,8 @@
 #include "blockcore/convert.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +60,14 @@ class OrderedPipeline {
         total_(total),
         pool_(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency()) + 2) {
     max_slots_ = std::max<uint64_t>(opts.inflight_bytes / std::max<uint64_t>(chunk_bytes, 1), pool_.size() * 2);
+    // Workers start with the stop signals blocked, so SIGINT/SIGTERM reach the
+    // converting thread and interrupt a read it is blocked in (stdin, a pipe).
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    pool_.post([] {});
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
   ~OrderedPipeline() {
     abort_.store(true);
@@ -414,7 +424,7 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
   std::unique_ptr<StreamSource> stream;
   BlockDevicePtr dev;
   if (source == "-") {
-    VDKIT_ASSIGN_OR_RETURN(stream, open_stream_source(STDIN_FILENO, "standard input"));
+    VDKIT_ASSIGN_OR_RETURN(stream, open_stream_source(STDIN_FILENO, "standard input", opts.cancel));
   } else if (is_nbd_uri(source)) {
     VDKIT_ASSIGN_OR_RETURN(dev, open_nbd_source(source));
   } else {

@@ -16,7 +16,8 @@ namespace {
 // Sequential reads from a descriptor that cannot seek, counting the position.
 class ByteReader {
  public:
-  ByteReader(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  ByteReader(int fd, std::string name, const std::atomic<bool>* cancel)
+      : fd_(fd), name_(std::move(name)), cancel_(cancel) {}
 
   // Reads up to n bytes; fewer only at end of stream.
   Result<size_t> read_some(uint8_t* p, size_t n) {
@@ -34,7 +35,10 @@ class ByteReader {
     while (got < n) {
       ssize_t r = ::read(fd_, p + got, n - got);
       if (r < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+          if (cancel_ && cancel_->load()) return Status::Error(ECANCELED, "interrupted");
+          continue;
+        }
         return Status::FromErrno(errno, "reading " + name_ + " at byte " + std::to_string(pos_ + got));
       }
       if (r == 0) break;
@@ -71,6 +75,7 @@ class ByteReader {
  private:
   int fd_;
   std::string name_;
+  const std::atomic<bool>* cancel_;
   uint64_t pos_ = 0;
   std::vector<uint8_t> pushback_;
   size_t pb_pos_ = 0;
@@ -256,8 +261,9 @@ Status fill_from_piece(const StreamPiece& piece, std::span<uint8_t> out) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::string& name) {
-  ByteReader r(fd, name);
+Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::string& name,
+                                                         const std::atomic<bool>* cancel) {
+  ByteReader r(fd, name, cancel);
   std::vector<uint8_t> head(vmdk::kSparseHeaderBytes);
   VDKIT_ASSIGN_OR_RETURN(size_t got, r.read_some(head.data(), head.size()));
   head.resize(got);

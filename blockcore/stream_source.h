@@ -1,6 +1,7 @@
 // Sources read once, front to back, from a pipe: a raw stream, or a streamOptimized VMDK whose grain markers carry their addresses.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,6 +55,9 @@ Status fill_from_piece(const StreamPiece& piece, std::span<uint8_t> out);
 // Reads the start of fd to choose: a VMDK sparse header with the
 // streamOptimized markers is read as one; anything else is a raw stream.
 // fd stays owned by the caller. `name` is for messages ("standard input").
-Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::string& name);
+// cancel, when set by a signal handler, ends a read that a signal interrupted
+// (a stalled upstream must not make Ctrl-C wait for more data) with ECANCELED.
+Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::string& name,
+                                                         const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace vdkit
