@@ -150,4 +150,51 @@ else
   check "partition=3 of a disk without it: the message lists the partitions there are" \
     grep -q "partition=3: .*has no such partition (it has 1, 2, 5)" "$SCRATCH/server.log"
 fi
+# ---- nothing made before nbdkit forks ----
+# nbdkit daemonizes after get_ready, where the image is opened: worker threads or io_uring rings made before the fork
+# would be left behind in the parent. strace shows which process makes them.
+if command -v strace >/dev/null; then
+  for name in vmdk-streamOptimized qcow2-zstd; do
+    src=$(pick "$name")
+    [ -n "$src" ] || continue
+    rm -f "$SOCK" "$SCRATCH/daemon.pid" "$SCRATCH/strace.txt"
+    # strace follows the daemon, so it runs until the daemon is stopped.
+    strace -f -qq -o "$SCRATCH/strace.txt" -e trace=clone,clone3,fork,vfork,io_uring_setup \
+      nbdkit --unix "$SOCK" --pidfile "$SCRATCH/daemon.pid" "$PLUGIN" file="$src" 2>"$SCRATCH/server.log" &
+    strace_pid=$!
+    while [ ! -s "$SCRATCH/daemon.pid" ] && kill -0 "$strace_pid" 2>/dev/null; do sleep 0.05; done
+    if [ -s "$SCRATCH/daemon.pid" ]; then
+      until nbdcopy "$URI" null: 2>/dev/null; do  # makes the rings and workers, in the daemon
+        kill -0 "$(cat "$SCRATCH/daemon.pid")" || break
+        sleep 0.05
+      done
+      kill "$(cat "$SCRATCH/daemon.pid")"
+      wait "$strace_pid" || true
+      verdict=$("$PY" - "$SCRATCH/strace.txt" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+parent = lines[0].split()[0]
+forked = False
+threads_after = 0
+for l in lines:
+    pid, call = l.split(None, 1)
+    is_fork = call.startswith(("fork", "vfork")) or (call.startswith("clone") and "CLONE_VM" not in call)
+    if pid == parent and is_fork:
+        forked = True
+    elif not forked and (call.startswith("io_uring_setup") or "CLONE_THREAD" in call):
+        print("before the fork: " + l[:120]); sys.exit()
+    elif forked and "CLONE_THREAD" in call:
+        threads_after += 1
+print("ok" if forked and threads_after else "no fork or no threads seen (forked=%s)" % forked)
+PY
+      )
+      check "$name: no thread or io_uring ring exists before nbdkit forks ($verdict)" [ "$verdict" = ok ]
+    else
+      wait "$strace_pid" || true
+      fail "$name: nbdkit did not start under strace: $(cat "$SCRATCH/server.log")"
+    fi
+  done
+else
+  echo "note: strace is not installed; the before-fork check was not run"
+fi
 finish
