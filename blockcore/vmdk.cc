@@ -26,8 +26,10 @@ namespace {
 
 using namespace vmdk;
 
-// Grains handled per batch: bounds scratch memory (about 2 grains each) per read call.
-constexpr uint64_t kGrainsPerWindow = 256;
+// Grains handled per batch: at most 256, and at most 32 MiB of grains, which bounds the
+// scratch memory of one read call (about two grains each) even for 128 MiB grains.
+constexpr uint64_t kMaxGrainsPerWindow = 256;
+constexpr uint64_t kWindowBytes = 32u << 20;
 // Grain-table cache per device.
 constexpr size_t kGrainTableCacheBytes = 16u << 20;
 // Compressed spans closer than this are fetched with one read.
@@ -203,7 +205,8 @@ class VmdkDevice final : public BlockDevice {
     const uint64_t gb = e.map->grain_bytes();
     uint64_t end = off + out.size();
     for (uint64_t g0 = off / gb; g0 * gb < end;) {
-      uint64_t g1 = std::min(div_round_up(end, gb), g0 + kGrainsPerWindow);
+      uint64_t per_window = std::clamp<uint64_t>(kWindowBytes / gb, 1, kMaxGrainsPerWindow);
+      uint64_t g1 = std::min(div_round_up(end, gb), g0 + per_window);
       uint64_t s = std::max(off, g0 * gb), t = std::min(end, g1 * gb);
       VDKIT_RETURN_IF_ERROR(read_window(e, g0, g1, s, out.subspan(s - off, t - s)));
       g0 = g1;
