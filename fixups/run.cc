@@ -14,18 +14,21 @@ Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
 
 Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply) {
   if (apply && !dev->caps().writable) return Status::Error(EROFS, "the disk is not writable");
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, apply));
+  // Plan on a read-only view first: a guest with nothing to change is never
+  // opened for writing, so not even a superblock time changes.
   FixupResult r;
-  r.inspection = inspect_guest(*guest->fs, guest->filesystems);
-  r.plan = plan_fixups(*guest->fs, r.inspection, options);
-  if (apply) {
-    Status st = apply_fixups(*guest->fs, r.plan, options);
-    Status closed = guest->close();
-    if (!st.ok()) return st;
-    if (!closed.ok()) return closed.Context("closing the guest file systems");
-  } else {
+  {
+    VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, false));
+    r.inspection = inspect_guest(*guest->fs, guest->filesystems);
+    r.plan = plan_fixups(*guest->fs, r.inspection, options);
     VDKIT_RETURN_IF_ERROR(guest->close());
   }
+  if (!apply || r.plan.changes.empty()) return r;
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true));
+  Status st = apply_fixups(*guest->fs, r.plan, options);
+  Status closed = guest->close();
+  if (!st.ok()) return st;
+  if (!closed.ok()) return closed.Context("closing the guest file systems");
   return r;
 }
 
