@@ -401,6 +401,7 @@ Status add_descriptor_extents(VmdkDevice& dev, const Descriptor& d, const OpenCo
                               uint64_t& grain_bytes, bool& compressed, bool& dirty) {
   const std::string dir = dir_of(desc_path);
   uint64_t pos = 0;
+  uint64_t directory_bytes = 0;  // over all extents, bounded like one extent's
   for (size_t i = 0; i < d.extents.size(); ++i) {
     const DescriptorExtent& de = d.extents[i];
     auto ctx_err = [&](const Status& st) {
@@ -458,6 +459,13 @@ Status add_descriptor_extents(VmdkDevice& dev, const Descriptor& d, const OpenCo
         case ExtentKind::kZero:
           break;
       }
+    }
+    if (x.map) {
+      directory_bytes += x.map->directory_bytes();
+      if (directory_bytes > kMaxGrainDirectoryBytes)
+        return ctx_err(Status::Corrupt("the grain directories of the extents so far add up to " +
+                                       std::to_string(directory_bytes) + " bytes, more than the limit of " +
+                                       std::to_string(kMaxGrainDirectoryBytes) + " (kMaxGrainDirectoryBytes)"));
     }
     dev.info_.specific.emplace_back("extent " + std::to_string(i),
                                     std::string(to_string(de.kind)) + " " + std::to_string(x.length) + " bytes" +

@@ -31,6 +31,8 @@ class GrainMap {
   bool markers() const { return markers_; }
   const std::shared_ptr<File>& file() const { return file_; }
   uint64_t file_size() const { return file_size_; }
+  // Bytes of grain directory held in memory (the device bounds the sum over its extents).
+  uint64_t directory_bytes() const { return directory_bytes_; }
   // Appends the location of grains [first, first+count) to out. Every
   // location returned lies inside the file (checked here), so readers may trust it.
   virtual Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) = 0;
@@ -48,6 +50,7 @@ class GrainMap {
   uint64_t grain_bytes_ = 0;
   bool compressed_ = false;
   bool markers_ = false;
+  uint64_t directory_bytes_ = 0;
 };
 
 // Ids at or above this share no cache (GrainCache keys hold 12 bits of file id).

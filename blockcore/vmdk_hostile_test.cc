@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -286,6 +287,31 @@ TEST_F(VmdkHostile, DescriptorExtentsLargerThanTheirFiles) {
              "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentSparse\"\n"
              "RW 4096 SPARSE \"missing.vmdk\"\n");
   EXPECT_ERROR(status_of(open("d.vmdk")), ENOENT, "missing.vmdk");
+}
+
+TEST_F(VmdkHostile, GrainDirectoriesOfAllExtentsTogetherAreBounded) {
+  // A hand-made sparse header: 128 TiB of holes, so a 16 MiB grain directory of zeros (a sparse file).
+  std::string h(512, '\0');
+  auto put = [&](size_t off, uint64_t v, size_t n) { std::memcpy(h.data() + off, &v, n); };
+  put(0, vmdk::kSparseMagic, 4);
+  put(4, 1, 4);
+  put(12, 1ull << 38, 8);  // capacity (sectors)
+  put(20, 128, 8);         // grain
+  put(44, 512, 4);         // GTEs per GT
+  put(56, 1, 8);           // gdOffset
+  write_file("big.vmdk", h);
+  fs::resize_file(path("big.vmdk"), 17u << 20);
+  auto dev = open("big.vmdk");
+  ASSERT_TRUE(dev.ok()) << dev.status().message();
+  EXPECT_EQ((*dev)->size(), 1ull << 47);
+  std::vector<uint8_t> buf(70000, 1);
+  ASSERT_TRUE((*dev)->read((1ull << 46) - 5, buf).ok());
+  EXPECT_EQ(std::count(buf.begin(), buf.end(), 0), 70000);
+  // Three extents over it would hold 48 MiB of directories.
+  write_file("d.vmdk",
+             "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentSparse\"\n"
+             "RW 128 SPARSE \"big.vmdk\"\nRW 128 SPARSE \"big.vmdk\"\nRW 128 SPARSE \"big.vmdk\"\n");
+  EXPECT_ERROR(status_of(open("d.vmdk")), EINVAL, "kMaxGrainDirectoryBytes");
 }
 
 // ---- seSparse, built byte by byte ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class SeSparseGrainMap final : public GrainMap {
                    const SeSparseHeader& h, std::vector<uint64_t> gd)
       : GrainMap(std::move(file), file_size, file_id, gt_cache), h_(h), gd_(std::move(gd)) {
     grain_bytes_ = h.grain_size * kSectorSize;
+    directory_bytes_ = gd_.size() * sizeof(uint64_t);
   }
 
   Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) override {

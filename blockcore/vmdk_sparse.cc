@@ -44,6 +44,7 @@ class HostedGrainMap final : public GrainMap {
     grain_bytes_ = h.grain_bytes();
     compressed_ = h.compressed();
     markers_ = h.has_markers();
+    directory_bytes_ = gd_.size() * sizeof(uint32_t);
   }
 
   Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) override {
