@@ -166,7 +166,19 @@ class VmdkDevice final : public BlockDevice {
     const uint64_t gb = e.map->grain_bytes();
     uint64_t end = off + len;
     std::vector<GrainLoc> locs;
+    const uint64_t per_table = e.map->grains_per_table();
     for (uint64_t g0 = off / gb; g0 * gb < end;) {
+      if (!e.map->table_exists(g0)) {
+        // A whole missing grain table: one unallocated run, no per-grain work.
+        uint64_t g1 = (g0 / per_table + 1) * per_table;
+        uint64_t s = std::max(off, g0 * gb), t = std::min(end, g1 * gb);
+        if (parent_)
+          VDKIT_RETURN_IF_ERROR(parent_extents(e.start + s, t - s, out));
+        else
+          append_extent(out, {e.start + s, t - s, ExtentType::kHole});
+        g0 = g1;
+        continue;
+      }
       uint64_t count = std::min<uint64_t>(div_round_up(end, gb) - g0, 65536);
       locs.clear();
       VDKIT_RETURN_IF_ERROR(e.map->lookup(g0, count, locs));

@@ -36,6 +36,10 @@ class GrainMap {
   // Appends the location of grains [first, first+count) to out. Every
   // location returned lies inside the file (checked here), so readers may trust it.
   virtual Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) = 0;
+  // Grains one grain table covers, and whether the table covering `grain` exists
+  // (when not, every grain it covers is unallocated: lets map skip it whole).
+  virtual uint64_t grains_per_table() const = 0;
+  virtual bool table_exists(uint64_t grain) const = 0;
 
  protected:
   GrainMap(std::shared_ptr<File> file, uint64_t file_size, uint32_t file_id, GrainCache* gt_cache)

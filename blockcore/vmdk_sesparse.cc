@@ -23,6 +23,12 @@ class SeSparseGrainMap final : public GrainMap {
     directory_bytes_ = gd_.size() * sizeof(uint64_t);
   }
 
+  uint64_t grains_per_table() const override { return h_.gt_entries(); }
+  bool table_exists(uint64_t grain) const override {
+    uint64_t gdi = grain / grains_per_table();
+    return gdi >= gd_.size() || gd_[gdi] != 0;  // past the directory: let lookup() report it
+  }
+
   Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) override {
     const uint64_t per_gt = h_.gt_entries();
     const uint64_t gt_bytes = h_.grain_table_size * kSectorSize;

@@ -47,6 +47,12 @@ class HostedGrainMap final : public GrainMap {
     directory_bytes_ = gd_.size() * sizeof(uint32_t);
   }
 
+  uint64_t grains_per_table() const override { return h_.num_gtes_per_gt; }
+  bool table_exists(uint64_t grain) const override {
+    uint64_t gdi = grain / grains_per_table();
+    return gdi >= gd_.size() || gd_[gdi] != 0;  // past the directory: let lookup() report it
+  }
+
   Status lookup(uint64_t first, uint64_t count, std::vector<GrainLoc>& out) override {
     const uint64_t per_gt = h_.num_gtes_per_gt;
     const size_t gt_bytes = per_gt * 4;
