@@ -304,6 +304,18 @@ Status Qcow2Device::extents(uint64_t offset, uint64_t length, std::vector<Extent
   return Status::Ok();
 }
 
+Status Qcow2Device::prefetch(uint64_t offset, uint64_t length) {
+  VDKIT_RETURN_IF_ERROR(check_range(offset, length));
+  length = std::min(length, kMaxPrefetchBytes);
+  std::vector<uint8_t> scratch(std::min<uint64_t>(length, 4 << 20));
+  for (uint64_t pos = offset; pos < offset + length;) {
+    uint64_t n = std::min<uint64_t>(scratch.size(), offset + length - pos);
+    VDKIT_RETURN_IF_ERROR(read(pos, std::span<uint8_t>(scratch.data(), n)));
+    pos += n;
+  }
+  return Status::Ok();
+}
+
 DeviceCaps Qcow2Device::caps() const {
   DeviceCaps c;
   c.writable = c.can_zero = c.can_trim = c.can_flush = writable_;

@@ -55,6 +55,8 @@ class Qcow2Device final : public BlockDevice {
   Status zero(uint64_t offset, uint64_t length) override;
   Status trim(uint64_t offset, uint64_t length) override;
   Status flush() override;
+  // Reads the range ahead (up to kMaxPrefetchBytes): fills the L2 and inflated-cluster caches and the page cache.
+  Status prefetch(uint64_t offset, uint64_t length) override;
   const ImageInfo& info() const override { return info_; }
 
  private:

@@ -27,6 +27,8 @@ inline constexpr uint32_t kV2HeaderLength = 72;
 inline constexpr uint32_t kV3MinHeaderLength = 104;
 // Inflated L2 tables kept in memory; enough for 256 GiB of 64 KiB clusters.
 inline constexpr uint64_t kMaxL2CacheBytes = 32ull << 20;
+// The most one prefetch() call reads ahead.
+inline constexpr uint64_t kMaxPrefetchBytes = 32ull << 20;
 // Subclusters per cluster with extended L2 entries.
 inline constexpr uint32_t kSubclustersPerCluster = 32;
 
