@@ -1,7 +1,10 @@
 // FaultInjectingEngine: applies the first matching rule to each transfer and passes the rest to the real engine.
 #include "blockcore/fault_io.h"
 
+#include <unistd.h>
+
 #include <cstring>
+#include <sstream>
 
 #include "blockcore/checked.h"
 
@@ -27,6 +30,12 @@ bool FaultInjectingEngine::take_rule(const IoRequest& r, Rule& out) {
   for (auto& rule : rules_) {
     if (rule.times == 0) continue;
     if (rule.fd >= 0 && rule.fd != r.fd) continue;
+    if (!rule.path_contains.empty()) {
+      char link[4096];
+      std::string proc = "/proc/self/fd/" + std::to_string(r.fd);
+      ssize_t n = ::readlink(proc.c_str(), link, sizeof link - 1);
+      if (n <= 0 || std::string(link, static_cast<size_t>(n)).find(rule.path_contains) == std::string::npos) continue;
+    }
     bool is_write_rule = rule.kind == Kind::kWriteError || rule.kind == Kind::kTornWrite;
     if (is_write_rule != r.write) continue;
     uint64_t rule_end = checked_add(rule.offset, rule.length).value_or(std::numeric_limits<uint64_t>::max());
@@ -38,6 +47,44 @@ bool FaultInjectingEngine::take_rule(const IoRequest& r, Rule& out) {
     return true;
   }
   return false;
+}
+
+Result<std::vector<FaultInjectingEngine::Rule>> FaultInjectingEngine::ParseRules(const std::string& spec) {
+  std::vector<Rule> rules;
+  std::stringstream all(spec);
+  std::string one;
+  while (std::getline(all, one, ';')) {
+    if (one.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(one);
+    std::string part;
+    while (std::getline(ss, part, ':')) f.push_back(part);
+    if (f.size() < 4 || f.size() > 7)
+      return Status::Invalid("fault rule '" + one + "': want KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP]]]");
+    Rule r;
+    if (f[0] == "read-error") r.kind = Kind::kReadError;
+    else if (f[0] == "short-read") r.kind = Kind::kShortRead;
+    else if (f[0] == "write-error") r.kind = Kind::kWriteError;
+    else if (f[0] == "torn-write") r.kind = Kind::kTornWrite;
+    else return Status::Invalid("fault rule '" + one + "': unknown kind '" + f[0] + "'");
+    r.path_contains = f[1];
+    try {
+      r.offset = std::stoull(f[2], nullptr, 0);
+      r.length = std::stoull(f[3], nullptr, 0);
+      if (f.size() > 4) {
+        const std::string& e = f[4];
+        r.error = e == "EIO" ? EIO : e == "ENOSPC" ? ENOSPC : e == "EROFS" ? EROFS : e == "ENOMEM" ? ENOMEM
+                                                                                           : std::stoi(e);
+      }
+      if (f.size() > 5) r.times = std::stoi(f[5]);
+      if (f.size() > 6) r.keep = std::stoull(f[6], nullptr, 0);
+    } catch (const std::exception&) {
+      return Status::Invalid("fault rule '" + one + "': a number is not a number");
+    }
+    if (r.error <= 0) return Status::Invalid("fault rule '" + one + "': errno must be positive");
+    rules.push_back(r);
+  }
+  return rules;
 }
 
 Status FaultInjectingEngine::submit(std::span<IoRequest> reqs) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "blockcore/io_engine.h"
@@ -27,7 +28,13 @@ class FaultInjectingEngine final : public IoEngine {
     uint64_t length = std::numeric_limits<uint64_t>::max();
     size_t keep = 0;               // bytes that still get through (short read, torn write)
     int times = -1;                // how many times it fires; -1 = always
+    std::string path_contains;     // only files whose path contains this (empty: any)
   };
+
+  // Rules from text, ';'-separated, each KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP]]] with KIND one of
+  // read-error, short-read, write-error, torn-write; PATH a substring of the file's path (may be empty);
+  // ERRNO a number or EIO/ENOSPC/EROFS/ENOMEM. Example: "read-error:disk.qcow2:1048576:4096".
+  static Result<std::vector<Rule>> ParseRules(const std::string& spec);
 
   explicit FaultInjectingEngine(IoEngine& inner) : inner_(inner) {}
   const char* name() const override { return "fault-injecting"; }

@@ -1,12 +1,15 @@
 // io_uring and pread/pwrite engines, and the File handle built on them.
 #include "blockcore/io_engine.h"
 
+#include "blockcore/fault_io.h"
+
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -248,10 +251,23 @@ IoEngine& default_io_engine() {
   static IoEngine* chosen = [] {
     const char* env = std::getenv("VDKIT_IO");
     std::string want = env ? env : "";
+    IoEngine* real = nullptr;
     if (want != "sync") {
-      if (auto e = make_uring_engine()) return static_cast<IoEngine*>(e.release());
+      if (auto e = make_uring_engine()) real = e.release();
     }
-    return static_cast<IoEngine*>(make_sync_engine().release());
+    if (!real) real = make_sync_engine().release();
+    // VDKIT_FAULT (tests only): fail chosen transfers in this process, e.g. inside nbdkit or a FUSE daemon.
+    if (const char* spec = std::getenv("VDKIT_FAULT"); spec && *spec) {
+      auto rules = FaultInjectingEngine::ParseRules(spec);
+      if (!rules.ok()) {
+        std::fprintf(stderr, "vdkit: VDKIT_FAULT: %s\n", rules.status().message().c_str());
+        std::abort();
+      }
+      auto* fault = new FaultInjectingEngine(*real);
+      for (const auto& r : *rules) fault->add_rule(r);
+      return static_cast<IoEngine*>(fault);
+    }
+    return real;
   }();
   return *chosen;
 }

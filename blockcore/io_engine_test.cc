@@ -117,25 +117,48 @@ TEST(FaultInjectingEngine, InjectsEachKindOnlyWhereAsked) {
   auto file = File::Open(f.path(), File::Mode::kReadWrite, &fault);
   ASSERT_TRUE(file.ok());
   std::vector<uint8_t> buf(4096);
-  fault.add_rule({FaultInjectingEngine::Kind::kReadError, EIO, -1, 65536, 4096, 0, 1});
+  fault.add_rule({FaultInjectingEngine::Kind::kReadError, EIO, -1, 65536, 4096, 0, 1, ""});
   EXPECT_TRUE((*file)->ReadExact(0, buf.data(), buf.size()).ok());
   Status st = (*file)->ReadExact(65536, buf.data(), buf.size());
   EXPECT_EQ(st.code(), EIO);
   EXPECT_TRUE((*file)->ReadExact(65536, buf.data(), buf.size()).ok()) << "rule fires once";
 
-  fault.add_rule({FaultInjectingEngine::Kind::kShortRead, 0, -1, 0, 100, 10, 1});
+  fault.add_rule({FaultInjectingEngine::Kind::kShortRead, 0, -1, 0, 100, 10, 1, ""});
   EXPECT_FALSE((*file)->ReadExact(0, buf.data(), buf.size()).ok());
 
-  fault.add_rule({FaultInjectingEngine::Kind::kWriteError, ENOSPC, -1, 0, 1 << 20, 0, 1});
+  fault.add_rule({FaultInjectingEngine::Kind::kWriteError, ENOSPC, -1, 0, 1 << 20, 0, 1, ""});
   EXPECT_EQ((*file)->WriteExact(0, buf.data(), buf.size()).code(), ENOSPC);
 
   std::vector<uint8_t> ones(8192, 1), back(8192);
-  fault.add_rule({FaultInjectingEngine::Kind::kTornWrite, EIO, -1, 0, 1 << 20, 4096, 1});
+  fault.add_rule({FaultInjectingEngine::Kind::kTornWrite, EIO, -1, 0, 1 << 20, 4096, 1, ""});
   EXPECT_EQ((*file)->WriteExact(100000, ones.data(), ones.size()).code(), EIO);
   ASSERT_TRUE((*file)->ReadExact(100000, back.data(), back.size()).ok());
   EXPECT_TRUE(std::all_of(back.begin(), back.begin() + 4096, [](uint8_t b) { return b == 1; }));
   EXPECT_FALSE(std::all_of(back.begin() + 4096, back.end(), [](uint8_t b) { return b == 1; }));
   EXPECT_EQ(fault.fired(), 4u);
+}
+
+TEST(FaultInjectingEngine, ParsesRulesAndMatchesByPath) {
+  auto rules = FaultInjectingEngine::ParseRules("read-error:victim:4096:10:ENOSPC:2;torn-write::0:1:EIO:-1:512");
+  ASSERT_TRUE(rules.ok()) << rules.status().message();
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].error, ENOSPC);
+  EXPECT_EQ((*rules)[0].times, 2);
+  EXPECT_EQ((*rules)[1].keep, 512u);
+  EXPECT_FALSE(FaultInjectingEngine::ParseRules("explode:x:0:1").ok());
+  EXPECT_FALSE(FaultInjectingEngine::ParseRules("read-error:x:zero:1").ok());
+
+  TempFile f(65536);
+  auto sync = make_sync_engine();
+  FaultInjectingEngine fault(*sync);
+  auto r = FaultInjectingEngine::ParseRules("read-error:no-such-name:0:65536");
+  fault.add_rule((*r)[0]);
+  auto file = File::Open(f.path(), File::Mode::kReadOnly, &fault);
+  ASSERT_TRUE(file.ok());
+  std::vector<uint8_t> buf(100);
+  EXPECT_TRUE((*file)->ReadExact(0, buf.data(), buf.size()).ok()) << "path does not match";
+  fault.add_rule((*FaultInjectingEngine::ParseRules("read-error:vdkit-io-test:0:65536"))[0]);
+  EXPECT_EQ((*file)->ReadExact(0, buf.data(), buf.size()).code(), EIO);
 }
 
 TEST(RawDevice, ReadsExtentsAndRefusesOutOfRange) {
