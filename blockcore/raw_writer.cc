@@ -13,6 +13,10 @@ namespace vdkit {
 namespace {
 
 constexpr uint64_t kRawUnit = kZeroBlock;
+// Writes are cut to this size: multi-MiB buffered writes into a large sparse
+// file measured two to seven times slower here than 256 KiB ones (bench/convert,
+// raw targets), the page cache throttling each big write as one.
+constexpr uint64_t kRawMaxWrite = 256u << 10;
 
 Result<int> dup_fd(int fd, const std::string& name) {
   int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -38,9 +42,12 @@ class RawFileSink final : public ConvertSink {
       uint64_t v = u;
       while (v < units && c.used[v]) ++v;
       uint64_t off = u * kRawUnit;
-      uint64_t len = std::min(v * kRawUnit, c.length) - off;
-      reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(c.data.data() + off), len, c.offset + off, true, 0});
-      written_ += len;
+      uint64_t end = std::min(v * kRawUnit, c.length);
+      for (uint64_t p = off; p < end; p += kRawMaxWrite) {
+        uint64_t len = std::min(kRawMaxWrite, end - p);
+        reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(c.data.data() + p), len, c.offset + p, true, 0});
+      }
+      written_ += end - off;
       u = v;
     }
     if (reqs_.empty()) return Status::Ok();

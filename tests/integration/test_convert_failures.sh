@@ -65,6 +65,17 @@ for sig in INT TERM; do
   check "SIG$sig mid-run: no target and no temporary file" no_trace "$SCRATCH/sig.qcow2"
 done
 kill "$(cat "$SCRATCH/nbdkit.pid")" 2>/dev/null || true
+# A stalled standard input (the upstream sends part of a stream, then nothing): Ctrl-C still ends it at once.
+"$VDKIT" convert - "$SCRATCH/stall.raw" 2>"$SCRATCH/err" < <(head -c 3000000 "$base"; sleep 8) &
+pid=$!
+for _ in $(seq 100); do [ -n "$(find "$SCRATCH" -maxdepth 1 -name 'stall.raw.vdkit-tmp.*')" ] && break; sleep 0.05; done
+sleep 0.3
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "SIGINT with stdin stalled: exits non-zero (got $rc)" [ "$rc" -ne 0 ]
+check "SIGINT with stdin stalled: says it was interrupted" grep -q "interrupted by signal" "$SCRATCH/err"
+check "SIGINT with stdin stalled: no target and no temporary file" no_trace "$SCRATCH/stall.raw"
 check "signals: source unchanged" [ "$before" = "$(sum_of "$base")" ]
 
 # 4. An existing target is kept without --overwrite, replaced with it.
