@@ -27,8 +27,7 @@ Qcow2Device::Qcow2Device(std::shared_ptr<File> file, Header h, const OpenContext
     : h_(std::move(h)),
       file_(std::move(file)),
       l2_cache_(std::max<uint64_t>(
-          std::min<uint64_t>(kMaxL2CacheBytes,
-                             l1_entries_for(h_.size, h_.l1_shift()) * h_.cluster_size()),
+          std::min<uint64_t>(kMaxL2CacheBytes, l1_entries_for(h_.size, h_.l1_shift()) * h_.cluster_size()),
           16 * h_.cluster_size())),
       grain_cache_(ctx.options.cache_bytes) {
   codec_ = h_.compression_type == kCompressionZstd ? Codec::kZstd : Codec::kDeflate;
@@ -82,15 +81,16 @@ void push_segment(std::vector<Qcow2Device::Segment>& out, const Qcow2Device::Seg
 
 }  // namespace
 
-Status Qcow2Device::map_cluster(uint64_t l2_offset, uint64_t l2_index, uint64_t e, uint64_t bitmap,
-                                uint64_t cstart, uint64_t from, uint64_t to, std::vector<Segment>& out) {
+Status Qcow2Device::map_cluster(uint64_t l2_offset, uint64_t l2_index, uint64_t e, uint64_t bitmap, uint64_t cstart,
+                                uint64_t from, uint64_t to, std::vector<Segment>& out) {
   const uint64_t cs = h_.cluster_size();
   auto where = [&] {
     return "L2 table at " + hex(l2_offset) + ", entry " + std::to_string(l2_index) + " (guest offset " +
            std::to_string(cstart) + ")";
   };
   if (e & kOflagCompressed) {
-    if (h_.has_data_file()) return Status::Corrupt(where() + ": compressed cluster in an image with an external data file");
+    if (h_.has_data_file())
+      return Status::Corrupt(where() + ": compressed cluster in an image with an external data file");
     const uint32_t shift = 62 - (h_.cluster_bits - 8);
     const uint64_t coffset = e & ((1ull << shift) - 1);
     const uint64_t sectors = ((e >> shift) & ((1ull << (h_.cluster_bits - 8)) - 1)) + 1;
@@ -125,9 +125,12 @@ Status Qcow2Device::map_cluster(uint64_t l2_offset, uint64_t l2_index, uint64_t 
     if (a && !allocated)
       return Status::Corrupt(where() + ": subcluster " + std::to_string(sc) +
                              " is marked allocated but the cluster has no host offset");
-    if (a) push_segment(out, {pos, sc_end - pos, Kind::kNormal, host + (pos - cstart)});
-    else if (z) push_segment(out, {pos, sc_end - pos, Kind::kZero});
-    else push_segment(out, {pos, sc_end - pos, Kind::kUnalloc});
+    if (a)
+      push_segment(out, {pos, sc_end - pos, Kind::kNormal, host + (pos - cstart)});
+    else if (z)
+      push_segment(out, {pos, sc_end - pos, Kind::kZero});
+    else
+      push_segment(out, {pos, sc_end - pos, Kind::kUnalloc});
     pos = sc_end;
   }
   return Status::Ok();
@@ -203,8 +206,8 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
     uint64_t file_end_rounded = fsize + ((512 - fsize % 512) % 512);
     if (j.host >= fsize || !range_within(j.host, j.csize, file_end_rounded))
       return Status::Corrupt("compressed cluster for guest offset " + std::to_string(j.guest) + " at host offset " +
-                             hex(j.host) + " (" + std::to_string(j.csize) +
-                             " bytes) lies past the end of the file (" + std::to_string(fsize) + " bytes)");
+                             hex(j.host) + " (" + std::to_string(j.csize) + " bytes) lies past the end of the file (" +
+                             std::to_string(fsize) + " bytes)");
     j.raw.resize(std::min(j.csize, fsize - j.host));
     misses.push_back(k);
     reqs.push_back({-1, j.raw.data(), j.raw.size(), j.host, false, 0});
@@ -241,9 +244,15 @@ Status Qcow2Device::read_segments(const std::vector<Segment>& segs, uint64_t bas
   for (const Segment& s : segs) {
     uint8_t* p = dst + (s.guest - base);
     switch (s.kind) {
-      case Kind::kZero: std::memset(p, 0, s.len); break;
-      case Kind::kUnalloc: VDKIT_RETURN_IF_ERROR(read_backing(s.guest, s.len, p)); break;
-      case Kind::kCompressed: compressed.push_back(&s); break;
+      case Kind::kZero:
+        std::memset(p, 0, s.len);
+        break;
+      case Kind::kUnalloc:
+        VDKIT_RETURN_IF_ERROR(read_backing(s.guest, s.len, p));
+        break;
+      case Kind::kCompressed:
+        compressed.push_back(&s);
+        break;
       case Kind::kNormal:
         if (!range_within(s.host, s.len, dsize))
           return Status::Corrupt("guest offset " + std::to_string(s.guest) + " maps to host offset " + hex(s.host) +
@@ -287,8 +296,12 @@ Status Qcow2Device::extents(uint64_t offset, uint64_t length, std::vector<Extent
   for (const Segment& s : segs) {
     switch (s.kind) {
       case Kind::kNormal:
-      case Kind::kCompressed: append_extent(out, {s.guest, s.len, ExtentType::kData}); break;
-      case Kind::kZero: append_extent(out, {s.guest, s.len, ExtentType::kZero}); break;
+      case Kind::kCompressed:
+        append_extent(out, {s.guest, s.len, ExtentType::kData});
+        break;
+      case Kind::kZero:
+        append_extent(out, {s.guest, s.len, ExtentType::kZero});
+        break;
       case Kind::kUnalloc: {
         uint64_t n = backing_ && s.guest < backing_size_ ? std::min(s.len, backing_size_ - s.guest) : 0;
         if (n) {
@@ -368,7 +381,8 @@ Result<BlockDevicePtr> Qcow2Device::Open(std::shared_ptr<File> file, const OpenC
       return Status::Unsupported("'" + path + "': cannot open for writing: " + why);
     };
     if (!file->writable()) return Status::Error(EROFS, "'" + path + "': the file was opened read-only");
-    if (h.extended_l2()) return refuse("writing to qcow2 images with extended L2 entries (subclusters) is not supported");
+    if (h.extended_l2())
+      return refuse("writing to qcow2 images with extended L2 entries (subclusters) is not supported");
     if (h.has_data_file()) return refuse("writing to qcow2 images with an external data file is not supported");
     if (h.nb_snapshots) return refuse("writing to qcow2 images with internal snapshots is not supported");
     if (h.incompatible & kIncompatCorrupt)

@@ -118,7 +118,7 @@ class Qcow2Device final : public BlockDevice {
   // Writer state, guarded by write_mu_.
   std::vector<uint64_t> reftable_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> refblocks_;  // block index -> bytes
-  uint64_t next_free_ = 0;                                          // next cluster to allocate (bytes)
+  uint64_t next_free_ = 0;                                        // next cluster to allocate (bytes)
 };
 
 }  // namespace vdkit::qcow2

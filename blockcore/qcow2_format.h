@@ -12,7 +12,7 @@
 namespace vdkit::qcow2 {
 
 // ---- Named limits (QEMU's, where QEMU has one) ----
-inline constexpr uint32_t kMagic = 0x514649fb;  // "QFI\xfb"
+inline constexpr uint32_t kMagic = 0x514649fb;   // "QFI\xfb"
 inline constexpr uint32_t kMinClusterBits = 9;   // 512 B
 inline constexpr uint32_t kMaxClusterBits = 21;  // 2 MiB
 inline constexpr uint64_t kMaxL1Bytes = 32ull << 20;

@@ -20,11 +20,16 @@ std::string hex(uint64_t v) {
 
 const char* spec_incompatible_name(unsigned bit) {
   switch (bit) {
-    case 0: return "dirty bit";
-    case 1: return "corrupt bit";
-    case 2: return "external data file";
-    case 3: return "compression type";
-    case 4: return "extended L2 entries";
+    case 0:
+      return "dirty bit";
+    case 1:
+      return "corrupt bit";
+    case 2:
+      return "external data file";
+    case 3:
+      return "compression type";
+    case 4:
+      return "extended L2 entries";
   }
   return nullptr;
 }
@@ -48,7 +53,8 @@ Status read_extensions(const std::vector<uint8_t>& first, uint64_t start, uint64
                              std::to_string(end) + ")");
     if (type == kExtEnd) break;
     std::string payload;
-    for (uint64_t i = 0; i < len; ++i) payload.push_back(data + i < first.size() ? static_cast<char>(first[data + i]) : 0);
+    for (uint64_t i = 0; i < len; ++i)
+      payload.push_back(data + i < first.size() ? static_cast<char>(first[data + i]) : 0);
     switch (type) {
       case kExtBackingFormat:
         if (len > kMaxBackingFormatBytes)
@@ -60,8 +66,7 @@ Status read_extensions(const std::vector<uint8_t>& first, uint64_t start, uint64
       case kExtDataFile:
         if (len > kMaxDataFileNameBytes)
           return Status::Corrupt("data-file header extension at offset " + std::to_string(off) + " is " +
-                                 std::to_string(len) + " bytes; the limit is " +
-                                 std::to_string(kMaxDataFileNameBytes));
+                                 std::to_string(len) + " bytes; the limit is " + std::to_string(kMaxDataFileNameBytes));
         h.data_file = payload.substr(0, payload.find('\0'));
         saw_data_file = true;
         break;
@@ -75,13 +80,17 @@ Status read_extensions(const std::vector<uint8_t>& first, uint64_t start, uint64
           h.feature_names.push_back(std::move(f));
         }
         break;
-      case kExtEncryption: saw_encryption = true; break;
-      default: break;  // bitmaps and unknown extensions do not change how the active layer reads
+      case kExtEncryption:
+        saw_encryption = true;
+        break;
+      default:
+        break;  // bitmaps and unknown extensions do not change how the active layer reads
     }
     off = data + ((uint64_t{len} + 7) & ~uint64_t{7});
   }
   if (saw_encryption && h.crypt_method == 0)
-    return Status::Unsupported("the image has a full-disk-encryption header extension; encrypted images are not supported");
+    return Status::Unsupported(
+        "the image has a full-disk-encryption header extension; encrypted images are not supported");
   if (saw_data_file && !h.has_data_file())
     return Status::Corrupt("a data-file header extension is present but the external data file feature bit is not set");
   return Status::Ok();
@@ -177,7 +186,9 @@ Result<Header> read_header(const File& file, uint64_t file_size) {
 
   if (h.crypt_method != 0)
     return Status::Unsupported(field("crypt_method", kOffCryptMethod) + " is " + std::to_string(h.crypt_method) +
-                               (h.crypt_method == 1 ? " (AES)" : h.crypt_method == 2 ? " (LUKS)" : "") +
+                               (h.crypt_method == 1   ? " (AES)"
+                                : h.crypt_method == 2 ? " (LUKS)"
+                                                      : "") +
                                ": encrypted qcow2 images are not supported");
   uint64_t unknown = h.incompatible & ~kIncompatKnown;
   if (unknown) {
@@ -224,8 +235,7 @@ Result<Header> read_header(const File& file, uint64_t file_size) {
     return Status::Corrupt(field("refcount_table_clusters", kOffRefcountTableClusters) + " is " +
                            std::to_string(h.refcount_table_clusters) + ": a table of " +
                            std::to_string(uint64_t{h.refcount_table_clusters} * cs) +
-                           " bytes is more than the limit of " + std::to_string(kMaxRefcountTableBytes >> 20) +
-                           " MiB");
+                           " bytes is more than the limit of " + std::to_string(kMaxRefcountTableBytes >> 20) + " MiB");
   if (h.refcount_table_offset % cs)
     return Status::Corrupt(field("refcount_table_offset", kOffRefcountTableOffset) + " is " +
                            hex(h.refcount_table_offset) + ", not aligned to the cluster size (" + std::to_string(cs) +

@@ -1,4 +1,5 @@
-// Hostile qcow2 input (after qemu-iotests 060, 080): bytes poked into qemu-made images give clear errors, never crashes.
+// Hostile qcow2 input (after qemu-iotests 060, 080): bytes poked into qemu-made images give clear errors, never
+// crashes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>

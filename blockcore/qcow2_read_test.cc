@@ -1,4 +1,5 @@
-// qcow2 reading: info fields, prefetch and many concurrent readers, checked against qemu-img's reading of the same images.
+// qcow2 reading: info fields, prefetch and many concurrent readers, checked against qemu-img's reading of the same
+// images.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -48,10 +49,11 @@ class Qcow2ReadTest : public ::testing::Test {
     dir_ = tmpl;
     // 8 MiB: compressible text, random bytes, zeros and holes.
     std::string out;
-    ASSERT_EQ(run("cd '" + dir_ + "' && truncate -s 8M base.raw && "
-                  "python3 -c \"import random,sys; r=random.Random(3); f=open('base.raw','r+b'); "
-                  "f.write(b''.join(b'text line %d\\n' % i for i in range(200000))[:3<<20]); "
-                  "f.seek(4<<20); f.write(bytes(r.getrandbits(8) for _ in range(1<<20)))\"",
+    ASSERT_EQ(run("cd '" + dir_ +
+                      "' && truncate -s 8M base.raw && "
+                      "python3 -c \"import random,sys; r=random.Random(3); f=open('base.raw','r+b'); "
+                      "f.write(b''.join(b'text line %d\\n' % i for i in range(200000))[:3<<20]); "
+                      "f.seek(4<<20); f.write(bytes(r.getrandbits(8) for _ in range(1<<20)))\"",
                   &out),
               0)
         << out;

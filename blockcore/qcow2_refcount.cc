@@ -28,10 +28,14 @@ uint64_t get_entry(const uint8_t* b, uint32_t order, uint64_t i) {
       uint32_t bits = 1u << order, per = 8 / bits;
       return (b[i / per] >> ((i % per) * bits)) & ((1u << bits) - 1);
     }
-    case 3: return b[i];
-    case 4: return (uint64_t{b[2 * i]} << 8) | b[2 * i + 1];
-    case 5: return load_be32(b + 4 * i);
-    default: return load_be64(b + 8 * i);
+    case 3:
+      return b[i];
+    case 4:
+      return (uint64_t{b[2 * i]} << 8) | b[2 * i + 1];
+    case 5:
+      return load_be32(b + 4 * i);
+    default:
+      return load_be64(b + 8 * i);
   }
 }
 
@@ -45,13 +49,19 @@ void set_entry(uint8_t* b, uint32_t order, uint64_t i, uint64_t v) {
       b[i / per] = static_cast<uint8_t>((b[i / per] & ~mask) | ((v << shift) & mask));
       break;
     }
-    case 3: b[i] = static_cast<uint8_t>(v); break;
+    case 3:
+      b[i] = static_cast<uint8_t>(v);
+      break;
     case 4:
       b[2 * i] = static_cast<uint8_t>(v >> 8);
       b[2 * i + 1] = static_cast<uint8_t>(v);
       break;
-    case 5: store_be32(b + 4 * i, static_cast<uint32_t>(v)); break;
-    default: store_be64(b + 8 * i, v); break;
+    case 5:
+      store_be32(b + 4 * i, static_cast<uint32_t>(v));
+      break;
+    default:
+      store_be64(b + 8 * i, v);
+      break;
   }
 }
 
@@ -135,8 +145,8 @@ Status Qcow2Device::grow_refcount_table(uint64_t min_entries) {
   uint64_t bytes = entries * 8;
   if (bytes > kMaxRefcountTableBytes)
     return Status::Error(EFBIG, "growing the refcount table to " + std::to_string(bytes) +
-                                    " bytes would pass the limit of " +
-                                    std::to_string(kMaxRefcountTableBytes >> 20) + " MiB");
+                                    " bytes would pass the limit of " + std::to_string(kMaxRefcountTableBytes >> 20) +
+                                    " MiB");
   uint64_t new_off = next_free_;
   next_free_ += bytes;
   std::vector<uint8_t> raw(bytes, 0);

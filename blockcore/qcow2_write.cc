@@ -101,8 +101,8 @@ Status Qcow2Device::write_locked(uint64_t offset, const uint8_t* data, uint64_t 
     for (const Plan& p : plans) {
       const uint8_t* src = data + (p.from - offset);
       if (p.in_place) {
-        reqs.push_back({-1, const_cast<uint8_t*>(src), p.to - p.from, (p.entry & kL2OffsetMask) + (p.from - p.cstart),
-                        true, 0});
+        reqs.push_back(
+            {-1, const_cast<uint8_t*>(src), p.to - p.from, (p.entry & kL2OffsetMask) + (p.from - p.cstart), true, 0});
         new_entries.push_back(p.entry);
         continue;
       }
@@ -262,7 +262,7 @@ Result<BlockDevicePtr> create_qcow2_overlay(const std::string& overlay_path, con
   std::vector<uint8_t> header = encode_v3_header(l);
   const uint64_t used = 3 + l1_clusters;
   std::vector<uint8_t> meta(2 * cs, 0);
-  store_be64(meta.data(), 2 * cs);  // refcount table entry 0 -> block at cluster 2
+  store_be64(meta.data(), 2 * cs);                               // refcount table entry 0 -> block at cluster 2
   for (uint64_t c = 0; c < used; ++c) meta[cs + 2 * c + 1] = 1;  // 16-bit big-endian refcounts of 1
 
   VDKIT_ASSIGN_OR_RETURN(std::shared_ptr<File> f, File::Open(overlay_path, File::Mode::kCreate, options.engine));

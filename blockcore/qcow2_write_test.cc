@@ -90,17 +90,17 @@ class Qcow2WriteTest : public ::testing::Test {
   // The ops every write test applies: unaligned writes across cluster and L2
   // boundaries, whole clusters, partial writes over backing data, zero and trim.
   void apply_ops(BlockDevice& d, int twin, uint64_t size) {
-    both_write(d, twin, 1000, 5000, 1);                    // inside and across the first clusters
-    both_write(d, twin, 65536 - 100, 200, 2);              // across a 64 KiB boundary
-    both_write(d, twin, 3 * 65536, 2 * 65536, 3);          // two whole clusters
-    both_write(d, twin, (1 << 20) + 12345, 300000, 4);     // over random backing data
-    both_write(d, twin, (2 << 20) - 7, 14, 5);             // tiny, across a MiB boundary
-    both_zero(d, twin, 4 * 65536 + 10, 65536);             // partial zero over new data
-    both_zero(d, twin, 1 << 20, 3 << 20);                  // whole clusters over backing data
-    both_write(d, twin, (1 << 20) + 4096, 8192, 6);        // write into zeroed clusters
-    both_zero(d, twin, (5 << 20) + 300, 100000, true);     // trim
-    both_write(d, twin, size - 5000, 5000, 7);             // the last bytes of the disk
-    both_write(d, twin, 1000, 5000, 8);                    // rewrite in place
+    both_write(d, twin, 1000, 5000, 1);                 // inside and across the first clusters
+    both_write(d, twin, 65536 - 100, 200, 2);           // across a 64 KiB boundary
+    both_write(d, twin, 3 * 65536, 2 * 65536, 3);       // two whole clusters
+    both_write(d, twin, (1 << 20) + 12345, 300000, 4);  // over random backing data
+    both_write(d, twin, (2 << 20) - 7, 14, 5);          // tiny, across a MiB boundary
+    both_zero(d, twin, 4 * 65536 + 10, 65536);          // partial zero over new data
+    both_zero(d, twin, 1 << 20, 3 << 20);               // whole clusters over backing data
+    both_write(d, twin, (1 << 20) + 4096, 8192, 6);     // write into zeroed clusters
+    both_zero(d, twin, (5 << 20) + 300, 100000, true);  // trim
+    both_write(d, twin, size - 5000, 5000, 7);          // the last bytes of the disk
+    both_write(d, twin, 1000, 5000, 8);                 // rewrite in place
   }
 
   std::string dir_;
@@ -170,20 +170,22 @@ TEST_P(Qcow2InPlaceTest, WritesAreCleanAndReadAsTwin) {
 
 INSTANTIATE_TEST_SUITE_P(
     Images, Qcow2InPlaceTest,
-    ::testing::Values(
-        InPlaceCase{"v3", "qemu-img convert -O qcow2 base.raw img.qcow2"},
-        InPlaceCase{"v2", "qemu-img convert -O qcow2 -o compat=0.10 base.raw img.qcow2"},
-        InPlaceCase{"zlib", "qemu-img convert -c -O qcow2 base.raw img.qcow2"},
-        InPlaceCase{"zstd", "qemu-img convert -c -O qcow2 -o compression_type=zstd base.raw img.qcow2"},
-        InPlaceCase{"c512_refbits1", "qemu-img convert -O qcow2 -o cluster_size=512,refcount_bits=1 base.raw img.qcow2"},
-        InPlaceCase{"c4k_refbits64", "qemu-img convert -O qcow2 -o cluster_size=4k,refcount_bits=64 base.raw img.qcow2"},
-        InPlaceCase{"v2_over_raw",
-                    "qemu-img create -q -f qcow2 -o compat=0.10 -b base.raw -F raw img.qcow2 && "
-                    "qemu-io -f qcow2 -c 'write -P 0x41 0 100k' img.qcow2 >/dev/null"},
-        InPlaceCase{"over_qcow2",
-                    "qemu-img convert -O qcow2 base.raw mid.qcow2 && "
-                    "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 img.qcow2 && "
-                    "qemu-io -f qcow2 -c 'write -z 0 1M' -c 'write -P 0x42 2M 100k' img.qcow2 >/dev/null"}),
+    ::testing::Values(InPlaceCase{"v3", "qemu-img convert -O qcow2 base.raw img.qcow2"},
+                      InPlaceCase{"v2", "qemu-img convert -O qcow2 -o compat=0.10 base.raw img.qcow2"},
+                      InPlaceCase{"zlib", "qemu-img convert -c -O qcow2 base.raw img.qcow2"},
+                      InPlaceCase{"zstd", "qemu-img convert -c -O qcow2 -o compression_type=zstd base.raw img.qcow2"},
+                      InPlaceCase{"c512_refbits1",
+                                  "qemu-img convert -O qcow2 -o cluster_size=512,refcount_bits=1 base.raw img.qcow2"},
+                      InPlaceCase{"c4k_refbits64",
+                                  "qemu-img convert -O qcow2 -o cluster_size=4k,refcount_bits=64 base.raw img.qcow2"},
+                      InPlaceCase{"v2_over_raw",
+                                  "qemu-img create -q -f qcow2 -o compat=0.10 -b base.raw -F raw img.qcow2 && "
+                                  "qemu-io -f qcow2 -c 'write -P 0x41 0 100k' img.qcow2 >/dev/null"},
+                      InPlaceCase{
+                          "over_qcow2",
+                          "qemu-img convert -O qcow2 base.raw mid.qcow2 && "
+                          "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 img.qcow2 && "
+                          "qemu-io -f qcow2 -c 'write -z 0 1M' -c 'write -P 0x42 2M 100k' img.qcow2 >/dev/null"}),
     [](const ::testing::TestParamInfo<InPlaceCase>& i) { return std::string(i.param.name); });
 
 // Many scattered new clusters with 512-byte clusters outgrow the refcount table, which must then move.
@@ -199,7 +201,8 @@ TEST_F(Qcow2WriteTest, RefcountTableGrowsAndStaysConsistent) {
     o.writable = true;
     auto dev = open_image(path("img.qcow2"), o);
     ASSERT_TRUE(dev.ok()) << dev.status().message();
-    for (uint64_t off = 0; off < size; off += 1 << 20) both_write(**dev, twin, off + 777, 600 << 10, uint8_t(off >> 20));
+    for (uint64_t off = 0; off < size; off += 1 << 20)
+      both_write(**dev, twin, off + 777, 600 << 10, uint8_t(off >> 20));
     ASSERT_TRUE((*dev)->flush().ok());
   }
   ::close(twin);
@@ -240,8 +243,9 @@ TEST_F(Qcow2WriteTest, RandomOperationsMatchTheTwin) {
   const uint64_t size = 6 << 20;
   make_base(path("base.raw"), size);
   std::string out;
-  ASSERT_EQ(run("cd '" + dir_ + "' && qemu-img convert -c -O qcow2 -o cluster_size=4k base.raw c4k.qcow2 && "
-                "qemu-img convert -O qcow2 -o cluster_size=512,compat=0.10 base.raw v2-512.qcow2",
+  ASSERT_EQ(run("cd '" + dir_ +
+                    "' && qemu-img convert -c -O qcow2 -o cluster_size=4k base.raw c4k.qcow2 && "
+                    "qemu-img convert -O qcow2 -o cluster_size=512,compat=0.10 base.raw v2-512.qcow2",
                 &out),
             0)
       << out;
@@ -269,9 +273,15 @@ TEST_F(Qcow2WriteTest, RandomOperationsMatchTheTwin) {
         uint64_t len = 1 + rng() % (rng() % 4 == 0 ? 400000 : 9000);
         uint64_t off = rng() % (size - len + 1);
         switch (rng() % 5) {
-          case 0: both_zero(d, twin, off, len); break;
-          case 1: both_zero(d, twin, off, len, true); break;
-          default: both_write(d, twin, off, len, static_cast<uint8_t>(op)); break;
+          case 0:
+            both_zero(d, twin, off, len);
+            break;
+          case 1:
+            both_zero(d, twin, off, len, true);
+            break;
+          default:
+            both_write(d, twin, off, len, static_cast<uint8_t>(op));
+            break;
         }
         if (HasFatalFailure()) return;
         if (op % 60 == 0) {
@@ -289,9 +299,10 @@ TEST_F(Qcow2WriteTest, RandomOperationsMatchTheTwin) {
 
 TEST_F(Qcow2WriteTest, RefusesWritesItCannotDo) {
   std::string out;
-  ASSERT_EQ(run("cd '" + dir_ + "' && qemu-img create -q -f qcow2 -o extended_l2=on xl2.qcow2 1M && "
-                "qemu-img create -q -f qcow2 -o data_file=d.bin df.qcow2 1M && "
-                "qemu-img create -q -f qcow2 snap.qcow2 1M && qemu-img snapshot -c s snap.qcow2",
+  ASSERT_EQ(run("cd '" + dir_ +
+                    "' && qemu-img create -q -f qcow2 -o extended_l2=on xl2.qcow2 1M && "
+                    "qemu-img create -q -f qcow2 -o data_file=d.bin df.qcow2 1M && "
+                    "qemu-img create -q -f qcow2 snap.qcow2 1M && qemu-img snapshot -c s snap.qcow2",
                 &out),
             0)
       << out;
