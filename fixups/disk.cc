@@ -145,7 +145,7 @@ const FsInfo* DeviceMapper::find(std::string_view device) const {
   if (ieq_prefix(v, "/dev/disk/by-label/"))
     return by([&](const FsInfo& f) { return !f.label.empty() && f.label == v.substr(19); });
   auto d = parse_device_name(v);
-  if (!d || (disk_ >= 0 && d->disk != disk_)) return nullptr;
+  if (!d || (disk_ != kAnyDisk && d->disk != disk_)) return nullptr;
   bool whole = fs_.size() == 1 && fs_[0].partition == 0;
   if (whole) return d->partition == 0 ? &fs_[0] : nullptr;
   if (d->partition == 0) return nullptr;

@@ -40,6 +40,9 @@ std::optional<DeviceNaming> parse_device_naming(std::string_view s);
 // and of partitions that hold no known file system map to nothing.
 class DeviceMapper {
  public:
+  // disk == kAnyDisk matches /dev names of every disk (to find what fstab mounts);
+  // any other negative value matches none.
+  static constexpr int kAnyDisk = -1;
   DeviceMapper(std::vector<FsInfo> fs, DeviceNaming naming, int disk)
       : fs_(std::move(fs)), naming_(naming), disk_(disk) {}
   std::optional<std::string> map(std::string_view device) const;

@@ -73,7 +73,17 @@ std::string cmdline_root(const std::string& cmdline) {
   return root;
 }
 
-// The disk the guest boots from, as it names it.
+// The guest's boot disk (letter index) as it names it, or kNoDisk when no
+// /dev name can be trusted to mean this disk.
+constexpr int kNoDisk = -2;
+
+bool type_fits(const std::string& fstab_type, const std::string& fs_type) {
+  if (fstab_type.empty() || fstab_type == "auto") return true;
+  if (fstab_type == "swap") return fs_type == "swap";
+  if (fstab_type.rfind("ext", 0) == 0) return fs_type.rfind("ext", 0) == 0;
+  return fstab_type == fs_type;
+}
+
 int choose_boot_disk(const Inspection& in) {
   for (const auto& e : in.fstab)
     if (e.mount_point == "/")
@@ -82,9 +92,32 @@ int choose_boot_disk(const Inspection& in) {
     if (b.default_index >= 0)
       if (auto d = parse_device_name(cmdline_root(b.entries[static_cast<size_t>(b.default_index)].cmdline)))
         return d->disk;
-  for (const auto& r : in.device_references)
-    if (auto d = parse_device_name(r.device)) return d->disk;
-  return 0;
+  // Root is already named by UUID or LABEL (a guest fixed before, or half
+  // fixed by hand). A disk whose remaining /dev names in fstab all land on
+  // file systems of the right type that fstab does not name otherwise is
+  // this disk; anything else (another disk's /dev/sdb1 landing on our root)
+  // is left alone.
+  DeviceMapper any(in.filesystems, DeviceNaming::kUuid, -1);
+  std::set<uint64_t> named;  // offsets of the file systems fstab names by UUID or LABEL
+  for (const auto& e : in.fstab)
+    if (!parse_device_name(e.device))
+      if (const FsInfo* f = any.find(e.device)) named.insert(f->offset);
+  std::set<int> disks;
+  for (const auto& e : in.fstab)
+    if (auto d = parse_device_name(e.device)) disks.insert(d->disk);
+  for (int disk : disks) {
+    DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
+    bool fits = true;
+    for (const auto& e : in.fstab) {
+      auto d = parse_device_name(e.device);
+      if (!d || d->disk != disk) continue;
+      const FsInfo* f = m.find(e.device);
+      if (!f || named.count(f->offset) || !type_fits(e.type, f->type)) fits = false;
+    }
+    if (fits) return disk;
+  }
+  return in.fstab.empty() && !in.device_references.empty() ? parse_device_name(in.device_references[0].device)->disk
+                                                           : kNoDisk;
 }
 
 std::string kernel_version_of(const std::string& path) {
@@ -143,9 +176,14 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
       p.warn("unmapped-device", r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
   }
-  if (disks.size() > 1) {
-    std::string names;
-    for (int d : disks) names += (names.empty() ? "" : ", ") + disk_letters(d);
+  std::string names;
+  for (int d : disks) names += (names.empty() ? "" : ", ") + disk_letters(d);
+  if (plan.boot_disk == kNoDisk && !disks.empty() && !in.filesystems.empty()) {
+    p.warn("unknown-disk",
+           "the guest names disk(s) " + names +
+               " by device name, but none of them is known to be this disk; those names are left as they are",
+           "");
+  } else if (disks.size() > 1) {
     p.warn("more-than-one-disk",
            "the guest refers to more than one disk (" + names + "); only disk " + disk_letters(plan.boot_disk) +
                " was converted, names on the other disks are left as they are",
@@ -223,7 +261,8 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   if (!in.persistent_net_rules.empty())
     p.edit(in.persistent_net_rules, "persistent net rules",
            [&](const std::string& t) { return rewrite_persistent_net_rules(t); });
-  if (!in.persistent_net_generator.empty() && in.persistent_net_generator != kGeneratorMask)
+  if (!in.persistent_net_generator.empty() && in.persistent_net_generator != kGeneratorMask &&
+      fs.is_dir(guest_dirname(kGeneratorMask)))
     p.create(kGeneratorMask,
              "# Written by vdkit fixup: masks " + in.persistent_net_generator +
                  " so udev does not pin NIC names to MAC addresses.\n",
@@ -301,7 +340,7 @@ nlohmann::json to_json(const FixupPlan& plan) {
     ws.push_back(x);
   }
   j["warnings"] = ws;
-  j["boot-disk"] = disk_letters(plan.boot_disk);
+  if (plan.boot_disk >= 0) j["boot-disk"] = disk_letters(plan.boot_disk);
   return j;
 }
 

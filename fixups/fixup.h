@@ -36,7 +36,8 @@ struct FixupWarning {
 struct FixupPlan {
   std::vector<FileChange> changes;
   std::vector<FixupWarning> warnings;
-  int boot_disk = 0;  // the guest's boot disk (letter index) the device names were mapped for
+  // The guest's boot disk (letter index) the device names were mapped for; negative when unknown.
+  int boot_disk = 0;
 };
 
 // Suffix of backups written with FixupOptions::backup.
