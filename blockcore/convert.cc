@@ -277,7 +277,7 @@ IoEngine* target_io_engine() {
   static IoEngine* engine = [] {
     const char* env = std::getenv("VDKIT_TARGET_IO");
     if (env && std::string(env) == "uring") return &default_io_engine();
-    return make_sync_engine().release();
+    return &default_sync_engine();
   }();
   return engine;
 }
@@ -366,8 +366,7 @@ class TempTarget {
       if (!S_ISREG(st.st_mode))
         return Status::Unsupported("target '" + target +
                                    "' exists and is not a regular file; vdkit writes only new files");
-      if (!overwrite)
-        return Status::Error(EEXIST, "target '" + target + "' exists; pass --overwrite to replace it");
+      if (!overwrite) return Status::Error(EEXIST, "target '" + target + "' exists; pass --overwrite to replace it");
     }
     for (int attempt = 0; attempt < 16; ++attempt) {
       tmp_ = target + ".vdkit-tmp." + random_suffix();
@@ -451,8 +450,7 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
     struct stat st;
     if (::fstat(STDOUT_FILENO, &st) != 0) return Status::FromErrno(errno, "standard output");
     bool seekable = S_ISREG(st.st_mode) && ::lseek(STDOUT_FILENO, 0, SEEK_CUR) == 0;
-    if (isatty(STDOUT_FILENO))
-      return Status::Invalid("standard output is a terminal; redirect it to a file or a pipe");
+    if (isatty(STDOUT_FILENO)) return Status::Invalid("standard output is a terminal; redirect it to a file or a pipe");
     if (seekable && st.st_size != 0)
       return Status::Invalid("standard output is a file that is not empty; vdkit writes only to empty files");
     VDKIT_ASSIGN_OR_RETURN(auto sink, make_sink(STDOUT_FILENO, "standard output", seekable, opts));

@@ -246,6 +246,22 @@ std::unique_ptr<IoEngine> make_uring_engine() {
   return std::make_unique<UringEngine>();
 }
 
+namespace {
+// VDKIT_FAULT (tests only): fail chosen transfers in this process, e.g. inside nbdkit or a FUSE daemon.
+IoEngine* with_env_faults(IoEngine* real) {
+  const char* spec = std::getenv("VDKIT_FAULT");
+  if (!spec || !*spec) return real;
+  auto rules = FaultInjectingEngine::ParseRules(spec);
+  if (!rules.ok()) {
+    std::fprintf(stderr, "vdkit: VDKIT_FAULT: %s\n", rules.status().message().c_str());
+    std::abort();
+  }
+  auto* fault = new FaultInjectingEngine(*real);
+  for (const auto& r : *rules) fault->add_rule(r);
+  return fault;
+}
+}  // namespace
+
 IoEngine& default_io_engine() {
   if (IoEngine* e = g_override.load(std::memory_order_acquire)) return *e;
   static IoEngine* chosen = [] {
@@ -256,19 +272,13 @@ IoEngine& default_io_engine() {
       if (auto e = make_uring_engine()) real = e.release();
     }
     if (!real) real = make_sync_engine().release();
-    // VDKIT_FAULT (tests only): fail chosen transfers in this process, e.g. inside nbdkit or a FUSE daemon.
-    if (const char* spec = std::getenv("VDKIT_FAULT"); spec && *spec) {
-      auto rules = FaultInjectingEngine::ParseRules(spec);
-      if (!rules.ok()) {
-        std::fprintf(stderr, "vdkit: VDKIT_FAULT: %s\n", rules.status().message().c_str());
-        std::abort();
-      }
-      auto* fault = new FaultInjectingEngine(*real);
-      for (const auto& r : *rules) fault->add_rule(r);
-      return static_cast<IoEngine*>(fault);
-    }
-    return real;
+    return with_env_faults(real);
   }();
+  return *chosen;
+}
+
+IoEngine& default_sync_engine() {
+  static IoEngine* chosen = with_env_faults(make_sync_engine().release());
   return *chosen;
 }
 

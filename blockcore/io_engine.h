@@ -47,6 +47,9 @@ std::unique_ptr<IoEngine> make_uring_engine();
 // The process-wide engine: VDKIT_IO=sync forces pread/pwrite, VDKIT_IO=uring (the
 // default) uses io_uring when a ring can be made. Tests may replace it.
 IoEngine& default_io_engine();
+// pread/pwrite for the process (buffered sequential writes, where io_uring gains nothing), with the same
+// VDKIT_FAULT wrapping as default_io_engine().
+IoEngine& default_sync_engine();
 // Replaces the process-wide engine (tests, fault injection). Not thread-safe
 // with concurrent I/O; call before opening images. Null restores the default.
 void set_default_io_engine(IoEngine* engine);
