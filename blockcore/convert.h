@@ -104,13 +104,13 @@ struct ConvertOptions {
 
 struct ConvertStats {
   uint64_t virtual_size = 0;
-  uint64_t bytes_read = 0;      // source bytes read (data extents)
-  uint64_t bytes_written = 0;   // bytes written to the target, metadata included
-  uint64_t bytes_holes = 0;     // skipped: holes in the source
-  uint64_t bytes_zeros = 0;     // skipped: zero extents and zero blocks found in data
-  uint64_t allocated_bytes = 0; // the target's allocated bytes (0 for a pipe)
+  uint64_t bytes_read = 0;       // source bytes read (data extents)
+  uint64_t bytes_written = 0;    // bytes written to the target, metadata included
+  uint64_t bytes_holes = 0;      // skipped: holes in the source
+  uint64_t bytes_zeros = 0;      // skipped: zero extents and zero blocks found in data
+  uint64_t allocated_bytes = 0;  // the target's allocated bytes (0 for a pipe)
   double seconds = 0;
-  bool two_passes = false;      // the source was read twice (qcow2 to a pipe)
+  bool two_passes = false;  // the source was read twice (qcow2 to a pipe)
 };
 
 // The engine file targets write through: VDKIT_TARGET_IO=uring|sync, default

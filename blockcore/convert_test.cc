@@ -1,5 +1,4 @@
-// Tests of the convert pipeline: holes never read, zero blocks not written, errors and cancel stop it cleanly,
-// and the qcow2 writer's output (file and pipe layouts) reads back through blockcore's qcow2 reader.
+// Tests of the convert pipeline and its raw and qcow2 sinks (file and pipe layouts read back by the qcow2 reader).
 #include "blockcore/convert.h"
 
 #include <fcntl.h>
@@ -65,9 +64,12 @@ class MemDisk final : public BlockDevice {
 std::unique_ptr<MemDisk> make_disk() {
   const uint64_t M = 1 << 20;
   uint64_t size = 12 * M + 1000;
-  std::vector<Extent> ex = {{0, 3 * M, ExtentType::kData},          {3 * M, 2 * M, ExtentType::kHole},
-                            {5 * M, M, ExtentType::kZero},          {6 * M, 2 * M + 12345, ExtentType::kData},
-                            {8 * M + 12345, 4 * M - 12345, ExtentType::kHole}, {12 * M, 1000, ExtentType::kData}};
+  std::vector<Extent> ex = {{0, 3 * M, ExtentType::kData},
+                            {3 * M, 2 * M, ExtentType::kHole},
+                            {5 * M, M, ExtentType::kZero},
+                            {6 * M, 2 * M + 12345, ExtentType::kData},
+                            {8 * M + 12345, 4 * M - 12345, ExtentType::kHole},
+                            {12 * M, 1000, ExtentType::kData}};
   auto d = std::make_unique<MemDisk>(size, ex);
   std::mt19937_64 rng(7);
   auto& b = d->bytes();
@@ -206,8 +208,8 @@ TEST_P(Qcow2Target, FileAndPipeLayoutsReadBackAsTheSource) {
   auto file = read_file(p);
   ASSERT_GE(file.size(), 112u);
   EXPECT_EQ(std::memcmp(file.data(), "QFI\xfb\0\0\0\3", 8), 0);
-  EXPECT_EQ(file[23], __builtin_ctzll(c.cluster));                 // cluster_bits
-  EXPECT_EQ(file[99], 4);                                           // refcount_order
+  EXPECT_EQ(file[23], __builtin_ctzll(c.cluster));                      // cluster_bits
+  EXPECT_EQ(file[99], 4);                                               // refcount_order
   EXPECT_EQ(file[104], c.compress && c.codec == Codec::kZstd ? 1 : 0);  // compression type
   EXPECT_EQ(read_image(p), disk->bytes());
   // Pipe: laid out in advance (two passes), same guest contents.

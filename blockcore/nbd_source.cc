@@ -92,8 +92,8 @@ class NbdDevice final : public BlockDevice {
           if (len == 0) break;
           uint32_t f = entries[i + 1];
           ExtentType t = (f & LIBNBD_STATE_HOLE) && (f & LIBNBD_STATE_ZERO) ? ExtentType::kHole
-                         : (f & LIBNBD_STATE_ZERO)                         ? ExtentType::kZero
-                                                                           : ExtentType::kData;
+                         : (f & LIBNBD_STATE_ZERO)                          ? ExtentType::kZero
+                                                                            : ExtentType::kData;
           append_extent(*c->out, {c->pos, len, t});
           c->pos += len;
         }
@@ -104,8 +104,8 @@ class NbdDevice final : public BlockDevice {
       uint64_t ask = std::min(kNbdMaxStatus, end - pos);
       if (nbd_block_status(l.h, ask, pos, cb, 0) == -1) {
         int err = nbd_get_errno();
-        return Status::Error(err ? err : EIO, "'" + uri_ + "': block status at offset " + std::to_string(pos) +
-                                                  ": " + nbd_err());
+        return Status::Error(err ? err : EIO,
+                             "'" + uri_ + "': block status at offset " + std::to_string(pos) + ": " + nbd_err());
       }
       if (ctx.pos == pos)
         return Status::IoError("'" + uri_ + "': the server's block status made no progress at offset " +

@@ -1,4 +1,4 @@
-// A read-only BlockDevice over an NBD export (nbd://, nbds://, nbd+unix:// URIs) through libnbd, with block status as extents.
+// A read-only BlockDevice over an NBD export (nbd://, nbd+unix:// URIs) through libnbd; block status gives extents.
 #pragma once
 
 #include <string>

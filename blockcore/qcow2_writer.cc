@@ -226,8 +226,7 @@ class Qcow2FileSink final : public ConvertSink {
     meta_.clear();
     VDKIT_RETURN_IF_ERROR(switch_l2(UINT64_MAX));
     if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(file_->Submit(reqs_));
-    if (lay_.l1.size() > lay_.l1_size)
-      return Status::IoError("internal error: data mapped past the virtual size");
+    if (lay_.l1.size() > lay_.l1_size) return Status::IoError("internal error: data mapped past the virtual size");
     const uint64_t cs = lay_.cs;
     end_ = align_up(end_, cs);
     lay_.l1_offset = end_;
@@ -479,8 +478,8 @@ class Qcow2StreamSink final : public ConvertSink {
   int fd_;
   std::string name_;
   Qcow2Layout lay_;
-  std::vector<bool> alloc_;       // per virtual cluster: holds data
-  std::vector<uint32_t> sizes_;   // per allocated cluster in order: compressed bytes, 0 = stored as is
+  std::vector<bool> alloc_;      // per virtual cluster: holds data
+  std::vector<uint32_t> sizes_;  // per allocated cluster in order: compressed bytes, 0 = stored as is
   std::vector<uint8_t> l2_present_;
   uint64_t l2_start_ = 0, data_start_ = 0;
   size_t next_size_ = 0;
@@ -494,7 +493,8 @@ Result<std::unique_ptr<ConvertSink>> make_qcow2_sink(int fd, const std::string& 
   VDKIT_RETURN_IF_ERROR(Qcow2Layout::check_options(opts));
   int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (d < 0) return Status::FromErrno(errno, "duplicating the descriptor of '" + name + "'");
-  if (seekable) return std::unique_ptr<ConvertSink>(new Qcow2FileSink(File::FromFd(d, name, true, target_io_engine()), opts));
+  if (seekable)
+    return std::unique_ptr<ConvertSink>(new Qcow2FileSink(File::FromFd(d, name, true, target_io_engine()), opts));
   return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(d, name, opts));
 }
 

@@ -115,7 +115,8 @@ class RawStreamSink final : public ConvertSink {
 
 Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& name, bool seekable, bool sync) {
   VDKIT_ASSIGN_OR_RETURN(int d, dup_fd(fd, name));
-  if (seekable) return std::unique_ptr<ConvertSink>(new RawFileSink(File::FromFd(d, name, true, target_io_engine()), sync));
+  if (seekable)
+    return std::unique_ptr<ConvertSink>(new RawFileSink(File::FromFd(d, name, true, target_io_engine()), sync));
   return std::unique_ptr<ConvertSink>(new RawStreamSink(d, name));
 }
 

@@ -213,8 +213,8 @@ class VmdkStream final : public StreamSource {
       uint64_t limit = vmdk::max_compressed_grain_bytes(grain_);
       if (mk.size > limit)
         return Status::Corrupt(r_.name() + ": grain marker at offset " + std::to_string(at) + " has size " +
-                               std::to_string(mk.size) + ", over the limit of " + std::to_string(limit) +
-                               " for " + std::to_string(grain_) + "-byte grains");
+                               std::to_string(mk.size) + ", over the limit of " + std::to_string(limit) + " for " +
+                               std::to_string(grain_) + "-byte grains");
       auto off = checked_mul(mk.value, vmdk::kSectorSize);
       if (!off || *off >= capacity_ || (*off % grain_) != 0)
         return Status::Corrupt(r_.name() + ": grain marker at offset " + std::to_string(at) + " has LBA " +
@@ -227,8 +227,8 @@ class VmdkStream final : public StreamSource {
       VDKIT_RETURN_IF_ERROR(r_.read_exact(g.z.data(), mk.size, "a compressed grain"));
       // Markers start on sector boundaries.
       uint64_t used = vmdk::kGrainMarkerBytes + mk.size;
-      VDKIT_RETURN_IF_ERROR(r_.skip(div_round_up(used, vmdk::kSectorSize) * vmdk::kSectorSize - used,
-                                    "the padding after a grain"));
+      VDKIT_RETURN_IF_ERROR(
+          r_.skip(div_round_up(used, vmdk::kSectorSize) * vmdk::kSectorSize - used, "the padding after a grain"));
       pending_ = std::move(g);
       return true;
     }
@@ -270,8 +270,9 @@ Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::stri
   if (got >= 4 && std::memcmp(head.data(), "KDMV", 4) == 0) {
     VDKIT_ASSIGN_OR_RETURN(vmdk::SparseHeader h, vmdk::parse_sparse_header(head, name, 0));
     if (!h.has_markers() || !h.compressed())
-      return Status::Unsupported(name + " holds a VMDK sparse extent that is not streamOptimized (no grain "
-                                        "markers): it cannot be read front to back; pass the file name instead");
+      return Status::Unsupported(name +
+                                 " holds a VMDK sparse extent that is not streamOptimized (no grain "
+                                 "markers): it cannot be read front to back; pass the file name instead");
     VDKIT_RETURN_IF_ERROR(vmdk::validate_sparse_header(h, name, 0));
     if (h.grain_bytes() > kMaxStreamGrainBytes)
       return Status::Unsupported(name + ": grain size " + std::to_string(h.grain_bytes()) +
@@ -282,8 +283,9 @@ Result<std::unique_ptr<StreamSource>> open_stream_source(int fd, const std::stri
     return std::unique_ptr<StreamSource>(std::move(s));
   }
   if (got >= 4 && std::memcmp(head.data(), "QFI\xfb", 4) == 0)
-    return Status::Unsupported(name + " holds a qcow2 image, which cannot be read front to back (its tables "
-                                      "come first but point anywhere); pass the file name instead");
+    return Status::Unsupported(name +
+                               " holds a qcow2 image, which cannot be read front to back (its tables "
+                               "come first but point anywhere); pass the file name instead");
   r.unread(std::move(head));
   return std::unique_ptr<StreamSource>(new RawStream(std::move(r)));
 }

@@ -1,4 +1,4 @@
-// Sources read once, front to back, from a pipe: a raw stream, or a streamOptimized VMDK whose grain markers carry their addresses.
+// Sources read once, front to back, from a pipe: a raw stream, or a streamOptimized VMDK read marker by marker.
 #pragma once
 
 #include <atomic>
@@ -15,8 +15,8 @@ namespace vdkit {
 // One window of the disk taken off the stream: raw bytes, or compressed
 // grains still to inflate (that work runs on a pipeline worker).
 struct StreamPiece {
-  uint64_t offset = 0;   // aligned to the window size asked for
-  uint64_t length = 0;   // window length (the last window may be shorter)
+  uint64_t offset = 0;       // aligned to the window size asked for
+  uint64_t length = 0;       // window length (the last window may be shorter)
   std::vector<uint8_t> raw;  // raw streams: `length` bytes
   struct Grain {
     uint64_t offset = 0;     // byte offset in the disk
@@ -29,7 +29,7 @@ struct StreamPiece {
 };
 
 // Named limits for what a stream may ask of us.
-inline constexpr uint64_t kMaxStreamGrainBytes = 1u << 20;      // a grain of at most 1 MiB (VMDK: 128 KiB max in practice)
+inline constexpr uint64_t kMaxStreamGrainBytes = 1u << 20;  // a grain of at most 1 MiB (VMDK: 128 KiB max in practice)
 inline constexpr uint64_t kMaxStreamMetadataBytes = 64u << 20;  // a GD/GT/footer marker's payload skipped at most
 
 class StreamSource {

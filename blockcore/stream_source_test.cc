@@ -1,5 +1,4 @@
-// Tests of the front-to-back stream sources: streamOptimized VMDK markers (in order, cut short, backwards, oversized)
-// and raw streams, fed through a pipe as standard input would be.
+// Tests of the stream sources fed through a pipe: streamOptimized VMDK markers (order, cuts, bad fields), raw.
 #include "blockcore/stream_source.h"
 
 #include <gtest/gtest.h>

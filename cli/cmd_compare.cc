@@ -121,9 +121,12 @@ int run_compare(const CompareArgs& args) {
       if (!why.empty()) j["reason"] = why;
       std::cout << j.dump(4) << "\n";
     } else if (!args.quiet) {
-      if (same) std::printf("Images are identical.\n");
-      else if (at != UINT64_MAX) std::printf("Content mismatch at offset %llu!\n", (unsigned long long)at);
-      else std::printf("%s\n", why.c_str());
+      if (same)
+        std::printf("Images are identical.\n");
+      else if (at != UINT64_MAX)
+        std::printf("Content mismatch at offset %llu!\n", (unsigned long long)at);
+      else
+        std::printf("%s\n", why.c_str());
     }
     return same ? kExitOk : kExitFailure;
   };

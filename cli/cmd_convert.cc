@@ -1,4 +1,4 @@
-// `vdkit convert`: streaming conversion of any source blockcore reads (file, stdin stream, NBD URI) to sparse raw or qcow2.
+// `vdkit convert`: streaming conversion of a file, stdin stream or NBD export to sparse raw or qcow2.
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,8 +41,10 @@ std::string fmt_duration(double s) {
   if (s < 0 || s > 1e7) return "--:--";
   auto t = static_cast<long>(s + 0.5);
   char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
   return buf;
 }
 
