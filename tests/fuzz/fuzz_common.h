@@ -16,17 +16,18 @@ namespace vdkit::fuzz {
 
 // A per-process folder in /dev/shm (falls back to /tmp), removed at exit.
 inline const std::string& scratch_dir() {
-  static std::string dir = [] {
+  // Never destroyed: the atexit cleanup runs after static destructors would have freed it.
+  static const std::string* dir = [] {
     std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string d = base + "/vdkit-fuzz." + std::to_string(getpid());
-    mkdir(d.c_str(), 0700);
+    auto* d = new std::string(base + "/vdkit-fuzz." + std::to_string(getpid()));
+    mkdir(d->c_str(), 0700);
     std::atexit([] {
       std::string cmd = "rm -rf '" + scratch_dir() + "'";
       (void)!system(cmd.c_str());
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline std::string write_file(const std::string& name, const uint8_t* data, size_t size) {
