@@ -485,7 +485,9 @@ std::string set_grub_legacy_default(std::string_view text, int index) {
       std::string_view after = body.substr(pos + 7);
       size_t k = 0;
       while (k < after.size() && (is_blank(after[k]) || after[k] == '=')) ++k;
-      return std::string(body.substr(0, pos + 7)) + std::string(after.substr(0, k)) + std::to_string(index);
+      // "default" alone gets "=", so the result still reads as the default keyword next time.
+      std::string sep = k == 0 ? std::string("=") : std::string(after.substr(0, k));
+      return std::string(body.substr(0, pos + 7)) + sep + std::to_string(index);
     }
     return std::string(body);
   });
@@ -689,6 +691,14 @@ std::vector<size_t> netplan_interfaces(const std::vector<YamlLine>& ys) {
   std::vector<size_t> out;
   for (size_t k = 0; k < ys.size(); ++k) {
     if (ys[k].indent < 0 || ys[k].key != "ethernets") continue;
+    // Only network.ethernets: an "ethernets" key nested anywhere else (inside an interface, say) is data, and
+    // treating it as a block of interfaces would let one interface's edits cut into another's.
+    size_t parent = k;
+    while (parent > 0) {
+      --parent;
+      if (ys[parent].indent >= 0 && ys[parent].indent < ys[k].indent) break;
+    }
+    if (parent == k || ys[parent].indent != 0 || ys[parent].key != "network" || ys[parent].list_item) continue;
     size_t end = yaml_block_end(ys, k);
     int child = -1;
     for (size_t j = k + 1; j < end; ++j) {
@@ -721,7 +731,8 @@ NetSummary summarize_netplan(std::string_view text) {
   return s;
 }
 
-std::string rewrite_netplan(std::string_view text) {
+namespace {
+std::string rewrite_netplan_once(std::string_view text) {
   auto lines = split_lines_keep(text);
   std::vector<YamlLine> ys;
   for (auto l : lines) ys.push_back(yaml_line(cut(l).body));
@@ -745,17 +756,19 @@ std::string rewrite_netplan(std::string_view text) {
       size_t bend = yaml_block_end(ys, j);
       if (key == "match") {
         // Drop the MAC from the match; a match left empty goes, with its set-name.
-        bool others = false;
+        bool others = false, had_mac = false;
         for (size_t m = j + 1; m < bend; ++m) {
           if (ys[m].indent < 0) continue;
           if (ys[m].key == "macaddress" && ys[m].indent > child) {
             for (size_t q = m; q < yaml_block_end(ys, m); ++q) drop[q] = true;
+            had_mac = true;
           } else if (!drop[m]) {
             others = true;
           }
         }
         bool inline_value = !ys[j].value.empty();
-        if (!others && !inline_value) {
+        // Only a match this rewrite emptied goes; one that was already empty is the guest's business.
+        if (had_mac && !others && !inline_value) {
           for (size_t q = j; q < bend; ++q) drop[q] = true;
           match_dropped = true;
         }
@@ -797,6 +810,21 @@ std::string rewrite_netplan(std::string_view text) {
     }
   }
   return out;
+}
+}  // namespace
+
+// Removing a block can change how the lines after it nest (line-based YAML, not a parser), so one pass is not
+// always stable on odd indentation. Apply the pass until it is, a few times at most; a file that never settles
+// is left exactly as it was, which keeps the rewrite idempotent and never half-edits something not understood.
+std::string rewrite_netplan(std::string_view text) {
+  constexpr int kMaxPasses = 8;
+  std::string cur(text);
+  for (int pass = 0; pass < kMaxPasses; ++pass) {
+    std::string next = rewrite_netplan_once(cur);
+    if (next == cur) return cur;
+    cur = std::move(next);
+  }
+  return std::string(text);
 }
 
 namespace {
