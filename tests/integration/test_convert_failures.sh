@@ -21,7 +21,7 @@ expect_fail() {
 small=$SCRATCH/small
 mkdir -p "$small"
 if mount -t tmpfs -o size=2m vdkit-test "$small" 2>/dev/null; then
-  trap 'umount "$small" 2>/dev/null; cleanup_scratch' EXIT
+  trap 'umount "$small" 2>/dev/null || true; cleanup_scratch' EXIT
   before=$(sum_of "$base")
   expect_fail "full file system (raw)" "No space left on device" "$small/out.raw" "$VDKIT" convert "$base" "$small/out.raw"
   expect_fail "full file system (qcow2)" "No space left on device" "$small/out.qcow2" \
