@@ -2,34 +2,13 @@
 # The nbdkit plugin on every matrix image: nbdinfo's size and map, nbdcopy's bytes and qemu-img's copy through NBD
 # all agree with qemu-img and `vdkit map` reading the source directly.
 source "$(dirname "$0")/lib.sh"
-PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
+source "$(dirname "$0")/nbd_lib.sh"
 for tool in nbdkit nbdinfo nbdcopy qemu-img python3; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 [ -f "$PLUGIN" ] || skip "the plugin is not built ($PLUGIN)"
 make_matrix
 
-SOCK=$SCRATCH/nbd.sock
-SERVER_PID=
-# start_server LOG PARAM...: serves the plugin on $SOCK; returns 1 (log kept) when nbdkit stops instead.
-start_server() {
-  local log=$1; shift
-  rm -f "$SOCK" "$SOCK.pid"
-  nbdkit --foreground --exit-with-parent --unix "$SOCK" --pidfile "$SOCK.pid" "$PLUGIN" "$@" 2>"$log" &
-  SERVER_PID=$!
-  # nbdkit writes the pid file once it accepts connections.
-  while [ ! -s "$SOCK.pid" ]; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" || true; SERVER_PID=; return 1; }
-    sleep 0.05
-  done
-}
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
-}
-URI="nbd+unix:///?socket=$SOCK"
 
 # map_types: reads `nbdinfo --map --json` or `vdkit map --output=json` and prints merged "start length type" lines,
 # type 0 = data, 2 = zero, 3 = hole (NBD's base:allocation flags).
@@ -91,7 +70,7 @@ while IFS=$'\t' read -r name path fmt; do
     fail "$name: qemu-img convert through NBD to qcow2 differs from the source"
   fi
 
-  stop_server
+  stop_server || true
   check "$name: the source is unchanged" [ "$(sum_of "$path")" = "$before" ]
   rm -f "$ref" "$SCRATCH/copy.raw" "$SCRATCH/out.qcow2"
 done < "$MATRIX/manifest.tsv"

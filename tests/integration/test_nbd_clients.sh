@@ -2,7 +2,7 @@
 # Many clients at once (nbdcopy over several connections plus parallel libnbd readers) all read the right bytes;
 # partition=N exports one MBR or GPT partition, read-only and through an overlay that writes at the right place.
 source "$(dirname "$0")/lib.sh"
-PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
+source "$(dirname "$0")/nbd_lib.sh"
 for tool in nbdkit nbdcopy nbdinfo qemu-img qemu-io sfdisk; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
@@ -11,27 +11,6 @@ PY=/usr/bin/python3
 "$PY" -c 'import nbd' 2>/dev/null || skip "python3-libnbd is not installed"
 make_matrix
 
-SOCK=$SCRATCH/nbd.sock
-SERVER_PID=
-start_server() {
-  local log=$1; shift
-  rm -f "$SOCK" "$SOCK.pid"
-  nbdkit --foreground --exit-with-parent --unix "$SOCK" --pidfile "$SOCK.pid" "$PLUGIN" "$@" 2>"$log" &
-  SERVER_PID=$!
-  while [ ! -s "$SOCK.pid" ]; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" || true; SERVER_PID=; return 1; }
-    sleep 0.05
-  done
-}
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  local rc=0
-  wait "$SERVER_PID" || rc=$?
-  SERVER_PID=
-  return $rc
-}
-URI="nbd+unix:///?socket=$SOCK"
 pick() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$MATRIX/manifest.tsv"; }
 
 # reader SEED REF: 400 random reads of 1 byte to 300 KiB on its own connection, each checked against REF.

@@ -2,7 +2,7 @@
 # The plugin's failure paths: bad parameters, missing and corrupt images stop nbdkit at start-up with a message naming
 # the problem; a read that fails on corrupt metadata reaches the client as EIO while the server keeps serving.
 source "$(dirname "$0")/lib.sh"
-PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
+source "$(dirname "$0")/nbd_lib.sh"
 for tool in nbdkit qemu-img qemu-io; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
@@ -11,25 +11,6 @@ done
 PY=/usr/bin/python3
 "$PY" -c 'import nbd' 2>/dev/null || skip "python3-libnbd is not installed"
 
-SOCK=$SCRATCH/nbd.sock
-SERVER_PID=
-start_server() {
-  local log=$1; shift
-  rm -f "$SOCK" "$SOCK.pid"
-  nbdkit --foreground --exit-with-parent --unix "$SOCK" --pidfile "$SOCK.pid" "$PLUGIN" "$@" 2>"$log" &
-  SERVER_PID=$!
-  while [ ! -s "$SOCK.pid" ]; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" || true; SERVER_PID=; return 1; }
-    sleep 0.05
-  done
-}
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
-}
-URI="nbd+unix:///?socket=$SOCK"
 
 good=$SCRATCH/good.raw
 truncate -s 4M "$good"
@@ -124,7 +105,7 @@ PY
   check "$name: the server keeps serving after it" grep -q "good=8192" <<<"$out"
   check "$name: the server log names the problem" grep -q "error: read:" "$SCRATCH/eio.log"
   check "$name: nbdkit is still running" kill -0 "$SERVER_PID"
-  stop_server
+  stop_server || true
 }
 
 # A sparse VMDK whose grain table entry for grain 2 points far past the end of the file.

@@ -2,7 +2,7 @@
 # Writes through the plugin: into the memory overlay, into a qcow2 overlay file (checked by qemu-img check, compare and
 # info --backing-chain, and read back by vdkit), and in place on raw; the source never changes unless asked.
 source "$(dirname "$0")/lib.sh"
-PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
+source "$(dirname "$0")/nbd_lib.sh"
 for tool in nbdkit nbdcopy nbdsh qemu-img qemu-io; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
@@ -12,28 +12,6 @@ PY=/usr/bin/python3
 export PATH=/usr/bin:$PATH  # nbdsh runs `python3`, which must be the one with libnbd
 make_matrix
 
-SOCK=$SCRATCH/nbd.sock
-SERVER_PID=
-start_server() {
-  local log=$1; shift
-  rm -f "$SOCK" "$SOCK.pid"
-  nbdkit --foreground --exit-with-parent --unix "$SOCK" --pidfile "$SOCK.pid" "$PLUGIN" "$@" 2>"$log" &
-  SERVER_PID=$!
-  while [ ! -s "$SOCK.pid" ]; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" || true; SERVER_PID=; return 1; }
-    sleep 0.05
-  done
-}
-# Stops nbdkit the way a user does (SIGTERM) and returns its exit status.
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  local rc=0
-  wait "$SERVER_PID" || rc=$?
-  SERVER_PID=
-  return $rc
-}
-URI="nbd+unix:///?socket=$SOCK"
 
 # write_session EXPECTED.raw SEED: random writes (some FUA), zeros and trims through libnbd, applied to EXPECTED.raw
 # too; then reads the whole export back on a second connection. Trimmed bytes may read as zeros or as before
