@@ -1,6 +1,8 @@
 // qcow2 v3 target writer: sequential layout, exact 16-bit refcounts, raw-deflate or zstd compressed clusters.
 #include "blockcore/qcow2_writer.h"
 
+#include "blockcore/raw_writer.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -316,8 +318,7 @@ class Qcow2FileSink final : public ConvertSink {
 // then streams the data in the planned order.
 class Qcow2StreamSink final : public ConvertSink {
  public:
-  Qcow2StreamSink(int fd, std::string name, const Qcow2WriterOptions& o) : fd_(fd), name_(std::move(name)), lay_(o) {}
-  ~Qcow2StreamSink() override { ::close(fd_); }
+  Qcow2StreamSink(int fd, std::string name, const Qcow2WriterOptions& o) : out_(fd, std::move(name)), lay_(o) {}
   uint64_t granularity() const override { return lay_.cs; }
   bool wants_compression() const override { return lay_.opts.compress; }
   Codec codec() const override { return lay_.opts.codec; }
@@ -390,13 +391,13 @@ class Qcow2StreamSink final : public ConvertSink {
 
   Status begin(uint64_t) override {
     const uint64_t cs = lay_.cs;
-    VDKIT_RETURN_IF_ERROR(write_all(lay_.header()));
-    VDKIT_RETURN_IF_ERROR(write_all(lay_.l1_bytes()));
-    VDKIT_RETURN_IF_ERROR(write_all(lay_.rt_bytes()));
+    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.header()));
+    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.l1_bytes()));
+    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.rt_bytes()));
     std::vector<uint8_t> b;
     for (uint64_t k = 0; k < lay_.rb_count; ++k) {
       lay_.rb_bytes(k, b);
-      VDKIT_RETURN_IF_ERROR(write_all(b));
+      VDKIT_RETURN_IF_ERROR(out_.write_all(b));
     }
     // L2 tables, in L1 order, with the data offsets the plan gives.
     uint64_t pos = data_start_;
@@ -418,9 +419,9 @@ class Qcow2StreamSink final : public ConvertSink {
         }
         put_be64(&b[j * 8], e);
       }
-      VDKIT_RETURN_IF_ERROR(write_all(b));
+      VDKIT_RETURN_IF_ERROR(out_.write_all(b));
     }
-    if (pos_ != data_start_) return Status::IoError("internal error: qcow2 metadata does not end where data starts");
+    if (out_.pos() != data_start_) return Status::IoError("internal error: qcow2 metadata does not end where data starts");
     next_size_ = 0;
     return Status::Ok();
   }
@@ -437,10 +438,10 @@ class Qcow2StreamSink final : public ConvertSink {
                                "); a qcow2 laid out for a pipe needs a source that does not change");
       ++next_size_;
       if (s) {
-        VDKIT_RETURN_IF_ERROR(write_all(c.packed[u].data(), s));
+        VDKIT_RETURN_IF_ERROR(out_.write_all(c.packed[u].data(), s));
       } else {
-        VDKIT_RETURN_IF_ERROR(pad_to(align_up(pos_, cs)));
-        VDKIT_RETURN_IF_ERROR(write_all(c.data.data() + u * cs, cs));
+        VDKIT_RETURN_IF_ERROR(out_.zeros_to(align_up(out_.pos(), cs)));
+        VDKIT_RETURN_IF_ERROR(out_.write_all(c.data.data() + u * cs, cs));
       }
     }
     return Status::Ok();
@@ -450,40 +451,18 @@ class Qcow2StreamSink final : public ConvertSink {
     if (next_size_ != sizes_.size())
       return Status::IoError("the source read differently on the second pass: " +
                              std::to_string(sizes_.size() - next_size_) + " planned clusters never came");
-    return pad_to(lay_.total_clusters * lay_.cs);
+    return out_.zeros_to(lay_.total_clusters * lay_.cs);
   }
-  uint64_t bytes_written() const override { return pos_; }
+  uint64_t bytes_written() const override { return out_.pos(); }
 
  private:
-  Status pad_to(uint64_t end) {
-    static const std::vector<uint8_t> zeros(64 << 10, 0);
-    while (pos_ < end) VDKIT_RETURN_IF_ERROR(write_all(zeros.data(), std::min<uint64_t>(zeros.size(), end - pos_)));
-    return Status::Ok();
-  }
-  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
-  Status write_all(const uint8_t* p, uint64_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, std::min<uint64_t>(n, 1u << 30));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "writing to " + name_ + " at offset " + std::to_string(pos_));
-      }
-      p += w;
-      n -= static_cast<uint64_t>(w);
-      pos_ += static_cast<uint64_t>(w);
-    }
-    return Status::Ok();
-  }
-
-  int fd_;
-  std::string name_;
+  StreamWriter out_;
   Qcow2Layout lay_;
   std::vector<bool> alloc_;      // per virtual cluster: holds data
   std::vector<uint32_t> sizes_;  // per allocated cluster in order: compressed bytes, 0 = stored as is
   std::vector<uint8_t> l2_present_;
   uint64_t l2_start_ = 0, data_start_ = 0;
   size_t next_size_ = 0;
-  uint64_t pos_ = 0;
 };
 
 }  // namespace

@@ -71,44 +71,21 @@ class RawFileSink final : public ConvertSink {
 // Writes everything in order with write(2): a pipe cannot hold holes.
 class RawStreamSink final : public ConvertSink {
  public:
-  RawStreamSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  ~RawStreamSink() override { ::close(fd_); }
+  RawStreamSink(int fd, std::string name) : out_(fd, std::move(name)) {}
   uint64_t granularity() const override { return kRawUnit; }
   Status begin(uint64_t) override { return Status::Ok(); }
 
   Status put(const ConvertChunk& c) override {
-    if (c.offset < pos_) return Status::IoError("internal error: raw stream chunk out of order");
-    VDKIT_RETURN_IF_ERROR(zeros_to(c.offset));
-    return write_all(c.data.data(), c.length);
+    if (c.offset < out_.pos()) return Status::IoError("internal error: raw stream chunk out of order");
+    VDKIT_RETURN_IF_ERROR(out_.zeros_to(c.offset));
+    return out_.write_all(c.data.data(), c.length);
   }
 
-  Status finish(uint64_t size) override { return zeros_to(size); }
-  uint64_t bytes_written() const override { return pos_; }
+  Status finish(uint64_t size) override { return out_.zeros_to(size); }
+  uint64_t bytes_written() const override { return out_.pos(); }
 
  private:
-  Status zeros_to(uint64_t end) {
-    static const std::vector<uint8_t> zeros(1 << 20, 0);
-    while (pos_ < end) {
-      VDKIT_RETURN_IF_ERROR(write_all(zeros.data(), std::min<uint64_t>(zeros.size(), end - pos_)));
-    }
-    return Status::Ok();
-  }
-  Status write_all(const uint8_t* p, uint64_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, std::min<uint64_t>(n, 1u << 30));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "writing to " + name_ + " at offset " + std::to_string(pos_));
-      }
-      p += w;
-      n -= static_cast<uint64_t>(w);
-      pos_ += static_cast<uint64_t>(w);
-    }
-    return Status::Ok();
-  }
-  int fd_;
-  std::string name_;
-  uint64_t pos_ = 0;
+  StreamWriter out_;
 };
 
 }  // namespace
@@ -118,6 +95,28 @@ Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& na
   if (seekable)
     return std::unique_ptr<ConvertSink>(new RawFileSink(File::FromFd(d, name, true, target_io_engine()), sync));
   return std::unique_ptr<ConvertSink>(new RawStreamSink(d, name));
+}
+
+StreamWriter::~StreamWriter() { ::close(fd_); }
+
+Status StreamWriter::write_all(const uint8_t* p, uint64_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, std::min<uint64_t>(n, 1u << 30));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "writing to " + name_ + " at offset " + std::to_string(pos_));
+    }
+    p += w;
+    n -= static_cast<uint64_t>(w);
+    pos_ += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status StreamWriter::zeros_to(uint64_t end) {
+  static const std::vector<uint8_t> zeros(1 << 20, 0);
+  while (pos_ < end) VDKIT_RETURN_IF_ERROR(write_all(zeros.data(), std::min<uint64_t>(zeros.size(), end - pos_)));
+  return Status::Ok();
 }
 
 }  // namespace vdkit

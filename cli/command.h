@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blockcore/image.h"
+#include "blockcore/units.h"
 
 namespace vdkit::cli {
 
@@ -41,7 +42,6 @@ struct ImageOptions {
 // Prints "vdkit <cmd>: <message>" to stderr and returns kExitFailure.
 int fail(const std::string& cmd, const Status& st);
 
-// 1536 -> "1.5 KiB".
-std::string human_size(uint64_t bytes);
+using vdkit::human_size;
 
 }  // namespace vdkit::cli

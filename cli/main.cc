@@ -30,20 +30,6 @@ int fail(const std::string& cmd, const Status& st) {
   return kExitFailure;
 }
 
-std::string human_size(uint64_t bytes) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 6) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[64];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else std::snprintf(buf, sizeof buf, "%.3g %s", v, units[u]);
-  return buf;
-}
-
 }  // namespace vdkit::cli
 
 int main(int argc, char** argv) {

@@ -7,22 +7,9 @@
 #include "blockcore/checked.h"
 #include "blockcore/overlay.h"
 #include "blockcore/partition.h"
+#include "blockcore/units.h"
 
 namespace vdkit::nbd {
-
-std::string human_size(uint64_t bytes) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 6) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[64];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else std::snprintf(buf, sizeof buf, "%.3g %s", v, units[u]);
-  return buf;
-}
 
 Status validate(ExportConfig& cfg) {
   if (cfg.file.empty()) return Status::Invalid("file=<image> is required: the source disk to export");

@@ -62,7 +62,4 @@ struct Export {
 // Errors name the parameter or the image at fault.
 Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine);
 
-// 1536 -> "1.5 KiB".
-std::string human_size(uint64_t bytes);
-
 }  // namespace vdkit::nbd
