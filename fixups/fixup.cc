@@ -169,10 +169,11 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   for (const auto& r : in.device_references) {
     auto d = parse_device_name(r.device);
     if (!d) continue;
-    disks.insert(d->disk);
     bool partitioned = !in.filesystems.empty() && in.filesystems[0].partition != 0;
-    // A whole-disk name on a partitioned disk (grub's "#boot=/dev/xvda") is not a file system reference.
+    // A whole-disk name on a partitioned disk (grub's "#boot=/dev/xvda") is not a file system reference, nor
+    // evidence of a disk the guest uses: after a fix it was the only name left and raised "unknown-disk".
     if (d->partition == 0 && partitioned) continue;
+    disks.insert(d->disk);
     if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
       p.warn("unmapped-device", r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
   }
