@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "blockcore/image.h"
+#include "blockcore/test_shell.h"
 #include "blockcore/qcow2_format.h"
 
 namespace vdkit {
@@ -21,18 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace qcow2;
 
-int run(const std::string& cmd, std::string* out = nullptr) {
-  std::string full = cmd + " 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (!p) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int st = ::pclose(p);
-  if (out) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using test::run;
 
 class Qcow2HostileTest : public ::testing::Test {
  protected:

@@ -15,24 +15,14 @@
 #include <vector>
 
 #include "blockcore/image.h"
+#include "blockcore/test_shell.h"
 
 namespace vdkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-int run(const std::string& cmd, std::string* out = nullptr) {
-  std::string full = cmd + " 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (!p) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int st = ::pclose(p);
-  if (out) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using test::run;
 
 std::string specific(const ImageInfo& i, const std::string& key) {
   for (const auto& [k, v] : i.specific)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "blockcore/image.h"
+#include "blockcore/test_shell.h"
 #include "blockcore/overlay.h"
 
 namespace vdkit {
@@ -21,19 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command; returns its exit status and (in out) what it printed.
-int run(const std::string& cmd, std::string* out = nullptr) {
-  std::string full = cmd + " 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (!p) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int st = ::pclose(p);
-  if (out) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using test::run;
 
 bool have_qemu_img() { return run("qemu-img --version") == 0; }
 
