@@ -52,11 +52,10 @@ void finish_chunk(ConvertChunk& c, uint64_t gran, bool compress_units, Codec cod
 class OrderedPipeline {
  public:
   OrderedPipeline(ConvertSink& sink, const ConvertOptions& opts, bool planning, uint64_t chunk_bytes,
-                  ConvertStats& stats, uint64_t total)
+                  uint64_t total)
       : sink_(sink),
         opts_(opts),
         planning_(planning),
-        stats_(stats),
         total_(total),
         pool_(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency()) + 2) {
     max_slots_ = std::max<uint64_t>(opts.inflight_bytes / std::max<uint64_t>(chunk_bytes, 1), pool_.size() * 2);
@@ -176,7 +175,6 @@ class OrderedPipeline {
   ConvertSink& sink_;
   const ConvertOptions& opts_;
   bool planning_;
-  ConvertStats& stats_;
   uint64_t total_;
   ThreadPool pool_;
   uint64_t max_slots_;
@@ -198,7 +196,7 @@ Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& op
   const uint64_t size = src.size();
   const uint64_t gran = sink.granularity();
   const uint64_t chunk = chunk_bytes_for(sink);
-  OrderedPipeline pipe(sink, opts, planning, chunk, stats, size);
+  OrderedPipeline pipe(sink, opts, planning, chunk, size);
   uint64_t holes = 0, zeros = 0, read = 0;
   uint64_t cur = UINT64_MAX;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // absolute [offset, length) to read in chunk `cur`
@@ -315,7 +313,7 @@ Result<ConvertStats> convert_stream(StreamSource& src, ConvertSink& sink, const 
   uint64_t size = src.size();
   VDKIT_RETURN_IF_ERROR(sink.begin(size));
   {
-    OrderedPipeline pipe(sink, opts, false, chunk, stats, size);
+    OrderedPipeline pipe(sink, opts, false, chunk, size);
     for (;;) {
       auto piece = std::make_shared<StreamPiece>();
       Result<bool> more = src.next(chunk, *piece);
