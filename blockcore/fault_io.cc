@@ -41,6 +41,10 @@ bool FaultInjectingEngine::take_rule(const IoRequest& r, Rule& out) {
     uint64_t rule_end = checked_add(rule.offset, rule.length).value_or(std::numeric_limits<uint64_t>::max());
     uint64_t req_end = r.offset + r.len;
     if (r.len == 0 || req_end <= rule.offset || r.offset >= rule_end) continue;
+    if (rule.skip > 0) {
+      --rule.skip;
+      continue;
+    }
     if (rule.times > 0) --rule.times;
     ++fired_;
     out = rule;
@@ -59,8 +63,8 @@ Result<std::vector<FaultInjectingEngine::Rule>> FaultInjectingEngine::ParseRules
     std::stringstream ss(one);
     std::string part;
     while (std::getline(ss, part, ':')) f.push_back(part);
-    if (f.size() < 4 || f.size() > 7)
-      return Status::Invalid("fault rule '" + one + "': want KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP]]]");
+    if (f.size() < 4 || f.size() > 8)
+      return Status::Invalid("fault rule '" + one + "': want KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP[:SKIP]]]]");
     Rule r;
     if (f[0] == "read-error") r.kind = Kind::kReadError;
     else if (f[0] == "short-read") r.kind = Kind::kShortRead;
@@ -77,7 +81,8 @@ Result<std::vector<FaultInjectingEngine::Rule>> FaultInjectingEngine::ParseRules
                                                                                            : std::stoi(e);
       }
       if (f.size() > 5) r.times = std::stoi(f[5]);
-      if (f.size() > 6) r.keep = std::stoull(f[6], nullptr, 0);
+      if (f.size() > 6 && !f[6].empty()) r.keep = std::stoull(f[6], nullptr, 0);
+      if (f.size() > 7) r.skip = std::stoull(f[7], nullptr, 0);
     } catch (const std::exception&) {
       return Status::Invalid("fault rule '" + one + "': a number is not a number");
     }

@@ -29,11 +29,13 @@ class FaultInjectingEngine final : public IoEngine {
     size_t keep = 0;               // bytes that still get through (short read, torn write)
     int times = -1;                // how many times it fires; -1 = always
     std::string path_contains;     // only files whose path contains this (empty: any)
+    uint64_t skip = 0;             // matching transfers that pass untouched before the rule starts firing
   };
 
-  // Rules from text, ';'-separated, each KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP]]] with KIND one of
-  // read-error, short-read, write-error, torn-write; PATH a substring of the file's path (may be empty);
-  // ERRNO a number or EIO/ENOSPC/EROFS/ENOMEM. Example: "read-error:disk.qcow2:1048576:4096".
+  // Rules from text, ';'-separated, each KIND:PATH:OFFSET:LENGTH[:ERRNO[:TIMES[:KEEP[:SKIP]]]] with KIND one
+  // of read-error, short-read, write-error, torn-write; PATH a substring of the file's path (may be empty);
+  // ERRNO a number or EIO/ENOSPC/EROFS/ENOMEM; SKIP lets that many matching transfers through first, so a test
+  // can fail the Nth write of a run. Example: "read-error:disk.qcow2:1048576:4096".
   static Result<std::vector<Rule>> ParseRules(const std::string& spec);
 
   explicit FaultInjectingEngine(IoEngine& inner) : inner_(inner) {}

@@ -138,6 +138,26 @@ TEST(FaultInjectingEngine, InjectsEachKindOnlyWhereAsked) {
   EXPECT_EQ(fault.fired(), 4u);
 }
 
+TEST(FaultInjectingEngine, SkipLetsTheFirstMatchesThrough) {
+  TempFile f(1 << 20);
+  auto sync = make_sync_engine();
+  FaultInjectingEngine fault(*sync);
+  auto file = File::Open(f.path(), File::Mode::kReadWrite, &fault);
+  ASSERT_TRUE(file.ok());
+  std::vector<uint8_t> buf(4096, 7);
+  FaultInjectingEngine::Rule r;
+  r.kind = FaultInjectingEngine::Kind::kWriteError;
+  r.times = 1;
+  r.skip = 2;
+  fault.add_rule(r);
+  EXPECT_TRUE((*file)->ReadExact(0, buf.data(), buf.size()).ok()) << "reads do not count for a write rule";
+  EXPECT_TRUE((*file)->WriteExact(0, buf.data(), buf.size()).ok());
+  EXPECT_TRUE((*file)->WriteExact(4096, buf.data(), buf.size()).ok());
+  EXPECT_EQ((*file)->WriteExact(8192, buf.data(), buf.size()).code(), EIO) << "the third write fails";
+  EXPECT_TRUE((*file)->WriteExact(8192, buf.data(), buf.size()).ok()) << "and only that one";
+  EXPECT_EQ(fault.fired(), 1u);
+}
+
 TEST(FaultInjectingEngine, ParsesRulesAndMatchesByPath) {
   auto rules = FaultInjectingEngine::ParseRules("read-error:victim:4096:10:ENOSPC:2;torn-write::0:1:EIO:-1:512");
   ASSERT_TRUE(rules.ok()) << rules.status().message();
@@ -146,6 +166,10 @@ TEST(FaultInjectingEngine, ParsesRulesAndMatchesByPath) {
   EXPECT_EQ((*rules)[0].times, 2);
   EXPECT_EQ((*rules)[1].keep, 512u);
   EXPECT_FALSE(FaultInjectingEngine::ParseRules("explode:x:0:1").ok());
+  auto skip = FaultInjectingEngine::ParseRules("write-error:x:0:1:EIO:1::7");
+  ASSERT_TRUE(skip.ok()) << skip.status().message();
+  EXPECT_EQ((*skip)[0].skip, 7u);
+  EXPECT_EQ((*skip)[0].keep, 0u);
   EXPECT_FALSE(FaultInjectingEngine::ParseRules("read-error:x:zero:1").ok());
 
   TempFile f(65536);
