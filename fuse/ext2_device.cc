@@ -314,6 +314,9 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
   static std::once_flag errors_once;
   std::call_once(errors_once, [] { initialize_ext2_error_table(); });
   std::string name = "vdkit-dev:" + std::to_string(g_next_channel++);
+  // Writes go through an UndoDevice, so WriteFile can put every block back when a write fails part way.
+  std::shared_ptr<UndoDevice> undo = writable ? std::make_shared<UndoDevice>(dev) : nullptr;
+  if (undo) dev = undo;
   {
     std::lock_guard<std::mutex> g(g_registry_mu);
     registry()[name] = dev;
@@ -331,6 +334,7 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
     return ext2_status(err, "opening the ext2/3/4 file system");
   }
   std::unique_ptr<Ext2Volume> vol(new Ext2Volume(dev, fs, writable, name));
+  vol->undo_ = undo;
   if (writable) {
     if (ext2fs_has_feature_journal_needs_recovery(fs->super))
       return Status::Error(EROFS,
@@ -358,7 +362,10 @@ Status Ext2Volume::Close() {
   std::lock_guard<std::mutex> g(mu_);
   if (!fs_) return Status::Ok();
   Status st;
-  if (writable_) {
+  if (writable_ && !damaged_) {
+    // One last transaction: if writing the superblock and group descriptors fails part way, the blocks go back
+    // to the last flushed state, which is consistent and still marked in use (e2fsck checks it at boot).
+    if (undo_) undo_->begin();
     // Inodes unlinked while open are freed now that nothing holds them.
     for (auto& [ino, n] : open_count_) {
       ext2_inode_large in;
@@ -366,12 +373,26 @@ Status Ext2Volume::Close() {
     }
     fs_->super->s_state |= EXT2_VALID_FS;
     ext2fs_mark_super_dirty(fs_);
+    st = FlushLocked();
+    if (st.ok() && undo_) st = undo_->first_error();
+    if (!st.ok() && undo_) {
+      Status rb = undo_->rollback();
+      st = Status::Error(st.code(), "closing the file system: " + st.message() +
+                                        (rb.ok() ? " (rolled back to the last consistent state, marked in use)"
+                                                 : "; putting the blocks back also failed (" + rb.message() +
+                                                       "): check the file system with e2fsck -f"));
+    } else if (undo_) {
+      undo_->commit();
+    }
   }
   open_count_.clear();
-  errcode_t err = ext2fs_close_free(&fs_);
+  if (st.ok() && writable_ && !damaged_) {
+    errcode_t err = ext2fs_close_free(&fs_);  // nothing dirty is left; this stops MMP and frees
+    if (err) st = ext2_status(err, "closing the file system");
+  } else {
+    ext2fs_free(fs_);  // never write again after a failure
+  }
   fs_ = nullptr;
-  if (err) st = ext2_status(err, "closing the file system");
-  if (writable_ && st.ok()) st = dev_->flush();
   {
     std::lock_guard<std::mutex> rg(g_registry_mu);
     registry().erase(channel_name_);
@@ -381,6 +402,8 @@ Status Ext2Volume::Close() {
 
 Status Ext2Volume::CheckWritable() const {
   if (!writable_) return Status::Error(EROFS, "the file system is mounted read-only");
+  if (damaged_)
+    return Status::Error(EIO, "an earlier change could not be undone after a write error; no further writes");
   return Status::Ok();
 }
 
@@ -1134,6 +1157,50 @@ Result<std::string> Ext2Volume::ReadFile(const std::string& path) {
 Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, uint32_t mode_if_new) {
   std::lock_guard<std::mutex> g(mu_);
   VDKIT_RETURN_IF_ERROR(CheckWritable());
+  // Start from a file system that is whole on the device, so rolling back lands on a consistent state.
+  if (fs_->flags & (EXT2_FLAG_DIRTY | EXT2_FLAG_BB_DIRTY | EXT2_FLAG_IB_DIRTY)) VDKIT_RETURN_IF_ERROR(FlushLocked());
+  if (undo_) undo_->begin();
+  Status st = WriteFileLocked(path_in, data, mode_if_new);
+  if (st.ok()) st = FlushLocked();
+  if (st.ok() && undo_) st = undo_->first_error();
+  if (!st.ok()) return undo_ ? RollBackLocked(st.Context("writing '" + path_in + "'")) : st;
+  if (undo_) undo_->commit();
+  return Status::Ok();
+}
+
+Status Ext2Volume::RollBackLocked(const Status& cause) {
+  Status rb = undo_->rollback();
+  // libext2fs's in-memory state (bitmaps, group descriptors, inode cache) describes the abandoned change: drop it
+  // without writing and read the file system again from the restored blocks.
+  if (rb.ok()) rb = ReopenLocked();
+  if (!rb.ok()) {
+    damaged_ = true;
+    return Status::Error(cause.code(), cause.message() + "; putting the changed blocks back also failed (" +
+                                           rb.message() + "), so the file system may be inconsistent: check it "
+                                                          "with e2fsck -f before using it");
+  }
+  return Status::Error(cause.code(), cause.message() + " (rolled back: the file system is as it was before this file)");
+}
+
+Status Ext2Volume::ReopenLocked() {
+  if (fs_) ext2fs_free(fs_);
+  fs_ = nullptr;
+  int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable_ ? EXT2_FLAG_RW : 0);
+  ext2_filsys fs = nullptr;
+  errcode_t err = ext2fs_open2(channel_name_.c_str(), nullptr, flags, 0, 0, &g_vdkit_io_manager, &fs);
+  if (err) return ext2_status(err, "reopening the file system");
+  if (writable_) {
+    err = ext2fs_read_bitmaps(fs);
+    if (err) {
+      ext2fs_free(fs);
+      return ext2_status(err, "reading the block and inode bitmaps again");
+    }
+  }
+  fs_ = fs;
+  return Status::Ok();
+}
+
+Status Ext2Volume::WriteFileLocked(const std::string& path_in, std::string_view data, uint32_t mode_if_new) {
   std::string path = path_in;
   // Follow a final symlink (bounded, like the kernel's 40) so editing /etc/resolv.conf edits its target.
   for (int hops = 0;; ++hops) {
@@ -1173,9 +1240,10 @@ Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, 
     if (i > 1000) return Status::Error(EEXIST, "no free temporary name beside '" + path + "'");
   }
   VDKIT_ASSIGN_OR_RETURN(ext2_ino_t ino, CreateLocked(dir, tmp, mode, uid, gid));
+  // Without an undo log (never for a writable volume today) the temporary file is unlinked by hand.
   auto undo = [&](Status st) {
-    (void)UnlinkLocked(dir, tmp);
-    return st.Context("writing '" + path + "'");
+    if (!undo_) (void)UnlinkLocked(dir, tmp);
+    return st;
   };
   if (!data.empty()) {
     auto n = WriteLocked(ino, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "blockcore/block_device.h"
+#include "blockcore/undo_device.h"
 #include "blockcore/status.h"
 
 namespace vdkit {
@@ -57,6 +58,8 @@ struct Ext2DirEntry {
 // Writes go straight to the BlockDevice (no write-back cache in the I/O
 // manager), so data reaches the device as soon as a call returns; Close()
 // writes the superblock and group descriptors and marks the file system clean.
+// A writable volume's device is wrapped in an UndoDevice so WriteFile and
+// Close can undo a change that a failing write interrupted.
 class Ext2Volume {
  public:
   // Opens the ext2/3/4 file system on dev (a partition view or a whole disk).
@@ -89,6 +92,10 @@ class Ext2Volume {
   // reader sees the old file or the new one, never a mix. An existing file's
   // mode, owner and extended attributes carry over; a new file gets
   // `mode_if_new` and root ownership. Follows a final symlink to its target.
+  // All or nothing on the device too: the call flushes before and after, and
+  // if any write fails in between (EIO, ENOSPC, a torn write) every block it
+  // changed is put back and the file system reloaded, so the disk holds the
+  // old file and consistent metadata (e2fsck -fn clean).
   Status WriteFile(const std::string& path, std::string_view data, uint32_t mode_if_new = 0644);
   Status Mkdir(const std::string& path, uint32_t mode = 0755, uint32_t uid = 0, uint32_t gid = 0);
   Status Unlink(const std::string& path);  // files, symlinks, device nodes
@@ -159,9 +166,16 @@ class Ext2Volume {
   Result<std::pair<ext2_ino_t, std::string>> ParentOfLocked(const std::string& path);
   Status TouchLocked(ext2_ino_t ino, bool mtime, bool ctime);
 
-  std::shared_ptr<BlockDevice> dev_;
+  // WriteFile's transaction: flush, record before-images, edit, flush; on failure put the blocks back and reload.
+  Status WriteFileLocked(const std::string& path_in, std::string_view data, uint32_t mode_if_new);
+  Status RollBackLocked(const Status& cause);
+  Status ReopenLocked();
+
+  std::shared_ptr<BlockDevice> dev_;  // for a writable volume, undo_
+  std::shared_ptr<UndoDevice> undo_;
   ext2_filsys fs_;
   bool writable_;
+  bool damaged_ = false;  // a rollback failed: no more writes
   std::string channel_name_;
   std::mutex mu_;
   std::map<ext2_ino_t, int> open_count_;  // inodes held open by callers

@@ -43,9 +43,13 @@ class MemoryDevice final : public BlockDevice {
     if (!writable_) return BlockDevice::write(off, buf);
     VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
     std::lock_guard<std::mutex> g(mu_);
-    std::memcpy(bytes_.data() + off, buf.data(), buf.size());
-    return Status::Ok();
+    bool fail = writes_++ == fail_write;
+    // A failing write is torn: its first half lands.
+    std::memcpy(bytes_.data() + off, buf.data(), fail ? buf.size() / 2 : buf.size());
+    return fail ? Status::IoError("memory device: injected write error at " + std::to_string(off)) : Status::Ok();
   }
+  uint64_t writes() const { return writes_; }
+  uint64_t fail_write = UINT64_MAX;  // index of the one write that fails
   const ImageInfo& info() const override { return info_; }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
 
@@ -53,6 +57,7 @@ class MemoryDevice final : public BlockDevice {
   std::mutex mu_;
   std::vector<uint8_t> bytes_;
   bool writable_;
+  uint64_t writes_ = 0;
   ImageInfo info_;
 };
 
@@ -187,6 +192,51 @@ TEST_F(Ext2VolumeTest, FullFileSystemGivesEnospc) {
   int st = 0;
   std::string fsck = run("e2fsck -fn " + dump() + " 2>&1", &st);
   EXPECT_EQ(st, 0) << fsck;
+}
+
+// Fails each write of two WriteFile calls in turn (torn in the middle): every file must read as before or as
+// written, never a mix, and e2fsck must find the file system clean, whichever write failed.
+TEST_F(Ext2VolumeTest, AWriteFailingAnywhereLeavesEachFileOldOrNew) {
+  const std::vector<uint8_t> pristine = dev_->bytes();
+  const std::string old_fstab = "UUID=1 / ext4 defaults 0 1\n", new_fstab = "UUID=2 / ext4 defaults 0 1\n";
+  const std::string old_c = "hello", new_c(20000, 'n');
+  uint64_t total = 0;
+  for (uint64_t k = 0;; ++k) {
+    dev_ = std::make_shared<MemoryDevice>(pristine);
+    Status first, second, closed;
+    {
+      auto vol = Ext2Volume::Open(dev_, true);
+      ASSERT_TRUE(vol.ok()) << vol.status().message();
+      dev_->fail_write = dev_->writes() + k;  // counted from after the open
+      first = (*vol)->WriteFile("/etc/fstab", new_fstab);
+      second = first.ok() ? (*vol)->WriteFile("/a/b/c.txt", new_c) : first;
+      closed = (*vol)->Close();
+    }
+    std::string img = dump();
+    int st = 0;
+    std::string fsck = run("e2fsck -fn " + img + " 2>&1", &st);
+    EXPECT_EQ(st, 0) << "write " << k << " failed:\n" << fsck;
+    std::string fstab = run("debugfs -R 'cat /etc/fstab' " + img + " 2>/dev/null");
+    std::string c = run("debugfs -R 'cat /a/b/c.txt' " + img + " 2>/dev/null");
+    EXPECT_TRUE(fstab == old_fstab || fstab == new_fstab) << "write " << k << ": fstab is '" << fstab << "'";
+    EXPECT_TRUE(c == old_c || c == new_c) << "write " << k << ": c.txt has " << c.size() << " bytes";
+    if (!first.ok()) {
+      EXPECT_EQ(fstab, old_fstab) << "write " << k << ": " << first.message();
+      EXPECT_NE(first.message().find("rolled back"), std::string::npos) << first.message();
+    }
+    if (first.ok() && !second.ok()) {
+      EXPECT_EQ(fstab, new_fstab) << "write " << k;
+      EXPECT_EQ(c, old_c) << "write " << k << ": " << second.message();
+    }
+    if (first.ok() && second.ok() && closed.ok()) {
+      EXPECT_EQ(fstab, new_fstab);
+      EXPECT_EQ(c, new_c);
+      total = k;
+      break;  // the failure index is past the last write: every point has been tried
+    }
+    ASSERT_LT(k, 2000u) << "runaway";
+  }
+  EXPECT_GT(total, 10u) << "the two edits and the close take more than a few writes";
 }
 
 }  // namespace
