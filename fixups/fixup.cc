@@ -142,17 +142,86 @@ bool entry_is_xen(const Inspection& in, const BootEntry& e) {
   return v.find("xen") != std::string::npos;
 }
 
-// Index of the first entry that boots a kernel with virtio on KVM, or -1.
-int first_kvm_entry(const Inspection& in, const BootLoader& b) {
-  for (size_t k = 0; k < b.entries.size(); ++k) {
-    const BootEntry& e = b.entries[k];
-    if (entry_is_xen(in, e)) continue;
-    const KernelInfo* ki = kernel_for(in, e);
-    if (!ki) continue;
-    const std::string& blk = ki->drivers.at("virtio_blk");
-    if (blk == "builtin" || blk == "module" || blk == "unknown") return static_cast<int>(k);
+bool boots_on_kvm(const Inspection& in, const BootEntry& e) {
+  if (entry_is_xen(in, e)) return false;
+  const KernelInfo* ki = kernel_for(in, e);
+  if (!ki) return false;
+  const std::string& blk = ki->drivers.at("virtio_blk");
+  return blk == "builtin" || blk == "module" || blk == "unknown";
+}
+
+bool is_recovery(const BootEntry& e) {
+  if (e.title.find("recovery mode") != std::string::npos || e.title.find("rescue") != std::string::npos) return true;
+  std::istringstream s(e.cmdline);
+  std::string tok;
+  while (s >> tok)
+    if (tok == "single" || tok == "recovery" || tok == "S" || tok == "1") return true;
+  return false;
+}
+
+// The entry to boot instead of a Xen-only default: one that boots a kernel with virtio on KVM, not a recovery
+// entry when another will do; the first in menu order, or for BLS (whose menu is ordered by file name) the newest.
+// -1 when none.
+int kvm_entry(const Inspection& in, const BootLoader& b) {
+  for (bool allow_recovery : {false, true}) {
+    std::vector<BootEntry> fit;
+    std::vector<int> where;
+    for (size_t k = 0; k < b.entries.size(); ++k) {
+      const BootEntry& e = b.entries[k];
+      if (!boots_on_kvm(in, e) || (!allow_recovery && is_recovery(e))) continue;
+      fit.push_back(e);
+      where.push_back(static_cast<int>(k));
+    }
+    if (fit.empty()) continue;
+    return b.kind == "bls" ? where[static_cast<size_t>(newest_bls_entry(fit))] : where[0];
   }
   return -1;
+}
+
+// The default boots a Xen kernel, and the grubenv it comes from is missing or full.
+void warn_cannot_save(Planner& p, const BootLoader& b, const BootEntry& e, const std::string& command) {
+  p.warn("xen-default-entry",
+         b.config + ": the default entry boots a Xen kernel, and " +
+             (b.grubenv.empty() ? "there is no grubenv" : b.grubenv + " has no room") + " to save another in; make \"" +
+             e.title + "\" the default in the guest",
+         command);
+}
+
+// Makes entry k of a grub2 menu its default: in grub.cfg and /etc/default/grub when the default is written
+// there, in the grubenv beside grub.cfg when it is "${saved_entry}".
+void switch_grub2_default(Planner& p, const Inspection& in, const BootLoader& b, int k) {
+  std::string value = grub2_default_path(b.entries, k);
+  const BootEntry& e = b.entries[static_cast<size_t>(k)];
+  std::string set_default = in.os.family == "debian" ? "grub-set-default" : "grub2-set-default";
+  if (b.default_value != "${saved_entry}" && b.default_value != "$saved_entry") {
+    p.edit(b.config, "default kernel", [&](const std::string& t) { return set_grub2_default(t, value); });
+    // So the next update-grub writes the same default (a "saved" one is kept: it reads grubenv, set above or by
+    // grub2-set-default).
+    p.edit("/etc/default/grub", "default kernel",
+           [&](const std::string& t) { return set_default_grub_default(t, value); });
+    return;
+  }
+  bool fits = true;
+  if (!b.grubenv.empty())
+    p.edit(b.grubenv, "default kernel", [&](const std::string& t) {
+      auto r = set_grubenv_var(t, "saved_entry", value);
+      fits = r.has_value();
+      return r.value_or(t);
+    });
+  if (b.grubenv.empty() || !fits) warn_cannot_save(p, b, e, set_default + " '" + value + "'");
+}
+
+// Makes entry k of a BLS menu the default: saved_entry in grubenv, as grubby --set-default does.
+void switch_bls_default(Planner& p, GuestFs& fs, const BootLoader& b, int k) {
+  const BootEntry& e = b.entries[static_cast<size_t>(k)];
+  bool fits = true;
+  if (!b.grubenv.empty())
+    p.edit(b.grubenv, "default kernel", [&](const std::string& t) {
+      auto r = set_grubenv_var(t, "saved_entry", e.id);
+      fits = r.has_value();
+      return r.value_or(t);
+    });
+  if (b.grubenv.empty() || !fits) warn_cannot_save(p, b, e, "grubby --set-default " + boot_path(fs, e.kernel));
 }
 
 }  // namespace
@@ -238,17 +307,17 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   for (const auto& b : in.boot_loaders) {
     if (b.default_index < 0 || static_cast<size_t>(b.default_index) >= b.entries.size()) continue;
     if (!entry_is_xen(in, b.entries[static_cast<size_t>(b.default_index)])) continue;
-    int k = first_kvm_entry(in, b);
+    int k = kvm_entry(in, b);
     if (k < 0) continue;
     const BootEntry& e = b.entries[static_cast<size_t>(k)];
     if (b.kind == "grub-legacy") {
       p.edit(b.config, "default kernel", [&](const std::string& t) { return set_grub_legacy_default(t, k); });
     } else if (b.kind == "syslinux" || b.kind == "extlinux") {
       p.edit(b.config, "default kernel", [&](const std::string& t) { return set_syslinux_default(t, e.title); });
+    } else if (b.kind == "grub2") {
+      switch_grub2_default(p, in, b, k);
     } else {
-      p.warn("xen-default-entry",
-             b.config + ": the default entry boots a Xen kernel; make \"" + e.title + "\" the default in the guest",
-             "grubby --set-default " + boot_path(fs, e.kernel));
+      switch_bls_default(p, fs, b, k);
     }
   }
 

@@ -32,6 +32,25 @@ class PlanTest : public testing::Test {
     }
     return p;
   }
+  // A kernel with virtio built in, and a Xen kernel with none.
+  void kvm_kernel(const std::string& version) {
+    put("/boot/vmlinuz-" + version, "k");
+    put("/boot/config-" + version,
+        "CONFIG_VIRTIO_BLK=y\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=y\nCONFIG_SCSI_VIRTIO=y\n");
+  }
+  void xen_kernel(const std::string& version) {
+    put("/boot/vmlinuz-" + version, "k");
+    put("/boot/config-" + version, "# CONFIG_VIRTIO_BLK is not set\nCONFIG_XEN_BLKDEV_FRONTEND=y\n");
+  }
+  static std::string grubenv(const std::string& vars) {
+    std::string env = "# GRUB Environment Block\n" + vars;
+    return env + std::string(1024 - env.size(), '#');
+  }
+  const FileChange* change(const FixupPlan& p, const std::string& path) {
+    for (const auto& c : p.changes)
+      if (c.path == path) return &c;
+    return nullptr;
+  }
   static bool has_warning(const FixupPlan& p, const std::string& code) {
     for (const auto& w : p.warnings)
       if (w.code == code) return true;
@@ -103,6 +122,131 @@ TEST_F(PlanTest, NoNetworkAndGeneratorMask) {
   ASSERT_EQ(p.changes.size(), 1u);
   EXPECT_EQ(p.changes[0].after, "BOOTPROTO=dhcp\n");
   EXPECT_TRUE(plan(false).changes.empty());
+}
+
+// Debian: the Xen kernel is the top entry and default "0"; the generic one lives in the "Advanced options" submenu.
+TEST_F(PlanTest, Grub2DefaultMovesIntoTheSubmenu) {
+  put("/etc/os-release", "ID=debian\nVERSION_ID=\"7\"\n");
+  xen_kernel("3.2.0-4-xen-amd64");
+  kvm_kernel("3.2.0-4-amd64");
+  std::string cfg =
+      "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n   set default=\"0\"\nfi\n"
+      "menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-u1' {\n"
+      "\tlinux\t/boot/vmlinuz-3.2.0-4-xen-amd64 root=UUID=u1 ro\n}\n"
+      "submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-u1' {\n"
+      "\tmenuentry 'Debian GNU/Linux, with Linux 3.2.0-4-xen-amd64' $menuentry_id_option 'gnulinux-x-u1' {\n"
+      "\t\tlinux\t/boot/vmlinuz-3.2.0-4-xen-amd64 root=UUID=u1 ro\n\t}\n"
+      "\tmenuentry 'Debian GNU/Linux, with Linux 3.2.0-4-amd64 (recovery mode)' $menuentry_id_option 'gnulinux-r-u1' "
+      "{\n"
+      "\t\tlinux\t/boot/vmlinuz-3.2.0-4-amd64 root=UUID=u1 ro single\n\t}\n"
+      "\tmenuentry 'Debian GNU/Linux, with Linux 3.2.0-4-amd64' $menuentry_id_option 'gnulinux-k-u1' {\n"
+      "\t\tlinux\t/boot/vmlinuz-3.2.0-4-amd64 root=UUID=u1 ro\n\t}\n}\n";
+  put("/boot/grub/grub.cfg", cfg);
+  put("/etc/default/grub", "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n");
+  FixupPlan p = plan(true);
+  const FileChange* c = change(p, "/boot/grub/grub.cfg");
+  ASSERT_NE(c, nullptr) << to_human(p);
+  std::string want = cfg;
+  want.replace(want.find("set default=\"0\""), 15, "set default=\"gnulinux-advanced-u1>gnulinux-k-u1\"");
+  EXPECT_EQ(c->after, want);
+  EXPECT_EQ(c->reasons, std::vector<std::string>{"default kernel"});
+  c = change(p, "/etc/default/grub");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->after, "GRUB_DEFAULT=\"gnulinux-advanced-u1>gnulinux-k-u1\"\nGRUB_TIMEOUT=5\n");
+  EXPECT_TRUE(has_warning(p, "xen-only-kernel"));
+  EXPECT_FALSE(has_warning(p, "xen-default-entry"));
+  FixupPlan again = plan(false);
+  EXPECT_TRUE(again.changes.empty()) << to_human(again);
+  auto fs = open_folder_guest(root_, false);
+  ASSERT_TRUE(fs.ok());
+  Inspection in = inspect_guest(**fs, {});
+  ASSERT_EQ(in.boot_loaders.size(), 1u);
+  EXPECT_EQ(in.boot_loaders[0].default_index, 3);
+}
+
+// SUSE / RHEL 7 (GRUB_DEFAULT=saved): the default is grubenv's saved_entry, a title path to the Xen entry.
+TEST_F(PlanTest, Grub2SavedEntryIsRewrittenInGrubenv) {
+  xen_kernel("3.11.6-4-xen");
+  kvm_kernel("3.11.6-4-default");
+  std::string cfg =
+      "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n   set default=\"${saved_entry}\"\nfi\n"
+      "menuentry 'openSUSE' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-default\n}\n"
+      "submenu 'Advanced' {\n"
+      "\tmenuentry 'openSUSE, with Linux 3.11.6-4-xen' {\n\t\tlinux\t/boot/vmlinuz-3.11.6-4-xen\n\t}\n"
+      "\tmenuentry 'openSUSE, with Linux 3.11.6-4-default' {\n\t\tlinux\t/boot/vmlinuz-3.11.6-4-default\n\t}\n}\n";
+  put("/boot/grub2/grub.cfg", cfg);
+  put("/boot/grub2/grubenv", grubenv("saved_entry=Advanced>openSUSE, with Linux 3.11.6-4-xen\n"));
+  put("/etc/default/grub", "GRUB_DEFAULT=saved\n");
+  auto fs = open_folder_guest(root_, false);
+  ASSERT_TRUE(fs.ok());
+  Inspection in = inspect_guest(**fs, {});
+  ASSERT_EQ(in.boot_loaders.size(), 1u);
+  EXPECT_EQ(in.boot_loaders[0].default_value, "${saved_entry}");
+  EXPECT_EQ(in.boot_loaders[0].saved_entry, "Advanced>openSUSE, with Linux 3.11.6-4-xen");
+  EXPECT_EQ(in.boot_loaders[0].default_index, 1);
+  FixupPlan p = plan(true);
+  ASSERT_EQ(p.changes.size(), 1u) << to_human(p);
+  EXPECT_EQ(p.changes[0].path, "/boot/grub2/grubenv");
+  EXPECT_EQ(p.changes[0].after, grubenv("saved_entry=openSUSE\n"));  // the first KVM entry, by title (no ids)
+  EXPECT_TRUE(plan(false).changes.empty());
+}
+
+// RHEL 8: saved_entry names a Xen entry; the newest KVM entry (by version, not by name) becomes the default.
+TEST_F(PlanTest, BlsSavedEntryOnXen) {
+  kvm_kernel("4.18.0-80.el8.x86_64");
+  kvm_kernel("4.18.0-147.el8.x86_64");
+  xen_kernel("4.9.0-xen");
+  for (const char* v : {"4.18.0-80.el8.x86_64", "4.18.0-147.el8.x86_64", "4.9.0-xen"})
+    put(std::string("/boot/loader/entries/m-") + v + ".conf",
+        std::string("title L ") + v + "\nversion " + v + "\nlinux /vmlinuz-" + v + "\noptions root=UUID=u ro\n");
+  put("/boot/grub2/grubenv", grubenv("saved_entry=m-4.9.0-xen\n"));
+  FixupPlan p = plan(true);
+  ASSERT_EQ(p.changes.size(), 1u) << to_human(p);
+  EXPECT_EQ(p.changes[0].after, grubenv("saved_entry=m-4.18.0-147.el8.x86_64\n"));
+  EXPECT_TRUE(plan(false).changes.empty());
+}
+
+// No saved_entry: blscfg boots the newest, here the Xen one (4.18.0-147 sorts after -80 only as versions do).
+TEST_F(PlanTest, BlsNewestIsXen) {
+  kvm_kernel("4.18.0-80.el8.x86_64");
+  xen_kernel("4.18.0-147.xen");
+  for (const char* v : {"4.18.0-80.el8.x86_64", "4.18.0-147.xen"})
+    put(std::string("/boot/loader/entries/m-") + v + ".conf",
+        std::string("title L ") + v + "\nversion " + v + "\nlinux /vmlinuz-" + v + "\noptions root=UUID=u ro\n");
+  {
+    auto fs = open_folder_guest(root_, false);
+    ASSERT_TRUE(fs.ok());
+    Inspection in = inspect_guest(**fs, {});
+    ASSERT_EQ(in.boot_loaders.size(), 1u);
+    ASSERT_EQ(in.boot_loaders[0].entries.size(), 2u);
+    EXPECT_EQ(in.boot_loaders[0].entries[0].id, "m-4.18.0-147.xen");  // name order
+    EXPECT_EQ(in.boot_loaders[0].default_index, 0);                   // but the newest
+  }
+  // Without a grubenv there is nothing to save it in: a warning with grubby's command.
+  FixupPlan p = plan(false);
+  EXPECT_TRUE(p.changes.empty()) << to_human(p);
+  ASSERT_TRUE(has_warning(p, "xen-default-entry"));
+  for (const auto& w : p.warnings) {
+    if (w.code != "xen-default-entry") continue;
+    EXPECT_EQ(w.command, "grubby --set-default /boot/vmlinuz-4.18.0-80.el8.x86_64");
+  }
+  put("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=u ro\n"));
+  p = plan(true);
+  ASSERT_EQ(p.changes.size(), 1u) << to_human(p);
+  EXPECT_EQ(p.changes[0].after, grubenv("kernelopts=root=UUID=u ro\nsaved_entry=m-4.18.0-80.el8.x86_64\n"));
+  EXPECT_FALSE(has_warning(p, "xen-default-entry"));
+  EXPECT_TRUE(plan(false).changes.empty());
+}
+
+// Only Xen kernels: reported, nothing edited.
+TEST_F(PlanTest, NoKvmKernelOnlyWarns) {
+  xen_kernel("3.2.0-4-xen-amd64");
+  put("/boot/grub/grub.cfg", "set default=\"0\"\nmenuentry 'x' {\n linux /boot/vmlinuz-3.2.0-4-xen-amd64\n}\n");
+  put("/etc/default/grub", "GRUB_DEFAULT=0\n");
+  FixupPlan p = plan(false);
+  EXPECT_TRUE(p.changes.empty()) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "xen-only-kernel"));
+  EXPECT_TRUE(has_warning(p, "no-kvm-kernel"));
 }
 
 }  // namespace

@@ -28,6 +28,10 @@ std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+std::string trim_blanks(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
 std::string first_line(const std::string& s) {
   std::string l = s.substr(0, s.find('\n'));
   while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
@@ -153,7 +157,7 @@ void find_boot_loaders(GuestFs& fs, Inspection& in) {
     auto t = read_small(fs, p);
     if (!t || !seen_content.insert(*t).second) continue;  // menu.lst is usually a link to grub.conf
     BootMenu m = parse_grub_legacy(*t);
-    in.boot_loaders.push_back({"grub-legacy", p, m.entries, m.default_index, m.default_value});
+    in.boot_loaders.push_back({"grub-legacy", p, m.entries, m.default_index, m.default_value, {}, {}});
   }
   std::vector<std::string> grub2 = {"/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"};
   for (const auto& d : fs.list_dir("/boot/efi/EFI")) grub2.push_back("/boot/efi/EFI/" + d + "/grub.cfg");
@@ -161,35 +165,45 @@ void find_boot_loaders(GuestFs& fs, Inspection& in) {
     auto t = read_small(fs, p);
     if (!t) continue;
     BootMenu m = parse_grub2_cfg(*t);
-    in.boot_loaders.push_back({"grub2", p, m.entries, m.default_index, m.default_value});
+    BootLoader b{"grub2", p, m.entries, m.default_index, m.default_value, {}, {}};
+    if (m.saved_default) {
+      // GRUB_DEFAULT=saved: grub.cfg load_env's the grubenv beside it; an unset saved_entry boots the first entry.
+      std::string env = guest_join(guest_dirname(p), "grubenv");
+      if (auto e = read_small(fs, env)) {
+        b.grubenv = env;
+        b.saved_entry = grubenv_var(*e, "saved_entry").value_or("");
+      }
+      b.default_index = resolve_grub2_default(b.entries, b.saved_entry);
+    }
+    in.boot_loaders.push_back(std::move(b));
   }
   auto bls = find_bls_entries(fs);
   if (!bls.empty()) {
-    BootLoader b{"bls", "/boot/loader/entries", {}, -1, {}};
-    std::string saved;
-    for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
-      if (auto t = read_small(fs, env)) saved = shell_var(*t, "saved_entry").value_or("");
-    b.default_value = saved;
+    BootLoader b{"bls", "/boot/loader/entries", {}, -1, {}, {}, {}};
+    std::optional<std::string> kernelopts;
+    for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"}) {
+      auto t = read_small(fs, env);
+      if (!t) continue;
+      b.grubenv = env;
+      b.saved_entry = grubenv_var(*t, "saved_entry").value_or("");
+      kernelopts = grubenv_var(*t, "kernelopts");
+      break;
+    }
+    b.default_value = b.saved_entry;
     for (const auto& p : bls) {
       auto t = read_small(fs, p);
       if (!t) continue;
       BootEntry e = parse_bls_entry(*t);
-      if (e.cmdline.find("$kernelopts") != std::string::npos) {
-        for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
-          if (auto g = read_small(fs, env)) {
-            std::string ko = shell_var(*g, "kernelopts").value_or("");
-            size_t pos = e.cmdline.find("$kernelopts");
-            e.cmdline.replace(pos, 11, ko);
-            break;
-          }
-      }
-      std::string id = p.substr(p.rfind('/') + 1);
-      id = id.substr(0, id.size() - 5);
-      if (!saved.empty() && id == saved) b.default_index = static_cast<int>(b.entries.size());
+      // grub splits the expansion into words, so the blanks grub2-editenv leaves around it do not count.
+      if (size_t pos = e.cmdline.find("$kernelopts"); pos != std::string::npos && kernelopts)
+        e.cmdline.replace(pos, 11, trim_blanks(*kernelopts));
+      e.id = p.substr(p.rfind('/') + 1);
+      e.id.resize(e.id.size() - 5);  // ".conf"
+      if (!b.saved_entry.empty() && e.id == b.saved_entry) b.default_index = static_cast<int>(b.entries.size());
       b.entries.push_back(e);
     }
-    // Without a saved entry, grub's blscfg boots the newest (entries sort by version, last is newest).
-    if (b.default_index < 0 && !b.entries.empty()) b.default_index = static_cast<int>(b.entries.size()) - 1;
+    // grub's blscfg boots the newest entry when saved_entry names none.
+    if (b.default_index < 0) b.default_index = newest_bls_entry(b.entries);
     in.boot_loaders.push_back(b);
   }
   for (const char* p : {"/boot/extlinux/extlinux.conf", "/boot/extlinux.conf", "/extlinux.conf",
@@ -199,7 +213,7 @@ void find_boot_loaders(GuestFs& fs, Inspection& in) {
     if (!t) continue;
     BootMenu m = parse_syslinux(*t);
     std::string kind = std::string(p).find("extlinux") != std::string::npos ? "extlinux" : "syslinux";
-    in.boot_loaders.push_back({kind, p, m.entries, m.default_index, m.default_value});
+    in.boot_loaders.push_back({kind, p, m.entries, m.default_index, m.default_value, {}, {}});
   }
   if (auto t = read_small(fs, "/etc/default/grub")) in.default_grub = shell_var(*t, "GRUB_CMDLINE_LINUX").value_or("");
 }
@@ -295,8 +309,14 @@ void find_kernels(GuestFs& fs, Inspection& in) {
 }
 
 void find_network(GuestFs& fs, Inspection& in) {
-  for (const auto& p : find_ifcfg_files(fs))
-    if (auto t = read_small(fs, p)) in.network.push_back({p, "ifcfg", summarize_ifcfg(*t)});
+  for (const auto& p : find_ifcfg_files(fs)) {
+    auto t = read_small(fs, p);
+    if (!t) continue;
+    NetSummary s = summarize_ifcfg(*t);
+    // SUSE names the interface only in the file name (no DEVICE=).
+    if (s.interfaces.empty()) s.interfaces.push_back(p.substr(p.rfind("ifcfg-") + 6));
+    in.network.push_back({p, "ifcfg", s});
+  }
   if (auto t = read_small(fs, "/etc/network/interfaces"))
     in.network.push_back({"/etc/network/interfaces", "interfaces", summarize_interfaces(*t)});
   for (const auto& p : find_files(fs, "/etc/network/interfaces.d", "", ""))
@@ -354,12 +374,31 @@ std::string boot_path(GuestFs& fs, const std::string& p) {
   return normalize_guest_path(q);
 }
 
+int newest_bls_entry(const std::vector<BootEntry>& entries) {
+  int best = -1;
+  for (size_t k = 0; k < entries.size(); ++k) {
+    if (best < 0) {
+      best = static_cast<int>(k);
+      continue;
+    }
+    const BootEntry& a = entries[k];
+    const BootEntry& b = entries[static_cast<size_t>(best)];
+    // blscfg compares the version lines (an entry with one is newer than one without), then the file names.
+    int c = a.version.empty() != b.version.empty() ? (a.version.empty() ? -1 : 1) : rpm_vercmp(a.version, b.version);
+    if (c == 0) c = rpm_vercmp(a.id, b.id);
+    if (c > 0) best = static_cast<int>(k);
+  }
+  return best;
+}
+
 std::vector<std::string> find_ifcfg_files(GuestFs& fs) {
   std::vector<std::string> out;
-  for (const auto& p : find_files(fs, "/etc/sysconfig/network-scripts", "ifcfg-", ""))
-    if (!ends_with(p, "ifcfg-lo") && p.find('~') == std::string::npos && !ends_with(p, ".bak") &&
-        !ends_with(p, ".orig"))
-      out.push_back(p);
+  // Red Hat's folder, then SUSE's.
+  for (const char* dir : {"/etc/sysconfig/network-scripts", "/etc/sysconfig/network"})
+    for (const auto& p : find_files(fs, dir, "ifcfg-", ""))
+      if (!ends_with(p, "ifcfg-lo") && p.find('~') == std::string::npos && !ends_with(p, ".bak") &&
+          !ends_with(p, ".orig") && !ends_with(p, ".template"))
+        out.push_back(p);
   return out;
 }
 
@@ -488,9 +527,17 @@ nlohmann::json to_json(const Inspection& in) {
                 {"cmdline", e.cmdline},
                 {"default", static_cast<int>(k) == b.default_index}};
       if (!e.hypervisor.empty()) x["hypervisor"] = e.hypervisor;
+      if (!e.id.empty()) x["id"] = e.id;
+      if (!e.version.empty()) x["version"] = e.version;
+      if (b.kind == "grub2") x["menu-path"] = grub2_default_path(b.entries, static_cast<int>(k));
       es.push_back(x);
     }
-    bl.push_back({{"type", b.kind}, {"config", b.config}, {"default", b.default_value}, {"entries", es}});
+    json x = {{"type", b.kind}, {"config", b.config}, {"default", b.default_value}, {"entries", es}};
+    if (!b.grubenv.empty()) {
+      x["grubenv"] = b.grubenv;
+      x["saved-entry"] = b.saved_entry;
+    }
+    bl.push_back(x);
   }
   j["boot-loaders"] = bl;
   json ks = json::array();
@@ -555,8 +602,10 @@ std::string to_human(const Inspection& in) {
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";
   o << "Boot loaders:" << (in.boot_loaders.empty() ? " none found" : "") << "\n";
   for (const auto& b : in.boot_loaders) {
-    o << "  " << b.kind << " (" << b.config << "), default " << (b.default_value.empty() ? "-" : b.default_value)
-      << "\n";
+    o << "  " << b.kind << " (" << b.config << "), default " << (b.default_value.empty() ? "-" : b.default_value);
+    if (!b.grubenv.empty() && b.saved_entry != b.default_value)
+      o << " (" << b.grubenv << ": saved_entry=" << b.saved_entry << ")";
+    o << "\n";
     for (size_t k = 0; k < b.entries.size(); ++k) {
       const auto& e = b.entries[k];
       o << "    " << (static_cast<int>(k) == b.default_index ? "* " : "  ") << e.title << "\n";

@@ -34,6 +34,10 @@ struct BootLoader {
   std::vector<BootEntry> entries;
   int default_index = -1;
   std::string default_value;
+  // grub2 with a "${saved_entry}" default, and BLS: the grubenv the default comes from ("" when there is none),
+  // and its saved_entry (unset: "").
+  std::string grubenv;
+  std::string saved_entry;
 };
 
 struct KernelInfo {
@@ -86,6 +90,9 @@ Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems);
 
 nlohmann::json to_json(const Inspection& in);
 std::string to_human(const Inspection& in);
+
+// The entry a BLS menu boots when grubenv names none: the newest by version, as grub's blscfg sorts them.
+int newest_bls_entry(const std::vector<BootEntry>& entries);
 
 // Finds the files of each config style (used by inspection and fixups).
 std::vector<std::string> find_ifcfg_files(GuestFs& fs);

@@ -358,42 +358,149 @@ BootMenu parse_grub_legacy(std::string_view text) {
 }
 
 namespace {
-// The quoted or bare title after "menuentry".
-std::string menuentry_title(std::string_view rest) {
-  rest = trim(rest);
-  if (rest.empty()) return {};
-  char q = rest[0];
-  if (q == '\'' || q == '"') {
-    size_t e = rest.find(q, 1);
-    return std::string(rest.substr(1, e == std::string_view::npos ? std::string_view::npos : e - 1));
-  }
-  auto fs = fields(rest);
-  return fs.empty() ? std::string() : std::string(fs[0].text);
-}
 std::string unquote(std::string_view v) {
   v = trim(v);
   if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'') && v.back() == v[0]) return std::string(v.substr(1, v.size() - 2));
   return std::string(v);
 }
-}  // namespace
 
-BootMenu parse_grub2_cfg(std::string_view text) {
+// grub script words: '...' literal, "..." with \\ \" \$ escapes, bare words with \x escapes. Variables stay as
+// written ("${saved_entry}"). Stops at a bare '{' or ';', which end a menuentry header or a command.
+std::vector<std::string> grub_words(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_space(s[i])) ++i;
+    if (i >= s.size() || s[i] == '{' || s[i] == ';' || s[i] == '#') break;
+    std::string w;
+    while (i < s.size() && !is_space(s[i]) && s[i] != ';') {
+      char c = s[i];
+      if (c == '\'') {
+        size_t e = s.find('\'', i + 1);
+        if (e == std::string_view::npos) e = s.size();
+        w += s.substr(i + 1, e - i - 1);
+        i = e + 1;
+      } else if (c == '"') {
+        ++i;
+        while (i < s.size() && s[i] != '"') {
+          if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '"' || s[i + 1] == '\\' || s[i + 1] == '$')) ++i;
+          w += s[i++];
+        }
+        ++i;
+      } else if (c == '\\' && i + 1 < s.size()) {
+        w += s[i + 1];
+        i += 2;
+      } else {
+        w += c;
+        ++i;
+      }
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+// The title and id of a menuentry or submenu header (the words after the keyword).
+MenuStep menu_header(std::string_view rest) {
+  MenuStep step;
+  auto words = grub_words(rest);
+  if (words.empty()) return step;
+  step.title = words[0];
+  for (size_t k = 1; k < words.size(); ++k) {
+    const std::string& w = words[k];
+    if (starts_with(w, "--id=")) {
+      step.id = w.substr(5);
+    } else if ((w == "--id" || w == "$menuentry_id_option" || w == "${menuentry_id_option}") && k + 1 < words.size()) {
+      step.id = words[++k];
+    }
+  }
+  return step;
+}
+
+bool is_grub_var(std::string_view v, std::string_view name) {
+  return v == "$" + std::string(name) || v == "${" + std::string(name) + "}";
+}
+
+// A top-level `set default=VALUE` line: where VALUE is written, and what it says.
+struct Grub2DefaultLine {
+  size_t value_pos = 0;
+  size_t value_len = 0;
+  std::string value;
+};
+std::optional<Grub2DefaultLine> grub2_default_line(std::string_view body) {
+  size_t end = 0;
+  if (first_word(body, &end) != "set") return std::nullopt;
+  size_t i = end;
+  while (i < body.size() && is_blank(body[i])) ++i;
+  if (body.substr(i, 8) != "default=") return std::nullopt;
+  Grub2DefaultLine d;
+  d.value_pos = i + 8;
+  // The value's extent as written: up to the first blank or ';' outside quotes.
+  size_t j = d.value_pos;
+  char q = 0;
+  while (j < body.size() && (q || (!is_space(body[j]) && body[j] != ';'))) {
+    if (q == '"' && body[j] == '\\' && j + 1 < body.size()) {
+      j += 2;
+      continue;
+    }
+    if (!q && body[j] == '\\' && j + 1 < body.size()) {
+      j += 2;
+      continue;
+    }
+    if (!q && (body[j] == '\'' || body[j] == '"'))
+      q = body[j];
+    else if (q && body[j] == q)
+      q = 0;
+    ++j;
+  }
+  d.value_len = j - d.value_pos;
+  auto words = grub_words(body.substr(d.value_pos, d.value_len));
+  d.value = words.empty() ? std::string() : words[0];
+  return d;
+}
+
+// parse_grub2_cfg, also listing the line numbers of the top-level `set default=` lines.
+BootMenu parse_grub2(std::string_view text, std::vector<size_t>* default_lines) {
   BootMenu m;
   BootEntry* cur = nullptr;
   int depth_at_entry = -1;
   int depth = 0;
-  for (auto l : split_lines_keep(text)) {
-    std::string_view body = cut(l).body;
+  struct Submenu {
+    int depth;  // brace depth of its header line; open while depth is greater
+    MenuStep step;
+    int children = 0;
+  };
+  std::vector<Submenu> open;
+  int top_children = 0;
+  std::vector<MenuStep> prefix;
+  auto next_step = [&](std::string_view rest) {
+    MenuStep step = menu_header(rest);
+    step.index = open.empty() ? top_children++ : open.back().children++;
+    return step;
+  };
+  auto lines = split_lines_keep(text);
+  for (size_t n = 0; n < lines.size(); ++n) {
+    std::string_view body = cut(lines[n]).body;
     if (is_comment_or_blank(body)) continue;
     size_t end = 0;
     std::string_view w = first_word(body, &end);
     std::string rest = rest_after_word(body, end);
-    if (w == "set" && !cur && starts_with(rest, "default=")) {
-      m.default_value = unquote(std::string_view(rest).substr(8));
+    if (depth == 0 && !cur && w == "set") {
+      if (auto d = grub2_default_line(body); d && !is_grub_var(d->value, "next_entry")) {
+        m.default_value = d->value;
+        m.saved_default = is_grub_var(d->value, "saved_entry");
+        if (default_lines) default_lines->push_back(n);
+      }
+    } else if (w == "submenu") {
+      MenuStep step = next_step(rest);
+      open.push_back({depth, step, 0});
     } else if (w == "menuentry") {
       m.entries.push_back({});
       cur = &m.entries.back();
-      cur->title = menuentry_title(rest);
+      for (const auto& s : open) cur->menu_path.push_back(s.step);
+      cur->menu_path.push_back(next_step(rest));
+      cur->title = cur->menu_path.back().title;
+      cur->id = cur->menu_path.back().id;
       depth_at_entry = depth;
     } else if (cur && (w == "linux" || w == "linux16" || w == "linuxefi")) {
       split_kernel_line(rest, cur->kernel, cur->cmdline);
@@ -411,14 +518,252 @@ BootMenu parse_grub2_cfg(std::string_view text) {
       if (c == '}') {
         --depth;
         if (cur && depth <= depth_at_entry) cur = nullptr;
+        while (!open.empty() && depth <= open.back().depth) open.pop_back();
       }
     }
   }
-  int d = m.default_value.empty() ? 0 : parse_index(m.default_value);
-  if (d >= 0 && d < static_cast<int>(m.entries.size())) m.default_index = d;
-  for (size_t k = 0; m.default_index < 0 && k < m.entries.size(); ++k)
-    if (m.entries[k].title == m.default_value) m.default_index = static_cast<int>(k);
+  m.default_index = m.saved_default ? -1 : resolve_grub2_default(m.entries, m.default_value);
   return m;
+}
+
+// Splits a grub default path on '>'; ">>" is a literal '>' (grub's menuentry_eq).
+std::vector<std::string> split_grub2_path(std::string_view value) {
+  std::vector<std::string> parts(1);
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '>') {
+      parts.back() += value[i];
+    } else if (i + 1 < value.size() && value[i + 1] == '>') {
+      parts.back() += '>';
+      ++i;
+    } else {
+      parts.emplace_back();
+    }
+  }
+  return parts;
+}
+
+std::string escape_grub2_part(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    out += c;
+    if (c == '>') out += '>';
+  }
+  return out;
+}
+
+bool path_has_prefix(const std::vector<MenuStep>& path, const std::vector<int>& prefix) {
+  if (path.size() < prefix.size()) return false;
+  for (size_t k = 0; k < prefix.size(); ++k)
+    if (path[k].index != prefix[k]) return false;
+  return true;
+}
+
+// Quotes a value for grub script (grub_words reads it back as value).
+std::string grub_quote(std::string_view v) {
+  if (v.find_first_of("\"$\\") == std::string_view::npos) return "\"" + std::string(v) + "\"";
+  if (v.find('\'') == std::string_view::npos) return "'" + std::string(v) + "'";
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '$' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+BootMenu parse_grub2_cfg(std::string_view text) { return parse_grub2(text, nullptr); }
+
+int resolve_grub2_default(const std::vector<BootEntry>& entries, std::string_view value) {
+  if (entries.empty()) return -1;
+  std::vector<int> prefix;
+  for (const std::string& part : split_grub2_path(value)) {
+    size_t depth = prefix.size();
+    bool deeper = false;  // prefix names a submenu, so this part chooses inside it
+    int chosen = -1;
+    // grub reads a part that starts with a digit as a number (strtoul, trailing text ignored).
+    bool numeric = !part.empty() && std::isdigit(static_cast<unsigned char>(part[0]));
+    long n = 0;
+    for (size_t k = 0; numeric && k < part.size() && std::isdigit(static_cast<unsigned char>(part[k])); ++k)
+      n = std::min(n * 10 + (part[k] - '0'), 1000000L);
+    for (const auto& e : entries) {
+      if (e.menu_path.size() <= depth || !path_has_prefix(e.menu_path, prefix)) continue;
+      deeper = true;
+      const MenuStep& step = e.menu_path[depth];
+      bool match = numeric ? step.index == n : step.title == part || (!step.id.empty() && step.id == part);
+      if (match) {
+        chosen = step.index;
+        break;
+      }
+    }
+    if (!deeper) break;  // the path already names an entry; grub ignores the rest
+    prefix.push_back(chosen < 0 ? 0 : chosen);
+  }
+  // A submenu boots its first entry: the first, in menu order, under the prefix.
+  for (size_t k = 0; k < entries.size(); ++k)
+    if (path_has_prefix(entries[k].menu_path, prefix)) return static_cast<int>(k);
+  return -1;
+}
+
+std::string grub2_default_path(const std::vector<BootEntry>& entries, int index) {
+  if (index < 0 || static_cast<size_t>(index) >= entries.size()) return {};
+  const auto& path = entries[static_cast<size_t>(index)].menu_path;
+  auto join = [&](auto part) {
+    std::string v;
+    for (size_t k = 0; k < path.size(); ++k) v += (k ? ">" : "") + part(path[k]);
+    return v;
+  };
+  std::string by_id = join([](const MenuStep& s) { return s.id.empty() ? escape_grub2_part(s.title) : s.id; });
+  if (resolve_grub2_default(entries, by_id) == index) return by_id;
+  std::string by_title = join([](const MenuStep& s) { return escape_grub2_part(s.title); });
+  if (resolve_grub2_default(entries, by_title) == index) return by_title;
+  return join([](const MenuStep& s) { return std::to_string(s.index); });
+}
+
+std::string set_grub2_default(std::string_view text, const std::string& value) {
+  std::vector<size_t> default_lines;
+  parse_grub2(text, &default_lines);
+  auto lines = split_lines_keep(text);
+  std::string out;
+  bool any = !default_lines.empty();
+  for (size_t n = 0; n < lines.size(); ++n) {
+    Line l = cut(lines[n]);
+    std::optional<Grub2DefaultLine> d;
+    if (std::find(default_lines.begin(), default_lines.end(), n) != default_lines.end()) d = grub2_default_line(l.body);
+    if (!d || is_grub_var(d->value, "saved_entry") || d->value == value) {
+      out += lines[n];
+      continue;
+    }
+    out += l.body.substr(0, d->value_pos);
+    out += grub_quote(value);
+    out += l.body.substr(d->value_pos + d->value_len);
+    out += l.eol;
+  }
+  if (!any) out = "set default=" + grub_quote(value) + "\n" + out;
+  return out;
+}
+
+std::string set_default_grub_default(std::string_view text, const std::string& value) {
+  std::optional<std::string> current = shell_var(text, "GRUB_DEFAULT");
+  if (current == "saved" || current == value) return std::string(text);
+  std::string quoted;
+  if (value.find_first_of("\"$\\`") == std::string::npos)
+    quoted = "\"" + value + "\"";
+  else if (value.find('\'') == std::string::npos)
+    quoted = "'" + value + "'";
+  if (quoted.empty() || value.find_first_of("\r\n") != std::string::npos) return std::string(text);
+  bool found = false;
+  std::string out = map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
+    std::string_view t = trim(body);
+    std::string_view u = starts_with(t, "export ") ? trim(t.substr(7)) : t;
+    if (!starts_with(u, "GRUB_DEFAULT=")) return std::string(body);
+    found = true;
+    size_t eq = body.find("GRUB_DEFAULT=") + 13;
+    return std::string(body.substr(0, eq)) + quoted;
+  });
+  if (!found) {
+    if (!out.empty() && out.back() != '\n') out += "\n";
+    out += "GRUB_DEFAULT=" + quoted + "\n";
+  }
+  // A line this rewrite cannot make read back as value (an unbalanced quote before it) is left alone.
+  return shell_var(out, "GRUB_DEFAULT") == value ? out : std::string(text);
+}
+
+std::optional<std::string> grubenv_var(std::string_view text, std::string_view key) {
+  std::optional<std::string> found;
+  for (auto l : split_lines_keep(text)) {
+    std::string_view body = cut(l).body;
+    if (body.size() <= key.size() || !starts_with(body, key) || body[key.size()] != '=') continue;
+    std::string v;
+    std::string_view raw = body.substr(key.size() + 1);
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 1 < raw.size()) ++i;
+      v += raw[i];
+    }
+    found = std::move(v);  // grub's load_env sets each in turn: the last wins
+  }
+  return found;
+}
+
+std::optional<std::string> set_grubenv_var(std::string_view text, std::string_view key, std::string_view value) {
+  if (value.find_first_of("\r\n") != std::string_view::npos || key.empty() ||
+      key.find_first_of("=\r\n") != std::string_view::npos)
+    return std::nullopt;
+  std::string line = std::string(key) + "=";
+  for (char c : value) {
+    if (c == '\\') line += '\\';
+    line += c;
+  }
+  // Everything after the last newline is grub's '#' padding in a real block.
+  size_t last_nl = text.rfind('\n');
+  size_t pad_start = last_nl == std::string_view::npos ? 0 : last_nl + 1;
+  bool padded = text.find_first_not_of('#', pad_start) == std::string_view::npos;
+  bool block = padded && text.size() == 1024;
+  bool found = false;
+  std::string out = map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
+    if (body.size() <= key.size() || !starts_with(body, key) || body[key.size()] != '=') return std::string(body);
+    found = true;
+    return line;
+  });
+  if (!found) {
+    if (padded) {
+      out.insert(pad_start, line + "\n");
+    } else {
+      if (!out.empty() && out.back() != '\n') out += "\n";
+      out += line + "\n";
+    }
+  }
+  if (block && out.size() != 1024) {
+    size_t nl = out.rfind('\n');
+    std::string head = out.substr(0, nl == std::string::npos ? 0 : nl + 1);
+    if (head.size() > 1024) return std::nullopt;
+    out = head + std::string(1024 - head.size(), '#');
+  }
+  return out;
+}
+
+int rpm_vercmp(std::string_view a, std::string_view b) {
+  if (a == b) return 0;
+  size_t i = 0, j = 0;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  while (i < a.size() || j < b.size()) {
+    while (i < a.size() && !alnum(a[i]) && a[i] != '~' && a[i] != '^') ++i;
+    while (j < b.size() && !alnum(b[j]) && b[j] != '~' && b[j] != '^') ++j;
+    bool ta = i < a.size() && a[i] == '~', tb = j < b.size() && b[j] == '~';
+    if (ta || tb) {
+      if (!(ta && tb)) return ta ? -1 : 1;
+      ++i, ++j;
+      continue;
+    }
+    bool ca = i < a.size() && a[i] == '^', cb = j < b.size() && b[j] == '^';
+    if (ca || cb) {
+      if (i >= a.size()) return -1;
+      if (j >= b.size()) return 1;
+      if (!ca) return 1;
+      if (!cb) return -1;
+      ++i, ++j;
+      continue;
+    }
+    if (i >= a.size() || j >= b.size()) break;
+    bool num = digit(a[i]);
+    auto seg = [&](std::string_view s, size_t& k) {
+      size_t st = k;
+      while (k < s.size() && (num ? digit(s[k]) : alpha(s[k]))) ++k;
+      return s.substr(st, k - st);
+    };
+    std::string_view sa = seg(a, i), sb = seg(b, j);
+    if (sb.empty()) return num ? 1 : -1;  // a number is newer than letters
+    if (num) {
+      while (!sa.empty() && sa[0] == '0') sa.remove_prefix(1);
+      while (!sb.empty() && sb[0] == '0') sb.remove_prefix(1);
+      if (sa.size() != sb.size()) return sa.size() < sb.size() ? -1 : 1;
+    }
+    int c = sa.compare(sb);
+    if (c) return c < 0 ? -1 : 1;
+  }
+  if (i >= a.size() && j >= b.size()) return 0;
+  return i < a.size() ? 1 : -1;
 }
 
 BootEntry parse_bls_entry(std::string_view text) {
@@ -437,6 +782,8 @@ BootEntry parse_bls_entry(std::string_view text) {
       e.initrd = rest;
     else if (w == "options")
       e.cmdline = e.cmdline.empty() ? rest : e.cmdline + " " + rest;
+    else if (w == "version")
+      e.version = rest;
   }
   return e;
 }
@@ -533,10 +880,13 @@ std::optional<std::string> shell_var(std::string_view text, std::string_view key
 }
 
 namespace {
-// "IPADDR", "IPADDR0", "IPADDR1" all match base "IPADDR".
+// "IPADDR", "IPADDR0", "IPADDR1" (Red Hat) and "IPADDR_1", "IPADDR_x" (SUSE's suffixed addresses) all match
+// base "IPADDR".
 bool key_is(std::string_view key, std::string_view base) {
   if (!starts_with(key, base)) return false;
-  for (char c : key.substr(base.size()))
+  std::string_view suffix = key.substr(base.size());
+  if (starts_with(suffix, "_")) return true;
+  for (char c : suffix)
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   return true;
 }
@@ -554,9 +904,11 @@ NetSummary summarize_ifcfg(std::string_view text) {
   if (auto d = shell_var(text, "DEVICE")) s.interfaces.push_back(*d);
   std::string proto = lower(shell_var(text, "BOOTPROTO").value_or(""));
   bool has_ip = shell_var(text, "IPADDR").has_value() || shell_var(text, "IPADDR0").has_value();
-  s.dhcp = proto == "dhcp" || proto == "bootp";
+  // SUSE also writes dhcp4, dhcp6 and dhcp+autoip.
+  s.dhcp = starts_with(proto, "dhcp") || proto == "bootp";
   s.is_static = !s.dhcp && (proto == "static" || proto == "none" || proto.empty()) && has_ip;
-  for (const char* k : {"HWADDR", "MACADDR"})
+  // LLADDR is SUSE's MACADDR.
+  for (const char* k : {"HWADDR", "MACADDR", "LLADDR"})
     if (auto m = shell_var(text, k)) s.macs.push_back(*m);
   return s;
 }
@@ -567,14 +919,16 @@ std::string rewrite_ifcfg(std::string_view text) {
   std::string out = map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     std::string_view key = assignment_key(body);
     if (key.empty()) return std::string(body);
-    if (key == "HWADDR" || key == "MACADDR") return std::nullopt;
+    if (key == "HWADDR" || key == "MACADDR" || key == "LLADDR") return std::nullopt;
     if (s.is_static) {
       if (key == "BOOTPROTO") {
         saw_proto = true;
         size_t eq = body.find('=');
-        return std::string(body.substr(0, eq + 1)) + "dhcp";
+        // SUSE's BOOTPROTO='static' keeps its quotes.
+        char q = eq + 1 < body.size() && (body[eq + 1] == '\'' || body[eq + 1] == '"') ? body[eq + 1] : 0;
+        return std::string(body.substr(0, eq + 1)) + (q ? q + std::string("dhcp") + q : std::string("dhcp"));
       }
-      for (const char* k : {"IPADDR", "NETMASK", "PREFIX", "GATEWAY", "NETWORK", "BROADCAST"})
+      for (const char* k : {"IPADDR", "NETMASK", "PREFIX", "PREFIXLEN", "GATEWAY", "NETWORK", "BROADCAST"})
         if (key_is(key, k)) return std::nullopt;
     }
     return std::string(body);

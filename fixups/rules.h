@@ -61,6 +61,13 @@ std::string rewrite_bls_entry(std::string_view text, const CmdlineEdit& edit);  
 std::string rewrite_grubenv(std::string_view text, const CmdlineEdit& edit);
 std::string rewrite_syslinux(std::string_view text, const CmdlineEdit& edit);  // APPEND lines
 
+// One level of a grub2 menu path: a submenu, or the entry itself.
+struct MenuStep {
+  int index = 0;      // position among that level's menuentries and submenus
+  std::string title;  // as written, quotes removed
+  std::string id;     // --id X or $menuentry_id_option 'X'; "" when none
+};
+
 // A boot menu entry as a boot loader config declares it.
 struct BootEntry {
   std::string title;
@@ -68,14 +75,42 @@ struct BootEntry {
   std::string initrd;
   std::string cmdline;
   std::string hypervisor;  // grub legacy / grub2 Xen entries: xen.gz path
+  // grub2: the menuentry id; BLS: the entry's file name without ".conf" (what saved_entry names). "" when none.
+  std::string id;
+  std::string version;              // BLS: the version line
+  std::vector<MenuStep> menu_path;  // grub2: the enclosing submenus, outermost first, then the entry itself
 };
 struct BootMenu {
   std::vector<BootEntry> entries;
-  std::string default_value;  // as written ("0", "saved", a label or title)
+  std::string default_value;  // as written ("0", "saved", a label or title, grub2 "${saved_entry}")
   int default_index = -1;     // resolved index into entries, -1 if unknown
+  // grub2: the default is "${saved_entry}" (GRUB_DEFAULT=saved), so it lives in grubenv, not in grub.cfg.
+  bool saved_default = false;
 };
 BootMenu parse_grub_legacy(std::string_view text);
+// Entries in menu order (those inside submenus included, each with its menu_path); the default resolved as grub
+// does (see resolve_grub2_default). A "${saved_entry}" default sets saved_default and resolves to -1.
 BootMenu parse_grub2_cfg(std::string_view text);
+// The entry grub2 boots for a default value: a '>'-separated path whose parts are each a number (position among
+// that level's menuentries and submenus), a title or an id. As grub does, a part that names nothing means the
+// first item, and a path ending on a submenu boots that submenu's first entry. -1 only when there are no entries.
+int resolve_grub2_default(const std::vector<BootEntry>& entries, std::string_view value);
+// The value that makes entries[index] grub2's default: each level's id, else its title, else (a title holding
+// '>' or one that does not name it uniquely) its number. Always resolves back to index.
+std::string grub2_default_path(const std::vector<BootEntry>& entries, int index);
+// Sets grub2's literal default: rewrites every top-level `set default=` line of grub.cfg except those that read
+// ${next_entry} or ${saved_entry}; adds one at the top when there is none.
+std::string set_grub2_default(std::string_view text, const std::string& value);
+// /etc/default/grub: GRUB_DEFAULT becomes value (added when absent) unless it is "saved".
+std::string set_default_grub_default(std::string_view text, const std::string& value);
+// grubenv: sets (or adds) key=value, keeping a 1024-byte '#'-padded block exactly 1024 bytes. Returns nullopt
+// when the block has no room for it.
+std::optional<std::string> set_grubenv_var(std::string_view text, std::string_view key, std::string_view value);
+// A grubenv variable's value (grub-editenv's escapes undone), nullopt when unset.
+std::optional<std::string> grubenv_var(std::string_view text, std::string_view key);
+// rpm's version comparison (what grub's blscfg sorts entries by): digit runs compare as numbers, letters as
+// strings, '~' sorts before anything. <0, 0, >0.
+int rpm_vercmp(std::string_view a, std::string_view b);
 BootEntry parse_bls_entry(std::string_view text);
 BootMenu parse_syslinux(std::string_view text);
 // Sets grub legacy's default (index into entries); adds a default line if none.

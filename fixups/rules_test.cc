@@ -129,6 +129,163 @@ TEST(Grub2, EntriesSubmenusAndDefault) {
   EXPECT_EQ(rewrite_grub2_cfg(r, e), r);
 }
 
+// What Debian's grub-mkconfig writes: a top entry, then every kernel in a submenu, all with ids.
+const char kDebianGrubCfg[] =
+    "if [ \"${next_entry}\" ] ; then\n"
+    "   set default=\"${next_entry}\"\n"
+    "   set next_entry=\n"
+    "else\n"
+    "   set default=\"0\"\n"
+    "fi\n"
+    "function savedefault {\n"
+    "  if [ -z \"${boot_once}\" ]; then\n"
+    "    saved_entry=\"${chosen}\"\n"
+    "  fi\n"
+    "}\n"
+    "menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-abcd' {\n"
+    "\tlinux\t/boot/vmlinuz-3.2.0-4-xen-amd64 root=/dev/xvda1 ro\n"
+    "}\n"
+    "submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-abcd' {\n"
+    "\tmenuentry 'Debian GNU/Linux, with Linux 3.2.0-4-xen-amd64' --class debian $menuentry_id_option "
+    "'gnulinux-3.2.0-4-xen-amd64-advanced-abcd' {\n"
+    "\t\tlinux\t/boot/vmlinuz-3.2.0-4-xen-amd64 root=/dev/xvda1 ro\n"
+    "\t}\n"
+    "\tmenuentry 'Debian GNU/Linux, with Linux 3.2.0-4-amd64' --class debian $menuentry_id_option "
+    "'gnulinux-3.2.0-4-amd64-advanced-abcd' {\n"
+    "\t\tlinux\t/boot/vmlinuz-3.2.0-4-amd64 root=/dev/xvda1 ro\n"
+    "\t}\n"
+    "}\n"
+    "menuentry 'Other' --id other {\n"
+    "\tlinux\t/boot/vmlinuz-other\n"
+    "}\n";
+
+TEST(Grub2, MenuPathsAndIds) {
+  BootMenu m = parse_grub2_cfg(kDebianGrubCfg);
+  ASSERT_EQ(m.entries.size(), 4u);
+  EXPECT_EQ(m.default_value, "0");
+  EXPECT_FALSE(m.saved_default);
+  EXPECT_EQ(m.default_index, 0);
+  EXPECT_EQ(m.entries[0].id, "gnulinux-simple-abcd");
+  const BootEntry& e = m.entries[2];
+  EXPECT_EQ(e.kernel, "/boot/vmlinuz-3.2.0-4-amd64");
+  ASSERT_EQ(e.menu_path.size(), 2u);
+  EXPECT_EQ(e.menu_path[0].index, 1);
+  EXPECT_EQ(e.menu_path[0].title, "Advanced options for Debian GNU/Linux");
+  EXPECT_EQ(e.menu_path[0].id, "gnulinux-advanced-abcd");
+  EXPECT_EQ(e.menu_path[1].index, 1);
+  EXPECT_EQ(e.menu_path[1].id, "gnulinux-3.2.0-4-amd64-advanced-abcd");
+  EXPECT_EQ(m.entries[3].menu_path[0].index, 2);
+  EXPECT_EQ(m.entries[3].id, "other");
+}
+
+TEST(Grub2, ResolvesDefaultsAsGrubDoes) {
+  auto es = parse_grub2_cfg(kDebianGrubCfg).entries;
+  EXPECT_EQ(resolve_grub2_default(es, "0"), 0);
+  EXPECT_EQ(resolve_grub2_default(es, "1"), 1);  // a submenu boots its first entry
+  EXPECT_EQ(resolve_grub2_default(es, "1>1"), 2);
+  EXPECT_EQ(resolve_grub2_default(es, "2"), 3);
+  EXPECT_EQ(resolve_grub2_default(es, "Other"), 3);
+  EXPECT_EQ(resolve_grub2_default(es, "other"), 3);
+  EXPECT_EQ(
+      resolve_grub2_default(es, "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 3.2.0-4-amd64"), 2);
+  EXPECT_EQ(resolve_grub2_default(es, "gnulinux-advanced-abcd>gnulinux-3.2.0-4-amd64-advanced-abcd"), 2);
+  EXPECT_EQ(resolve_grub2_default(es, "1>gnulinux-3.2.0-4-amd64-advanced-abcd"), 2);
+  // A title inside a submenu is not a top-level title, and what names nothing is the first item, as in grub.
+  EXPECT_EQ(resolve_grub2_default(es, "Debian GNU/Linux, with Linux 3.2.0-4-amd64"), 0);
+  EXPECT_EQ(resolve_grub2_default(es, "9"), 0);
+  EXPECT_EQ(resolve_grub2_default(es, ""), 0);
+  EXPECT_EQ(resolve_grub2_default(es, "0>5"), 0);  // an entry ignores the rest of the path
+  EXPECT_EQ(resolve_grub2_default({}, "0"), -1);
+  EXPECT_EQ(grub2_default_path(es, 2), "gnulinux-advanced-abcd>gnulinux-3.2.0-4-amd64-advanced-abcd");
+  EXPECT_EQ(grub2_default_path(es, 3), "other");
+}
+
+TEST(Grub2, DefaultPathFallsBackToTitlesThenNumbers) {
+  std::string cfg =
+      "submenu 'A>B' {\n menuentry 'x' {\n  linux /vmlinuz-1\n }\n}\nsubmenu 'S' --id=dup {\n menuentry 'y' {\n"
+      "  linux /vmlinuz-2\n }\n}\nmenuentry '7 up' --id dup {\n linux /vmlinuz-3\n}\n";
+  auto es = parse_grub2_cfg(cfg).entries;
+  ASSERT_EQ(es.size(), 3u);
+  EXPECT_EQ(grub2_default_path(es, 0), "A>>B>x");  // '>' in a title is doubled
+  EXPECT_EQ(resolve_grub2_default(es, "A>>B>x"), 0);
+  EXPECT_EQ(grub2_default_path(es, 1), "dup>y");
+  // The id is taken by an earlier item and the title starts with a digit (grub reads a number): numbers.
+  EXPECT_EQ(grub2_default_path(es, 2), "2");
+}
+
+TEST(Grub2, SavedEntryDefault) {
+  std::string cfg =
+      "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n   set default=\"${saved_entry}\"\nfi\n"
+      "menuentry 'a' {\n linux /vmlinuz-a\n}\n";
+  BootMenu m = parse_grub2_cfg(cfg);
+  EXPECT_TRUE(m.saved_default);
+  EXPECT_EQ(m.default_value, "${saved_entry}");
+  EXPECT_EQ(m.default_index, -1);
+  // A saved default is grubenv's business: grub.cfg is left as it is.
+  EXPECT_EQ(set_grub2_default(cfg, "1"), cfg);
+}
+
+TEST(Grub2, SetsTheLiteralDefault) {
+  std::string out = set_grub2_default(kDebianGrubCfg, "gnulinux-advanced-abcd>gnulinux-3.2.0-4-amd64-advanced-abcd");
+  std::string want = kDebianGrubCfg;
+  want.replace(want.find("set default=\"0\""), 15,
+               "set default=\"gnulinux-advanced-abcd>gnulinux-3.2.0-4-amd64-advanced-abcd\"");
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(parse_grub2_cfg(out).default_index, 2);
+  EXPECT_EQ(set_grub2_default(out, "gnulinux-advanced-abcd>gnulinux-3.2.0-4-amd64-advanced-abcd"), out);
+  // No default line: one is added; quotes chosen so grub reads the value back.
+  std::string bare = "menuentry 'a' {\n}\nmenuentry 'b$' {\n}\n";
+  std::string b = set_grub2_default(bare, "b$");
+  EXPECT_EQ(b, "set default='b$'\n" + bare);
+  EXPECT_EQ(parse_grub2_cfg(b).default_index, 1);
+  EXPECT_EQ(set_grub2_default(b, "b$"), b);
+  // A `set default` inside a submenu is that submenu's, not the menu's.
+  std::string sub = "set default=0 # top\nsubmenu 's' {\n set default=1\n menuentry 'x' {\n }\n}\n";
+  EXPECT_EQ(set_grub2_default(sub, "0>0"),
+            "set default=\"0>0\" # top\nsubmenu 's' {\n set default=1\n menuentry 'x' {\n }\n}\n");
+}
+
+TEST(DefaultGrub, SetsGrubDefaultUnlessSaved) {
+  EXPECT_EQ(set_default_grub_default("GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n", "a>b"),
+            "GRUB_DEFAULT=\"a>b\"\nGRUB_TIMEOUT=5\n");
+  EXPECT_EQ(set_default_grub_default("GRUB_DEFAULT=\"a>b\"\n", "a>b"), "GRUB_DEFAULT=\"a>b\"\n");
+  EXPECT_EQ(set_default_grub_default("GRUB_DEFAULT=saved\n", "a>b"), "GRUB_DEFAULT=saved\n");
+  EXPECT_EQ(set_default_grub_default("#GRUB_DEFAULT=0\nGRUB_TIMEOUT=5", "x"),
+            "#GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_DEFAULT=\"x\"\n");
+  EXPECT_EQ(set_default_grub_default("GRUB_DEFAULT=0\n", "it's \"x\""), "GRUB_DEFAULT=0\n");  // cannot be quoted: kept
+}
+
+TEST(Grubenv, SetsAVariableInTheBlock) {
+  std::string env = "# GRUB Environment Block\nsaved_entry=old\nkernelopts=root=/dev/sda1 ro\n";
+  env += std::string(1024 - env.size(), '#');
+  auto out = set_grubenv_var(env, "saved_entry", "a>b\\c");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->size(), 1024u);
+  EXPECT_EQ(out->substr(0, 74), "# GRUB Environment Block\nsaved_entry=a>b\\\\c\nkernelopts=root=/dev/sda1 ro\n#");
+  EXPECT_EQ(grubenv_var(*out, "saved_entry"), "a>b\\c");
+  EXPECT_EQ(set_grubenv_var(*out, "saved_entry", "a>b\\c"), *out);
+  // Added before the padding when absent.
+  std::string bare = "# GRUB Environment Block\n" + std::string(1024 - 25, '#');
+  out = set_grubenv_var(bare, "saved_entry", "x");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "# GRUB Environment Block\nsaved_entry=x\n" + std::string(1024 - 39, '#'));
+  EXPECT_FALSE(set_grubenv_var(bare, "saved_entry", std::string(1000, 'x')));  // no room in the block
+  EXPECT_EQ(set_grubenv_var("a=1", "b", "2"), "a=1\nb=2\n");                   // not a block: no padding
+  EXPECT_EQ(grubenv_var("a=1\na=2\n", "a"), "2");
+  EXPECT_EQ(grubenv_var("a=1\n", "b"), std::nullopt);
+}
+
+TEST(Bls, VersionsCompareAsRpmDoes) {
+  EXPECT_LT(rpm_vercmp("4.18.0-80.el8.x86_64", "4.18.0-147.el8.x86_64"), 0);
+  EXPECT_GT(rpm_vercmp("4.18.0-147.el8.x86_64", "4.18.0-80.el8.x86_64"), 0);
+  EXPECT_EQ(rpm_vercmp("1.01", "1.1"), 0);
+  EXPECT_LT(rpm_vercmp("1.0~rc1", "1.0"), 0);
+  EXPECT_GT(rpm_vercmp("1.0a", "1.0"), 0);
+  EXPECT_GT(rpm_vercmp("1.1", "1.a"), 0);  // numbers are newer than letters
+  EXPECT_LT(rpm_vercmp("0-rescue-abc", "4.18.0"), 0);
+  EXPECT_EQ(parse_bls_entry("title x\nversion 4.18.0-80.el8\n").version, "4.18.0-80.el8");
+}
+
 TEST(DefaultGrub, CmdlineAndUuidSwitch) {
   CmdlineEdit e{test_map(), true};
   std::string in = "GRUB_CMDLINE_LINUX=\"console=hvc0 root=/dev/sda1\"\nGRUB_DISABLE_LINUX_UUID=true\n#GRUB_X=1\n";
@@ -169,6 +326,19 @@ TEST(Ifcfg, StaticToDhcpDropsMac) {
   EXPECT_EQ(rewrite_ifcfg(out), out);
   EXPECT_EQ(rewrite_ifcfg("DEVICE=eth0\nIPADDR=1.2.3.4"), "DEVICE=eth0\nBOOTPROTO=dhcp\n");
   EXPECT_EQ(rewrite_ifcfg("DEVICE=bond0\nBOOTPROTO=none\n"), "DEVICE=bond0\nBOOTPROTO=none\n");
+}
+
+TEST(Ifcfg, SuseStaticWithLladdr) {
+  std::string in =
+      "BOOTPROTO='static'\nBROADCAST=''\nIPADDR='192.168.1.10/24'\nIPADDR_2='10.0.0.1'\nPREFIXLEN_2='8'\n"
+      "LLADDR='00:16:3e:00:00:01'\nNETMASK=''\nREMOTE_IPADDR=''\nSTARTMODE='auto'\n";
+  NetSummary s = summarize_ifcfg(in);
+  EXPECT_TRUE(s.is_static);
+  EXPECT_EQ(s.macs, std::vector<std::string>{"00:16:3e:00:00:01"});
+  std::string out = rewrite_ifcfg(in);
+  EXPECT_EQ(out, "BOOTPROTO='dhcp'\nREMOTE_IPADDR=''\nSTARTMODE='auto'\n");
+  EXPECT_EQ(rewrite_ifcfg(out), out);
+  EXPECT_TRUE(summarize_ifcfg("BOOTPROTO='dhcp4'\n").dhcp);
 }
 
 TEST(Interfaces, StanzasOnly) {
