@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <memory>
 
 namespace vdkit::fixups {
 namespace {
@@ -459,6 +460,32 @@ std::optional<Grub2DefaultLine> grub2_default_line(std::string_view body) {
   return d;
 }
 
+// Calls f with each '{' and '}' of a grub.cfg line that opens or closes a block: not those quoted (a title, a
+// default value) or in a comment.
+template <typename F>
+void for_each_brace(std::string_view body, F f) {
+  char q = 0;
+  bool word_start = true;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (q) {
+      if (q == '"' && c == '\\')
+        ++i;
+      else if (c == q)
+        q = 0;
+    } else if (c == '\\') {
+      ++i;
+    } else if (c == '\'' || c == '"') {
+      q = c;
+    } else if (c == '#' && word_start) {
+      return;
+    } else if (c == '{' || c == '}') {
+      f(c);
+    }
+    word_start = is_space(c) || c == ';';
+  }
+}
+
 // parse_grub2_cfg, also listing the line numbers of the top-level `set default=` lines.
 BootMenu parse_grub2(std::string_view text, std::vector<size_t>* default_lines) {
   BootMenu m;
@@ -513,14 +540,14 @@ BootMenu parse_grub2(std::string_view text, std::vector<size_t>* default_lines) 
     } else if (cur && (w == "module" || w == "xen_module") && cur->kernel.empty()) {
       split_kernel_line(rest, cur->kernel, cur->cmdline);
     }
-    for (char c : body) {
+    for_each_brace(body, [&](char c) {
       if (c == '{') ++depth;
       if (c == '}') {
         --depth;
         if (cur && depth <= depth_at_entry) cur = nullptr;
         while (!open.empty() && depth <= open.back().depth) open.pop_back();
       }
-    }
+    });
   }
   m.default_index = m.saved_default ? -1 : resolve_grub2_default(m.entries, m.default_value);
   return m;
@@ -612,16 +639,20 @@ std::string grub2_default_path(const std::vector<BootEntry>& entries, int index)
     for (size_t k = 0; k < path.size(); ++k) v += (k ? ">" : "") + part(path[k]);
     return v;
   };
+  // A '$' would read as a variable where grub.cfg says ${saved_entry}; such names are left for numbers.
+  auto usable = [&](const std::string& v) {
+    return v.find('$') == std::string::npos && resolve_grub2_default(entries, v) == index;
+  };
   std::string by_id = join([](const MenuStep& s) { return s.id.empty() ? escape_grub2_part(s.title) : s.id; });
-  if (resolve_grub2_default(entries, by_id) == index) return by_id;
+  if (usable(by_id)) return by_id;
   std::string by_title = join([](const MenuStep& s) { return escape_grub2_part(s.title); });
-  if (resolve_grub2_default(entries, by_title) == index) return by_title;
+  if (usable(by_title)) return by_title;
   return join([](const MenuStep& s) { return std::to_string(s.index); });
 }
 
 std::string set_grub2_default(std::string_view text, const std::string& value) {
   std::vector<size_t> default_lines;
-  parse_grub2(text, &default_lines);
+  if (parse_grub2(text, &default_lines).saved_default) return std::string(text);  // grubenv's, not grub.cfg's
   auto lines = split_lines_keep(text);
   std::string out;
   bool any = !default_lines.empty();
@@ -1002,6 +1033,7 @@ struct YamlLine {
   int indent = -1;  // -1: blank or comment
   std::string key;
   std::string value;
+  size_t value_pos = 0;  // where the value starts in body
   bool list_item = false;
 };
 YamlLine yaml_line(std::string_view body) {
@@ -1019,6 +1051,8 @@ YamlLine yaml_line(std::string_view body) {
   size_t colon = t.find(':');
   if (colon != std::string_view::npos && (colon + 1 == t.size() || is_blank(t[colon + 1]))) {
     y.key = unquote(t.substr(0, colon));
+    y.value_pos = i + colon + 1;
+    while (y.value_pos < body.size() && is_blank(body[y.value_pos])) ++y.value_pos;
     std::string_view v = trim(t.substr(colon + 1));
     size_t h = v.find(" #");
     if (h != std::string_view::npos) v = trim(v.substr(0, h));
@@ -1027,6 +1061,139 @@ YamlLine yaml_line(std::string_view body) {
   }
   return y;
 }
+
+// A YAML flow node ({a: b, c: [d]}) written on one line, with where each part sits in that line.
+struct Flow {
+  enum Kind { kScalar, kMap, kSeq };
+  struct Item {
+    size_t begin = 0, end = 0;  // the item ("key: value", or a sequence value)
+    size_t key_end = 0;         // where its key ends (== begin in a sequence)
+    size_t value_begin = 0;     // where its value starts (== begin in a sequence)
+    std::string key;
+    std::shared_ptr<Flow> value;
+  };
+  Kind kind = kScalar;
+  size_t begin = 0, end = 0;
+  std::string scalar;  // kScalar: quotes removed
+  std::vector<Item> items;
+};
+constexpr int kMaxFlowDepth = 32;
+
+bool flow_indicator(char c) { return c == ',' || c == '{' || c == '}' || c == '[' || c == ']'; }
+void skip_blanks(std::string_view t, size_t& i) {
+  while (i < t.size() && is_blank(t[i])) ++i;
+}
+
+// A scalar: quoted ("..." with \ escapes, '...' with ''), or plain up to a flow indicator, ": " or " #".
+std::optional<Flow> parse_flow_scalar(std::string_view t, size_t& i) {
+  Flow f;
+  f.begin = i;
+  if (i < t.size() && (t[i] == '"' || t[i] == '\'')) {
+    char q = t[i++];
+    while (true) {
+      if (i >= t.size()) return std::nullopt;
+      if (t[i] == q) {
+        if (q == '\'' && i + 1 < t.size() && t[i + 1] == '\'') {
+          f.scalar += '\'';
+          i += 2;
+          continue;
+        }
+        ++i;
+        break;
+      }
+      if (q == '"' && t[i] == '\\' && i + 1 < t.size()) ++i;
+      f.scalar += t[i++];
+    }
+  } else {
+    size_t e = i;
+    while (e < t.size() && !flow_indicator(t[e]) &&
+           !(t[e] == ':' && (e + 1 == t.size() || is_blank(t[e + 1]) || flow_indicator(t[e + 1]))) &&
+           !(t[e] == '#' && e > i && is_blank(t[e - 1])))
+      ++e;
+    f.scalar = std::string(trim(t.substr(i, e - i)));
+    i = e;
+    while (i > f.begin && is_blank(t[i - 1])) --i;
+  }
+  f.end = i;
+  return f;
+}
+
+std::optional<Flow> parse_flow_node(std::string_view t, size_t& i, int depth) {
+  skip_blanks(t, i);
+  if (i >= t.size() || (t[i] != '{' && t[i] != '[')) return parse_flow_scalar(t, i);
+  if (depth >= kMaxFlowDepth) return std::nullopt;
+  Flow f;
+  f.kind = t[i] == '{' ? Flow::kMap : Flow::kSeq;
+  char close = t[i] == '{' ? '}' : ']';
+  f.begin = i++;
+  while (true) {
+    skip_blanks(t, i);
+    if (i >= t.size()) return std::nullopt;
+    if (t[i] == close) break;
+    Flow::Item item;
+    item.begin = i;
+    if (f.kind == Flow::kMap) {
+      if (t[i] == '{' || t[i] == '[') return std::nullopt;  // complex keys: not netplan
+      auto key = parse_flow_scalar(t, i);
+      if (!key) return std::nullopt;
+      item.key = key->scalar;
+      item.key_end = key->end;
+      skip_blanks(t, i);
+      if (i < t.size() && t[i] == ':') {
+        ++i;
+        skip_blanks(t, i);
+        item.value_begin = i;
+        auto v = parse_flow_node(t, i, depth + 1);
+        if (!v) return std::nullopt;
+        item.value = std::make_shared<Flow>(std::move(*v));
+      } else {
+        item.value_begin = i;
+        item.value = std::make_shared<Flow>();  // "{a, b}": null values
+        item.value->begin = item.value->end = i;
+      }
+    } else {
+      item.key_end = item.value_begin = i;
+      auto v = parse_flow_node(t, i, depth + 1);
+      if (!v) return std::nullopt;
+      item.value = std::make_shared<Flow>(std::move(*v));
+    }
+    item.end = item.value->end > item.begin ? item.value->end : i;
+    f.items.push_back(std::move(item));
+    skip_blanks(t, i);
+    if (i < t.size() && t[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < t.size() && t[i] == close) break;
+    return std::nullopt;
+  }
+  f.end = ++i;
+  return f;
+}
+
+// The flow collection a line's value holds, when it is one; nullopt for a scalar or block value. `broken` is set
+// when the value starts a flow collection that does not end on its line (flow over several lines, not handled).
+std::optional<Flow> line_flow(const YamlLine& y, bool* broken = nullptr) {
+  if (y.indent < 0 || y.key.empty() || y.value_pos >= y.body.size()) return std::nullopt;
+  char c = y.body[y.value_pos];
+  if (c != '{' && c != '[') return std::nullopt;
+  size_t i = y.value_pos;
+  auto f = parse_flow_node(y.body, i, 0);
+  skip_blanks(y.body, i);
+  if (!f || (i < y.body.size() && y.body[i] != '#')) {
+    if (broken) *broken = true;
+    return std::nullopt;
+  }
+  return f;
+}
+
+const Flow* flow_get(const Flow& map, std::string_view key) {
+  if (map.kind != Flow::kMap) return nullptr;
+  for (const auto& it : map.items)
+    if (it.key == key) return it.value.get();
+  return nullptr;
+}
+
 // Index one past the last line of the block that line k opens (its deeper-indented children).
 size_t yaml_block_end(const std::vector<YamlLine>& ys, size_t k) {
   size_t e = k + 1;
@@ -1040,10 +1207,24 @@ size_t yaml_block_end(const std::vector<YamlLine>& ys, size_t k) {
   }
   return last;
 }
-// The interface blocks: children of an "ethernets:" (or wifis/bonds/...) mapping.
-std::vector<size_t> netplan_interfaces(const std::vector<YamlLine>& ys) {
-  std::vector<size_t> out;
+// Where network.ethernets is: a block line (its children are the interfaces), a flow map on that line, or a flow
+// map inside a flow network map (`network: {ethernets: {...}}`).
+struct NetplanEthernets {
+  size_t line = 0;
+  const Flow* flow = nullptr;  // the ethernets map, when written in flow style
+};
+// The lines of network.ethernets, and the flow maps parsed from them (kept alive for the pointers above).
+std::vector<NetplanEthernets> netplan_ethernets(const std::vector<YamlLine>& ys, std::vector<Flow>& flows) {
+  std::vector<NetplanEthernets> out;
+  flows.reserve(ys.size());  // pointers into flows stay valid
   for (size_t k = 0; k < ys.size(); ++k) {
+    if (ys[k].indent == 0 && ys[k].key == "network" && !ys[k].list_item) {
+      if (auto f = line_flow(ys[k]); f && f->kind == Flow::kMap) {
+        flows.push_back(std::move(*f));
+        if (const Flow* e = flow_get(flows.back(), "ethernets"); e && e->kind == Flow::kMap) out.push_back({k, e});
+      }
+      continue;
+    }
     if (ys[k].indent < 0 || ys[k].key != "ethernets") continue;
     // Only network.ethernets: an "ethernets" key nested anywhere else (inside an interface, say) is data, and
     // treating it as a block of interfaces would let one interface's edits cut into another's.
@@ -1053,6 +1234,22 @@ std::vector<size_t> netplan_interfaces(const std::vector<YamlLine>& ys) {
       if (ys[parent].indent >= 0 && ys[parent].indent < ys[k].indent) break;
     }
     if (parent == k || ys[parent].indent != 0 || ys[parent].key != "network" || ys[parent].list_item) continue;
+    if (auto f = line_flow(ys[k]); f && f->kind == Flow::kMap) {
+      flows.push_back(std::move(*f));
+      out.push_back({k, &flows.back()});
+    } else {
+      out.push_back({k, nullptr});
+    }
+  }
+  return out;
+}
+// The interface blocks: block children of network.ethernets.
+std::vector<size_t> netplan_interfaces(const std::vector<YamlLine>& ys) {
+  std::vector<size_t> out;
+  std::vector<Flow> flows;
+  for (const auto& eth : netplan_ethernets(ys, flows)) {
+    if (eth.flow) continue;
+    size_t k = eth.line;
     size_t end = yaml_block_end(ys, k);
     int child = -1;
     for (size_t j = k + 1; j < end; ++j) {
@@ -1067,25 +1264,176 @@ bool yaml_true(const std::string& v) {
   std::string l = lower(v);
   return l == "true" || l == "yes" || l == "on" || l == "y";
 }
+
+// What an interface written (in part) in flow style says: its own keys (addresses: static), and every
+// macaddress and dhcp4/dhcp6 anywhere below it.
+void summarize_flow(const Flow& f, bool top, NetSummary& s) {
+  for (const auto& it : f.items) {
+    const Flow& v = *it.value;
+    if (f.kind == Flow::kMap) {
+      if (it.key == "macaddress" && v.kind == Flow::kScalar) s.macs.push_back(v.scalar);
+      if ((it.key == "dhcp4" || it.key == "dhcp6") && v.kind == Flow::kScalar && yaml_true(v.scalar)) s.dhcp = true;
+      if (top && it.key == "addresses") s.is_static = true;
+    }
+    summarize_flow(v, false, s);
+  }
+}
 }  // namespace
 
 NetSummary summarize_netplan(std::string_view text) {
   NetSummary s;
   std::vector<YamlLine> ys;
   for (auto l : split_lines_keep(text)) ys.push_back(yaml_line(cut(l).body));
+  std::vector<Flow> flows;
+  for (const auto& eth : netplan_ethernets(ys, flows)) {
+    if (!eth.flow) continue;
+    for (const auto& it : eth.flow->items) {
+      s.interfaces.push_back(it.key);
+      summarize_flow(*it.value, true, s);
+    }
+  }
   for (size_t k : netplan_interfaces(ys)) {
     s.interfaces.push_back(ys[k].key);
+    // A flow value is the whole interface: deeper lines after it are not its (YAML allows no both).
+    if (auto f = line_flow(ys[k])) {
+      summarize_flow(*f, true, s);
+      continue;
+    }
     size_t end = yaml_block_end(ys, k);
+    int child = -1;
     for (size_t j = k + 1; j < end; ++j) {
+      if (ys[j].indent < 0) continue;
+      if (child < 0) child = ys[j].indent;
       if (ys[j].key == "macaddress") s.macs.push_back(unquote(ys[j].value));
       if ((ys[j].key == "dhcp4" || ys[j].key == "dhcp6") && yaml_true(ys[j].value)) s.dhcp = true;
-      if (ys[j].key == "addresses") s.is_static = true;
+      // Only the interface's own addresses: nameservers' addresses say nothing about how it gets its own.
+      if (ys[j].key == "addresses" && ys[j].indent == child) s.is_static = true;
+      if (auto f = line_flow(ys[j])) {
+        NetSummary inner;
+        summarize_flow(*f, false, inner);
+        s.macs.insert(s.macs.end(), inner.macs.begin(), inner.macs.end());
+        s.dhcp |= inner.dhcp;
+      }
     }
   }
   return s;
 }
 
 namespace {
+// Rebuilds a flow collection from its items: nullopt drops an item, a string replaces it; `added` items go at
+// the end. Separators and spacing of what stays are the user's.
+std::string rebuild_flow(std::string_view t, const Flow& f, const std::vector<std::optional<std::string>>& items,
+                         const std::vector<std::string>& added) {
+  size_t n = f.items.size();
+  std::string lead(n ? t.substr(f.begin + 1, f.items[0].begin - f.begin - 1) : std::string_view());
+  std::string trail(n ? t.substr(f.items[n - 1].end, f.end - 1 - f.items[n - 1].end) : std::string_view());
+  auto sep_after = [&](size_t k) {
+    return std::string(t.substr(f.items[k].end, f.items[k + 1].begin - f.items[k].end));
+  };
+  std::string body;
+  size_t last = n;  // index of the last item written
+  for (size_t k = 0; k < n; ++k) {
+    if (!items[k]) continue;
+    if (last != n) body += sep_after(last);
+    body += *items[k];
+    last = k;
+  }
+  for (const auto& a : added) {
+    if (!body.empty()) body += n > 1 ? sep_after(0) : std::string(", ");
+    body += a;
+  }
+  char open = f.kind == Flow::kMap ? '{' : '[', close = f.kind == Flow::kMap ? '}' : ']';
+  if (body.empty()) return std::string(1, open) + close;
+  return open + lead + body + trail + close;
+}
+
+std::string flow_text(std::string_view t, const Flow& f) { return std::string(t.substr(f.begin, f.end - f.begin)); }
+std::string flow_item_text(std::string_view t, const Flow::Item& it) {
+  return std::string(t.substr(it.begin, it.end - it.begin));
+}
+// The item with a new value text ("key: value"; the user's spacing when the item had a value after ": ").
+std::string flow_item_with(std::string_view t, const Flow::Item& it, const std::string& value) {
+  std::string_view prefix = t.substr(it.begin, it.value_begin - it.begin);
+  if (prefix.empty() || (prefix.back() != ' ' && prefix.back() != '\t'))
+    prefix = t.substr(it.begin, it.key_end - it.begin);
+  else
+    return std::string(prefix) + value;
+  return std::string(prefix) + ": " + value;
+}
+
+// A match map without its macaddress; nullopt when it held no MAC. `emptied`: the MAC was all it held.
+std::optional<std::string> rewrite_flow_match(std::string_view t, const Flow& match, bool* emptied) {
+  std::vector<std::optional<std::string>> items;
+  bool had_mac = false, others = false;
+  for (const auto& it : match.items) {
+    if (it.key == "macaddress") {
+      had_mac = true;
+      items.push_back(std::nullopt);
+    } else {
+      others = true;
+      items.push_back(flow_item_text(t, it));
+    }
+  }
+  if (!had_mac) return std::nullopt;
+  *emptied = !others;
+  return rebuild_flow(t, match, items, {});
+}
+
+// An interface written as a flow map, with the block rewrite's edits: the MAC match (and a set-name that needed
+// it) and macaddress go; static addresses, gateway4 and routes go, and dhcp4 becomes true.
+std::string rewrite_flow_interface(std::string_view t, const Flow& iface) {
+  if (iface.kind != Flow::kMap) return flow_text(t, iface);
+  std::vector<std::optional<std::string>> items;
+  bool has_addresses = false, has_dhcp4 = false, match_dropped = false;
+  size_t set_name = iface.items.size();
+  for (size_t k = 0; k < iface.items.size(); ++k) {
+    const auto& it = iface.items[k];
+    items.push_back(flow_item_text(t, it));
+    if (it.key == "match" && it.value->kind == Flow::kMap) {
+      bool emptied = false;
+      if (auto m = rewrite_flow_match(t, *it.value, &emptied)) {
+        items[k] = emptied ? std::nullopt : std::optional<std::string>(flow_item_with(t, it, *m));
+        match_dropped |= emptied;
+      }
+    } else if (it.key == "macaddress") {
+      items[k] = std::nullopt;
+    } else if (it.key == "set-name") {
+      set_name = k;
+    } else if (it.key == "addresses" || it.key == "gateway4" || it.key == "routes") {
+      has_addresses |= it.key == "addresses";
+      items[k] = std::nullopt;
+    } else if (it.key == "dhcp4") {
+      has_dhcp4 = true;
+    }
+  }
+  if (match_dropped && set_name < items.size()) items[set_name] = std::nullopt;
+  std::vector<std::string> added;
+  if (has_addresses) {
+    for (size_t k = 0; k < iface.items.size(); ++k) {
+      const auto& it = iface.items[k];
+      if (it.key == "dhcp4" && !(it.value->kind == Flow::kScalar && yaml_true(it.value->scalar)))
+        items[k] = flow_item_with(t, it, "true");
+    }
+    if (!has_dhcp4) added.push_back("dhcp4: true");
+  }
+  return rebuild_flow(t, iface, items, added);
+}
+
+// network.ethernets as a flow map: each interface rewritten.
+std::string rewrite_flow_ethernets(std::string_view t, const Flow& eth) {
+  std::vector<std::optional<std::string>> items;
+  for (const auto& it : eth.items) {
+    std::string iface = rewrite_flow_interface(t, *it.value);
+    items.push_back(iface == flow_text(t, *it.value) ? flow_item_text(t, it) : flow_item_with(t, it, iface));
+  }
+  return rebuild_flow(t, eth, items, {});
+}
+
+// The line with the flow node `inner` (somewhere in it) replaced by `text`.
+std::string replace_span(std::string_view body, const Flow& inner, const std::string& text) {
+  return std::string(body.substr(0, inner.begin)) + text + std::string(body.substr(inner.end));
+}
+
 std::string rewrite_netplan_once(std::string_view text) {
   auto lines = split_lines_keep(text);
   std::vector<YamlLine> ys;
@@ -1093,7 +1441,20 @@ std::string rewrite_netplan_once(std::string_view text) {
   std::vector<bool> drop(ys.size(), false);
   std::vector<std::string> replace(ys.size());
   std::vector<std::pair<size_t, std::string>> inserts;  // after line index, new line
+  std::vector<Flow> flows;
+  for (const auto& eth : netplan_ethernets(ys, flows)) {
+    if (!eth.flow) continue;
+    std::string_view body = ys[eth.line].body;
+    std::string next = replace_span(body, *eth.flow, rewrite_flow_ethernets(body, *eth.flow));
+    if (next != body) replace[eth.line] = next;
+  }
   for (size_t k : netplan_interfaces(ys)) {
+    if (auto f = line_flow(ys[k])) {
+      std::string_view body = ys[k].body;
+      std::string next = replace_span(body, *f, rewrite_flow_interface(body, *f));
+      if (next != body) replace[k] = next;
+      continue;
+    }
     size_t end = yaml_block_end(ys, k);
     int child = -1;
     for (size_t j = k + 1; j < end; ++j)
@@ -1121,6 +1482,16 @@ std::string rewrite_netplan_once(std::string_view text) {
           }
         }
         bool inline_value = !ys[j].value.empty();
+        if (auto f = line_flow(ys[j]); f && f->kind == Flow::kMap && bend == j + 1) {
+          // match: {macaddress: ..., name: ...}
+          bool emptied = false;
+          if (auto m = rewrite_flow_match(ys[j].body, *f, &emptied)) {
+            had_mac = true;
+            others = !emptied;
+            inline_value = false;
+            if (!emptied) replace[j] = replace_span(ys[j].body, *f, *m);
+          }
+        }
         // Only a match this rewrite emptied goes; one that was already empty is the guest's business.
         if (had_mac && !others && !inline_value) {
           for (size_t q = j; q < bend; ++q) drop[q] = true;
@@ -1170,7 +1541,14 @@ std::string rewrite_netplan_once(std::string_view text) {
 // Removing a block can change how the lines after it nest (line-based YAML, not a parser), so one pass is not
 // always stable on odd indentation. Apply the pass until it is, a few times at most; a file that never settles
 // is left exactly as it was, which keeps the rewrite idempotent and never half-edits something not understood.
+// So is a file with a flow collection ({...} or [...]) that does not end on its line: its continuation lines would
+// read as keys of their own.
 std::string rewrite_netplan(std::string_view text) {
+  for (auto l : split_lines_keep(text)) {
+    bool broken = false;
+    (void)line_flow(yaml_line(cut(l).body), &broken);
+    if (broken) return std::string(text);
+  }
   constexpr int kMaxPasses = 8;
   std::string cur(text);
   for (int pass = 0; pass < kMaxPasses; ++pass) {

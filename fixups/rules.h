@@ -99,7 +99,7 @@ int resolve_grub2_default(const std::vector<BootEntry>& entries, std::string_vie
 // '>' or one that does not name it uniquely) its number. Always resolves back to index.
 std::string grub2_default_path(const std::vector<BootEntry>& entries, int index);
 // Sets grub2's literal default: rewrites every top-level `set default=` line of grub.cfg except those that read
-// ${next_entry} or ${saved_entry}; adds one at the top when there is none.
+// ${next_entry}; adds one at the top when there is none. A default that is ${saved_entry} is left alone.
 std::string set_grub2_default(std::string_view text, const std::string& value);
 // /etc/default/grub: GRUB_DEFAULT becomes value (added when absent) unless it is "saved".
 std::string set_default_grub_default(std::string_view text, const std::string& value);

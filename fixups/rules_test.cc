@@ -213,6 +213,18 @@ TEST(Grub2, DefaultPathFallsBackToTitlesThenNumbers) {
   EXPECT_EQ(grub2_default_path(es, 2), "2");
 }
 
+TEST(Grub2, QuotedBracesAndCommentsDoNotNest) {
+  std::string cfg =
+      "menuentry 'a{' { # }\n linux /vmlinuz-a\n}\nsubmenu \"s}\" {\n menuentry b {\n  linux /vmlinuz-b\n }\n}\n";
+  BootMenu m = parse_grub2_cfg(cfg);
+  ASSERT_EQ(m.entries.size(), 2u);
+  EXPECT_EQ(m.entries[0].kernel, "/vmlinuz-a");
+  ASSERT_EQ(m.entries[1].menu_path.size(), 2u);
+  EXPECT_EQ(m.entries[1].menu_path[0].title, "s}");
+  std::string out = set_grub2_default(cfg, "s}>b");
+  EXPECT_EQ(parse_grub2_cfg(out).default_index, 1);
+}
+
 TEST(Grub2, SavedEntryDefault) {
   std::string cfg =
       "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n   set default=\"${saved_entry}\"\nfi\n"
@@ -366,6 +378,58 @@ TEST(Netplan, MatchMacStaticAndIdempotent) {
   EXPECT_EQ(rewrite_netplan(out), out);
 }
 
+TEST(Netplan, FlowStyleInterface) {
+  std::string in =
+      "# flow style\nnetwork:\n  version: 2\n  ethernets:\n"
+      "    eth0: {match: {macaddress: \"52:54:00:12:34:56\"}, set-name: eth0, addresses: [10.0.0.5/24], dhcp4: no, "
+      "gateway4: 10.0.0.1}  # pinned\n"
+      "    eth1: {dhcp4: true, match: {name: \"en*\", macaddress: 00:11:22:33:44:55}}\n";
+  NetSummary s = summarize_netplan(in);
+  EXPECT_EQ(s.interfaces, (std::vector<std::string>{"eth0", "eth1"}));
+  EXPECT_EQ(s.macs, (std::vector<std::string>{"52:54:00:12:34:56", "00:11:22:33:44:55"}));
+  EXPECT_TRUE(s.is_static);
+  EXPECT_TRUE(s.dhcp);
+  std::string out = rewrite_netplan(in);
+  EXPECT_EQ(out,
+            "# flow style\nnetwork:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: true}  # pinned\n"
+            "    eth1: {dhcp4: true, match: {name: \"en*\"}}\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+  NetSummary after = summarize_netplan(out);
+  EXPECT_FALSE(after.is_static);
+  EXPECT_TRUE(after.macs.empty());
+}
+
+TEST(Netplan, FlowValuesInBlockInterfaces) {
+  std::string in =
+      "network:\n  ethernets:\n    eth0:\n      match: {macaddress: 00:11:22:33:44:55}\n      set-name: eth0\n"
+      "      addresses: [192.168.1.10/24, \"fe80::1/64\"]\n      nameservers: {addresses: [1.1.1.1]}\n"
+      "    eth1:\n      match: { name: en1 ,  macaddress: 'aa:bb:cc:dd:ee:ff' }\n      dhcp4: yes\n";
+  NetSummary s = summarize_netplan(in);
+  EXPECT_EQ(s.macs, (std::vector<std::string>{"00:11:22:33:44:55", "aa:bb:cc:dd:ee:ff"}));
+  EXPECT_TRUE(s.is_static);
+  std::string out = rewrite_netplan(in);
+  EXPECT_EQ(out,
+            "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers: {addresses: [1.1.1.1]}\n"
+            "    eth1:\n      match: { name: en1 }\n      dhcp4: yes\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+  EXPECT_FALSE(summarize_netplan(out).is_static);  // nameservers' addresses are not the interface's
+}
+
+TEST(Netplan, FlowEthernetsAndNetwork) {
+  std::string in = "network: {version: 2, ethernets: {eth0: {addresses: [10.0.0.5/24], macaddress: \"00:11\"}}}\n";
+  EXPECT_EQ(summarize_netplan(in).interfaces, std::vector<std::string>{"eth0"});
+  std::string out = rewrite_netplan(in);
+  EXPECT_EQ(out, "network: {version: 2, ethernets: {eth0: {dhcp4: true}}}\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+  in = "network:\n  ethernets: {eth0: {dhcp4, addresses: [1.2.3.4/8]}, eth1: {dhcp4: true}}\n";
+  out = rewrite_netplan(in);
+  EXPECT_EQ(out, "network:\n  ethernets: {eth0: {dhcp4: true}, eth1: {dhcp4: true}}\n");
+  EXPECT_EQ(summarize_netplan(out).interfaces, (std::vector<std::string>{"eth0", "eth1"}));
+  // A flow collection over several lines is not understood: the file is left as it is.
+  in = "network:\n  ethernets:\n    eth0: {addresses: [10.0.0.5/24],\n           dhcp4: no}\n";
+  EXPECT_EQ(rewrite_netplan(in), in);
+}
+
 TEST(NmKeyfile, ManualToAuto) {
   std::string in =
       "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
@@ -419,6 +483,9 @@ TEST(Rewriters, TotalOnArbitraryInput) {
         [](std::string_view t) { return rewrite_nm_keyfile(t); },
         [](std::string_view t) { return rewrite_inittab(t); },
         [](std::string_view t) { return rewrite_securetty(t); },
+        [](std::string_view t) { return set_grub2_default(t, "a>b"); },
+        [](std::string_view t) { return set_default_grub_default(t, "a>b"); },
+        [](std::string_view t) { return set_grubenv_var(t, "saved_entry", "a>b").value_or(std::string(t)); },
     };
     for (size_t k = 0; k < fs.size(); ++k) {
       std::string once = fs[k](s);
