@@ -262,17 +262,20 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
   for (size_t k = 0; k < g->filesystems.size() && root < 0; ++k) {
     const FsInfo& f = g->filesystems[k];
     if (f.type.rfind("ext", 0) != 0) continue;
+    // Look for the root read-only: a file system that turns out not to be it is never written to (not even the
+    // superblock's mount count), and a failure there cannot be mistaken for "not the root".
     std::function<Status()> closer;
-    auto fs = open_ext_guest(dev, f, writable, &closer);
+    auto fs = open_ext_guest(dev, f, false, &closer);
     if (!fs.ok()) {
       last = fs.status();
       continue;
     }
     auto text = (*fs)->read_file("/etc/fstab", 1u << 20);
-    if (!text.ok()) {
-      if (closer) (void)closer();
-      continue;
-    }
+    if (closer) VDKIT_RETURN_IF_ERROR(closer());
+    closer = nullptr;
+    if (!text.ok()) continue;
+    fs = open_ext_guest(dev, f, writable, &closer);
+    if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
     g->filesystems[k].mount_point = "/";

@@ -304,6 +304,14 @@ Status check_name(const std::string& name) {
 
 std::atomic<uint64_t> g_next_channel{1};
 
+// libext2fs reports some write failures in its own words ("Can't write a block bitmap"); add the device's error,
+// which names the file, offset and errno.
+Status with_device_error(const Status& st, const UndoDevice& undo) {
+  Status dev = undo.first_error();
+  if (st.ok() || dev.ok() || st.message().find(dev.message()) != std::string::npos) return st;
+  return Status::Error(dev.code(), st.message() + " (" + dev.message() + ")");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- open/close
@@ -335,23 +343,40 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
   }
   std::unique_ptr<Ext2Volume> vol(new Ext2Volume(dev, fs, writable, name));
   vol->undo_ = undo;
+  // A refused open must not write: drop the file system without Close()'s flush, and forget the device name.
+  auto refuse = [&](Status st) -> Status {
+    vol->fs_ = nullptr;
+    ext2fs_free(fs);
+    unregister();
+    return st;
+  };
   if (writable) {
     if (ext2fs_has_feature_journal_needs_recovery(fs->super))
-      return Status::Error(EROFS,
-                           "the ext4 journal needs recovery (the guest was not shut down cleanly); run e2fsck on "
-                           "a copy, or mount read-only");
+      return refuse(Status::Error(EROFS,
+                                  "the ext4 journal needs recovery (the guest was not shut down cleanly); run e2fsck "
+                                  "on a copy, or mount read-only"));
     if (fs->super->s_state & EXT2_ERROR_FS)
-      return Status::Error(EROFS, "the file system is marked as having errors; run e2fsck before writing to it");
+      return refuse(
+          Status::Error(EROFS, "the file system is marked as having errors; run e2fsck before writing to it"));
     err = ext2fs_read_bitmaps(fs);
-    if (err) return ext2_status(err, "reading the block and inode bitmaps");
+    if (err) return refuse(ext2_status(err, "reading the block and inode bitmaps"));
     // Mark the file system in use until Close(), as the kernel does, so a
     // crash leaves it flagged for e2fsck.
     fs->super->s_mnt_count++;
     fs->super->s_mtime = static_cast<uint32_t>(time(nullptr));
     fs->super->s_state &= ~EXT2_VALID_FS;
     ext2fs_mark_super_dirty(fs);
+    undo->begin();
     err = ext2fs_flush2(fs, 0);
-    if (err) return ext2_status(err, "writing the superblock");
+    Status st = err ? with_device_error(ext2_status(err, "writing the superblock"), *undo) : undo->first_error();
+    if (!st.ok()) {
+      Status rb = undo->rollback();
+      if (!rb.ok())
+        return refuse(Status::Error(st.code(), st.message() + "; putting the old superblock back also failed (" +
+                                                   rb.message() + "): check the file system with e2fsck -f"));
+      return refuse(st);
+    }
+    undo->commit();
   }
   return vol;
 }
@@ -375,6 +400,7 @@ Status Ext2Volume::Close() {
     ext2fs_mark_super_dirty(fs_);
     st = FlushLocked();
     if (st.ok() && undo_) st = undo_->first_error();
+    if (!st.ok() && undo_) st = with_device_error(st, *undo_);
     if (!st.ok() && undo_) {
       Status rb = undo_->rollback();
       st = Status::Error(st.code(), "closing the file system: " + st.message() +
@@ -1163,7 +1189,7 @@ Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, 
   Status st = WriteFileLocked(path_in, data, mode_if_new);
   if (st.ok()) st = FlushLocked();
   if (st.ok() && undo_) st = undo_->first_error();
-  if (!st.ok()) return undo_ ? RollBackLocked(st.Context("writing '" + path_in + "'")) : st;
+  if (!st.ok()) return undo_ ? RollBackLocked(with_device_error(st, *undo_).Context("writing '" + path_in + "'")) : st;
   if (undo_) undo_->commit();
   return Status::Ok();
 }
