@@ -283,8 +283,21 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       p.edit(b.config, "boot config", [&](const std::string& t) { return rewrite_syslinux(t, ce); });
     }
   }
-  for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
-    p.edit(env, "boot config", [&](const std::string& t) { return rewrite_grubenv(t, ce); });
+  for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"}) {
+    p.edit(env, "boot config", [&](const std::string& t) {
+      std::string out = rewrite_grubenv(t, ce);
+      if (out == t && t.size() == 1024 && t.find("kernelopts=") != std::string::npos) {
+        // Unchanged, but would the kernelopts change if the block had room?
+        std::string unpadded = t.substr(0, t.find_last_not_of('#') + 1);
+        if (rewrite_grubenv(unpadded, ce) != unpadded)
+          p.warn("grubenv-full",
+                 std::string(env) + ": the rewritten kernelopts do not fit in the 1024-byte block; root=/console= "
+                                    "there are left as they are",
+                 "grub2-editenv - set kernelopts=\"...\" (in the guest)");
+      }
+      return out;
+    });
+  }
   p.edit("/etc/default/grub", "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
   if (in.boot_loaders.empty())
     p.warn("no-boot-loader",

@@ -238,6 +238,16 @@ TEST_F(PlanTest, BlsNewestIsXen) {
   EXPECT_TRUE(plan(false).changes.empty());
 }
 
+// kernelopts that would outgrow grub's 1024-byte block are left alone, with a warning, never a longer grubenv.
+TEST_F(PlanTest, GrubenvWithNoRoomWarns) {
+  std::string head = "# GRUB Environment Block\nkernelopts=console=hvc0 console=hvc0 ";
+  head += std::string(1024 - 1 - 1 - head.size(), 'x') + "\n";  // one '#' of padding; the rewrite needs two more
+  put("/boot/grub2/grubenv", head + "#");
+  FixupPlan p = plan(true);
+  EXPECT_EQ(change(p, "/boot/grub2/grubenv"), nullptr) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "grubenv-full")) << to_human(p);
+}
+
 // Only Xen kernels: reported, nothing edited.
 TEST_F(PlanTest, NoKvmKernelOnlyWarns) {
   xen_kernel("3.2.0-4-xen-amd64");

@@ -276,7 +276,10 @@ std::string rewrite_grubenv(std::string_view text, const CmdlineEdit& edit) {
     size_t pad_start = pad_end;
     while (pad_start > 0 && out[pad_start - 1] == '#') --pad_start;
     std::string head = out.substr(0, pad_start);
-    if (head.size() <= 1024) out = head + std::string(1024 - head.size(), '#');
+    // grub cannot read a grubenv longer than its block: when the new kernelopts do not fit, keep the file as it is
+    // (the caller warns).
+    if (head.size() > 1024) return std::string(text);
+    out = head + std::string(1024 - head.size(), '#');
   }
   return out;
 }

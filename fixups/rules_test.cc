@@ -315,6 +315,11 @@ TEST(Grubenv, KeepsTheBlockSize) {
   EXPECT_EQ(out.size(), 1024u);
   EXPECT_NE(out.find("kernelopts=root=UUID=11111111-2222-3333-4444-555555555555 ro\n#"), std::string::npos);
   EXPECT_EQ(rewrite_grubenv(out, e), out);
+  // A command line that no longer fits the 1024-byte block leaves the file as it is.
+  std::string full = "# GRUB Environment Block\nkernelopts=root=/dev/xvda1 " + std::string(960, 'x') + "\n";
+  full += std::string(1024 - full.size(), '#');
+  ASSERT_EQ(full.size(), 1024u);
+  EXPECT_EQ(rewrite_grubenv(full, e), full);
 }
 
 TEST(Syslinux, AppendAndDefault) {
