@@ -410,6 +410,10 @@ Status Ext2Volume::Close() {
     } else if (undo_) {
       undo_->commit();
     }
+  } else if (writable_ && damaged_) {
+    // The superblock stays marked in use (not clean), and the caller must hear that this file system needs a check.
+    st = Status::Error(EIO, "closing the file system: an earlier write error could not be fully undone, so it is "
+                            "left marked in use; check it with e2fsck -f");
   }
   open_count_.clear();
   if (st.ok() && writable_ && !damaged_) {
@@ -429,7 +433,7 @@ Status Ext2Volume::Close() {
 Status Ext2Volume::CheckWritable() const {
   if (!writable_) return Status::Error(EROFS, "the file system is mounted read-only");
   if (damaged_)
-    return Status::Error(EIO, "an earlier change could not be undone after a write error; no further writes");
+    return Status::Error(EIO, "an earlier change could not be fully undone after a write error; no further writes");
   return Status::Ok();
 }
 
@@ -1196,21 +1200,28 @@ Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, 
 
 Status Ext2Volume::RollBackLocked(const Status& cause) {
   Status rb = undo_->rollback();
-  // libext2fs's in-memory state (bitmaps, group descriptors, inode cache) describes the abandoned change: drop it
-  // without writing and read the file system again from the restored blocks.
-  if (rb.ok()) rb = ReopenLocked();
   if (!rb.ok()) {
     damaged_ = true;
     return Status::Error(cause.code(), cause.message() + "; putting the changed blocks back also failed (" +
                                            rb.message() + "), so the file system may be inconsistent: check it "
                                                           "with e2fsck -f before using it");
   }
+  // libext2fs's in-memory state (bitmaps, group descriptors, inode cache) describes the abandoned change: drop it
+  // without writing and read the file system again from the restored blocks.
+  rb = ReopenLocked();
+  if (!rb.ok()) {
+    // The blocks are back, but this volume cannot trust its in-memory state any more: no further writes (and
+    // Close() will not write a clean superblock over it).
+    damaged_ = true;
+    return Status::Error(cause.code(), cause.message() + " (the changed blocks were put back, but " + rb.message() +
+                                           "; no further changes to this file system)");
+  }
   return Status::Error(cause.code(), cause.message() + " (rolled back: the file system is as it was before this file)");
 }
 
+// Opens the file system again before dropping the old state, so fs_ is never null: when the reopen fails, the old
+// (stale but valid) ext2_filsys stays for reads, and the caller marks the volume damaged.
 Status Ext2Volume::ReopenLocked() {
-  if (fs_) ext2fs_free(fs_);
-  fs_ = nullptr;
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable_ ? EXT2_FLAG_RW : 0);
   ext2_filsys fs = nullptr;
   errcode_t err = ext2fs_open2(channel_name_.c_str(), nullptr, flags, 0, 0, &g_vdkit_io_manager, &fs);
@@ -1222,6 +1233,7 @@ Status Ext2Volume::ReopenLocked() {
       return ext2_status(err, "reading the block and inode bitmaps again");
     }
   }
+  if (fs_) ext2fs_free(fs_);
   fs_ = fs;
   return Status::Ok();
 }

@@ -27,6 +27,7 @@ class MemoryDevice final : public BlockDevice {
   Status read(uint64_t off, std::span<uint8_t> buf) override {
     VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
     std::lock_guard<std::mutex> g(mu_);
+    if (fail_reads) return Status::IoError("memory device: injected read error at " + std::to_string(off));
     std::memcpy(buf.data(), bytes_.data() + off, buf.size());
     return Status::Ok();
   }
@@ -44,12 +45,15 @@ class MemoryDevice final : public BlockDevice {
     VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
     std::lock_guard<std::mutex> g(mu_);
     bool fail = writes_++ == fail_write;
+    if (fail && fail_reads_after_write_error) fail_reads = true;
     // A failing write is torn: its first half lands.
     std::memcpy(bytes_.data() + off, buf.data(), fail ? buf.size() / 2 : buf.size());
     return fail ? Status::IoError("memory device: injected write error at " + std::to_string(off)) : Status::Ok();
   }
   uint64_t writes() const { return writes_; }
   uint64_t fail_write = UINT64_MAX;  // index of the one write that fails
+  bool fail_reads_after_write_error = false;  // that failure also makes every read fail, until fail_reads is reset
+  bool fail_reads = false;
   const ImageInfo& info() const override { return info_; }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
 
@@ -237,6 +241,33 @@ TEST_F(Ext2VolumeTest, AWriteFailingAnywhereLeavesEachFileOldOrNew) {
     ASSERT_LT(k, 2000u) << "runaway";
   }
   EXPECT_GT(total, 10u) << "the two edits and the close take more than a few writes";
+}
+
+// The blocks go back after a failed write, but reading the file system again fails too: the volume must keep a
+// usable (if stale) ext2_filsys, so reads neither crash nor lie about the device, refuse further writes, and
+// Close() must report that the file system needs e2fsck instead of returning success.
+TEST_F(Ext2VolumeTest, AReloadFailingAfterRollBackLeavesTheVolumeReadableAndCloseSaysSo) {
+  auto vol = Ext2Volume::Open(dev_, true);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  dev_->fail_reads_after_write_error = true;
+  dev_->fail_write = dev_->writes();  // the first write of the next change
+  Status w = (*vol)->WriteFile("/etc/fstab", "UUID=2 / ext4 defaults 0 1\n");
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.message().find("put back"), std::string::npos) << w.message();
+  dev_->fail_reads = false;
+  auto text = (*vol)->ReadFile("/etc/fstab");  // used to dereference a null ext2_filsys
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(*text, "UUID=1 / ext4 defaults 0 1\n");
+  EXPECT_TRUE((*vol)->Stat("/a/b/c.txt").ok());
+  EXPECT_EQ((*vol)->WriteFile("/etc/fstab", "x\n").code(), EIO);
+  Status closed = (*vol)->Close();
+  EXPECT_FALSE(closed.ok());
+  EXPECT_NE(closed.message().find("e2fsck"), std::string::npos) << closed.message();
+  std::string img = dump();
+  int st = 0;
+  std::string fsck = run("e2fsck -fn " + img + " 2>&1", &st);
+  EXPECT_EQ(st, 0) << fsck;  // the blocks did go back
+  EXPECT_EQ(run("debugfs -R 'cat /etc/fstab' " + img + " 2>/dev/null"), "UUID=1 / ext4 defaults 0 1\n");
 }
 
 }  // namespace
