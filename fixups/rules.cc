@@ -431,11 +431,18 @@ struct Grub2DefaultLine {
   size_t value_len = 0;
   std::string value;
 };
+// grub script also assigns without `set` (`default=1`), which hand-written grub.cfg files use.
 std::optional<Grub2DefaultLine> grub2_default_line(std::string_view body) {
   size_t end = 0;
-  if (first_word(body, &end) != "set") return std::nullopt;
+  std::string_view w = first_word(body, &end);
   size_t i = end;
-  while (i < body.size() && is_blank(body[i])) ++i;
+  if (w == "set") {
+    while (i < body.size() && is_blank(body[i])) ++i;
+  } else if (starts_with(w, "default=")) {
+    i = end - w.size();
+  } else {
+    return std::nullopt;
+  }
   if (body.substr(i, 8) != "default=") return std::nullopt;
   Grub2DefaultLine d;
   d.value_pos = i + 8;
@@ -515,7 +522,7 @@ BootMenu parse_grub2(std::string_view text, std::vector<size_t>* default_lines) 
     size_t end = 0;
     std::string_view w = first_word(body, &end);
     std::string rest = rest_after_word(body, end);
-    if (depth == 0 && !cur && w == "set") {
+    if (depth == 0 && !cur && (w == "set" || starts_with(w, "default="))) {
       if (auto d = grub2_default_line(body); d && !is_grub_var(d->value, "next_entry")) {
         m.default_value = d->value;
         m.saved_default = is_grub_var(d->value, "saved_entry");

@@ -255,6 +255,16 @@ TEST(Grub2, SetsTheLiteralDefault) {
   std::string sub = "set default=0 # top\nsubmenu 's' {\n set default=1\n menuentry 'x' {\n }\n}\n";
   EXPECT_EQ(set_grub2_default(sub, "0>0"),
             "set default=\"0>0\" # top\nsubmenu 's' {\n set default=1\n menuentry 'x' {\n }\n}\n");
+  // grub also assigns without `set`: a hand-written `default=1` is the default, and is the line rewritten (a
+  // `set default` added above it would be overridden by it, and the switch would do nothing).
+  std::string plain = "default=1\ntimeout=5\nmenuentry 'a' {\n}\nmenuentry 'b' {\n}\n";
+  EXPECT_EQ(parse_grub2_cfg(plain).default_value, "1");
+  EXPECT_EQ(parse_grub2_cfg(plain).default_index, 1);
+  std::string p = set_grub2_default(plain, "a");
+  EXPECT_EQ(p, "default=\"a\"\ntimeout=5\nmenuentry 'a' {\n}\nmenuentry 'b' {\n}\n");
+  EXPECT_EQ(parse_grub2_cfg(p).default_index, 0);
+  EXPECT_EQ(set_grub2_default(p, "a"), p);
+  EXPECT_FALSE(parse_grub2_cfg("default_kernel=1\nmenuentry 'a' {\n}\n").default_value == "1");
 }
 
 TEST(DefaultGrub, SetsGrubDefaultUnlessSaved) {
