@@ -1371,12 +1371,23 @@ std::string flow_item_with(std::string_view t, const Flow::Item& it, const std::
   return std::string(prefix) + ": " + value;
 }
 
-// A match map without its macaddress; nullopt when it held no MAC. `emptied`: the MAC was all it held.
+// A match map without its macaddress (and source NIC driver); nullopt when it held neither. `emptied`: they were
+// all it held.
+// A netplan match on the source hypervisor's NIC driver (udev's ID_NET_DRIVER: "vif" for Xen's netfront,
+// vmxnet3 on VMware) matches nothing once the NIC is virtio_net, exactly like the old MAC: it goes the same way.
+bool source_nic_driver(std::string_view d) {
+  return d == "vif" || d == "xen_netfront" || d == "xen-netfront" || d == "vmxnet3" || d == "vmxnet";
+}
+bool source_match_item(const Flow::Item& it) {
+  return it.key == "macaddress" ||
+         (it.key == "driver" && it.value && it.value->kind == Flow::kScalar && source_nic_driver(it.value->scalar));
+}
+
 std::optional<std::string> rewrite_flow_match(std::string_view t, const Flow& match, bool* emptied) {
   std::vector<std::optional<std::string>> items;
   bool had_mac = false, others = false;
   for (const auto& it : match.items) {
-    if (it.key == "macaddress") {
+    if (source_match_item(it)) {
       had_mac = true;
       items.push_back(std::nullopt);
     } else {
@@ -1484,7 +1495,8 @@ std::string rewrite_netplan_once(std::string_view text) {
         bool others = false, had_mac = false;
         for (size_t m = j + 1; m < bend; ++m) {
           if (ys[m].indent < 0) continue;
-          if (ys[m].key == "macaddress" && ys[m].indent > child) {
+          if ((ys[m].key == "macaddress" || (ys[m].key == "driver" && source_nic_driver(unquote(ys[m].value)))) &&
+              ys[m].indent > child) {
             for (size_t q = m; q < yaml_block_end(ys, m); ++q) drop[q] = true;
             had_mac = true;
           } else if (!drop[m]) {

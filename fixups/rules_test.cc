@@ -445,6 +445,29 @@ TEST(Netplan, FlowEthernetsAndNetwork) {
   EXPECT_EQ(rewrite_netplan(in), in);
 }
 
+// A match on Xen's or VMware's NIC driver ("vif" is what udev reports for netfront) matches nothing on virtio_net:
+// left in place, the interface would stay unconfigured on KVM. It goes like the MAC, with the set-name it carried.
+TEST(Netplan, SourceNicDriverMatchGoesLikeTheMac) {
+  std::string in = "network:\n  ethernets:\n    eth0:\n      match:\n        macaddress: \"52:54:00:aa:bb:cc\"\n"
+                   "        driver: xen_netfront\n      set-name: eth0\n      dhcp4: true\n";
+  std::string out = rewrite_netplan(in);
+  EXPECT_EQ(out, "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+  in = "network:\n  ethernets:\n    eth0: {match: {driver: vif}, set-name: eth0, dhcp4: true}\n";
+  out = rewrite_netplan(in);
+  EXPECT_EQ(out, "network:\n  ethernets:\n    eth0: {dhcp4: true}\n");
+  EXPECT_EQ(rewrite_netplan(out), out);
+  in = "network:\n  ethernets:\n    eth0:\n      match: {macaddress: \"00:11\", driver: vmxnet3}\n      set-name: eth0\n"
+       "      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in), "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n");
+  // Any other driver, or a name match, is the guest's choice and stays.
+  in = "network:\n  ethernets:\n    eth0:\n      match:\n        driver: virtio_net\n      set-name: eth0\n"
+       "      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in), in);
+  in = "network:\n  ethernets:\n    eth0: {match: {name: \"e*\", driver: ixgbe}, dhcp4: true}\n";
+  EXPECT_EQ(rewrite_netplan(in), in);
+}
+
 TEST(NmKeyfile, ManualToAuto) {
   std::string in =
       "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
