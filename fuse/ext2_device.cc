@@ -390,6 +390,9 @@ Status Ext2Volume::Close() {
   if (writable_ && !damaged_) {
     // One last transaction: if writing the superblock and group descriptors fails part way, the blocks go back
     // to the last flushed state, which is consistent and still marked in use (e2fsck checks it at boot).
+    // Changes made outside WriteFile (the FUSE view) write inodes and folders straight through and keep bitmaps in
+    // memory; if those are still unflushed, rolling back cannot give a consistent state, only an unchanged one.
+    const bool was_clean_in_memory = !(fs_->flags & (EXT2_FLAG_DIRTY | EXT2_FLAG_BB_DIRTY | EXT2_FLAG_IB_DIRTY));
     if (undo_) undo_->begin();
     // Inodes unlinked while open are freed now that nothing holds them.
     for (auto& [ino, n] : open_count_) {
@@ -404,9 +407,12 @@ Status Ext2Volume::Close() {
     if (!st.ok() && undo_) {
       Status rb = undo_->rollback();
       st = Status::Error(st.code(), "closing the file system: " + st.message() +
-                                        (rb.ok() ? " (rolled back to the last consistent state, marked in use)"
-                                                 : "; putting the blocks back also failed (" + rb.message() +
-                                                       "): check the file system with e2fsck -f"));
+                                        (!rb.ok() ? "; putting the blocks back also failed (" + rb.message() +
+                                                        "): check the file system with e2fsck -f"
+                                         : was_clean_in_memory
+                                             ? " (rolled back to the last consistent state, marked in use)"
+                                             : " (rolled back, but earlier changes' block and inode bitmaps were "
+                                               "never written: check the file system with e2fsck -f)"));
     } else if (undo_) {
       undo_->commit();
     }
