@@ -51,8 +51,7 @@ void finish_chunk(ConvertChunk& c, uint64_t gran, bool compress_units, Codec cod
 // Runs fill jobs on workers and hands finished chunks to the sink in submission order.
 class OrderedPipeline {
  public:
-  OrderedPipeline(ConvertSink& sink, const ConvertOptions& opts, bool planning, uint64_t chunk_bytes,
-                  uint64_t total)
+  OrderedPipeline(ConvertSink& sink, const ConvertOptions& opts, bool planning, uint64_t chunk_bytes, uint64_t total)
       : sink_(sink),
         opts_(opts),
         planning_(planning),
@@ -160,14 +159,14 @@ class OrderedPipeline {
 
   // Chunk buffers are reused: a fresh 1 MiB allocation costs page faults and
   // kernel zeroing on every chunk. At most max_slots_ buffers exist.
-  std::vector<uint8_t> take_buffer() {
+  ChunkBuffer take_buffer() {
     std::lock_guard<std::mutex> lk(buf_mu_);
     if (free_bufs_.empty()) return {};
     auto b = std::move(free_bufs_.back());
     free_bufs_.pop_back();
     return b;
   }
-  void give_buffer(std::vector<uint8_t> b) {
+  void give_buffer(ChunkBuffer b) {
     std::lock_guard<std::mutex> lk(buf_mu_);
     if (free_bufs_.size() < max_slots_) free_bufs_.push_back(std::move(b));
   }
@@ -183,7 +182,7 @@ class OrderedPipeline {
   uint64_t kept_ = 0;
   std::atomic<bool> abort_{false};
   std::mutex buf_mu_;
-  std::vector<std::vector<uint8_t>> free_bufs_;
+  std::vector<ChunkBuffer> free_bufs_;
 };
 
 constexpr size_t kConvertCacheBytes = 8u << 20;

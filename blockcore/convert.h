@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,32 @@ inline constexpr uint64_t kDefaultInflightBytes = 48u << 20;
 // source never builds a huge extent list.
 inline constexpr uint64_t kExtentWindow = 1ull << 30;
 
+// Chunk buffers start on this boundary, so a sink may hand their bytes to
+// O_DIRECT writes (which need the buffer aligned to the device's block).
+inline constexpr size_t kChunkBufferAlign = 4096;
+
+// The allocator of chunk buffers: plain new/delete on kChunkBufferAlign.
+template <class T>
+struct ChunkBufferAllocator {
+  using value_type = T;
+  ChunkBufferAllocator() = default;
+  template <class U>
+  ChunkBufferAllocator(const ChunkBufferAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{kChunkBufferAlign})); }
+  void deallocate(T* p, size_t) { ::operator delete (p, std::align_val_t{kChunkBufferAlign}); }
+  bool operator==(const ChunkBufferAllocator&) const { return true; }
+};
+using ChunkBuffer = std::vector<uint8_t, ChunkBufferAllocator<uint8_t>>;
+
 // One piece of the virtual disk on its way to the target, handed to a
 // ConvertSink in increasing offset order. offset is a multiple of the sink's
 // granularity; data holds `length` bytes rounded up to the granularity (the
-// padding past the end of the disk is zeros).
+// padding past the end of the disk is zeros); data.data() is aligned to
+// kChunkBufferAlign.
 struct ConvertChunk {
   uint64_t offset = 0;
   uint64_t length = 0;
-  std::vector<uint8_t> data;
+  ChunkBuffer data;
   // Per granularity unit: 1 when the unit holds a non-zero byte.
   std::vector<uint8_t> used;
   // With compression: per used unit, the compressed bytes; empty when the
