@@ -1,8 +1,6 @@
 // qcow2 v3 target writer: sequential layout, exact 16-bit refcounts, raw-deflate or zstd compressed clusters.
 #include "blockcore/qcow2_writer.h"
 
-#include "blockcore/raw_writer.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 
 #include "blockcore/checked.h"
 #include "blockcore/io_engine.h"
+#include "blockcore/raw_writer.h"
 
 namespace vdkit {
 
@@ -179,7 +178,7 @@ class Qcow2Layout {
 // One pass to a seekable file: data and L2 tables appended in order, the rest at the end.
 class Qcow2FileSink final : public ConvertSink {
  public:
-  Qcow2FileSink(std::shared_ptr<File> file, const Qcow2WriterOptions& o) : file_(std::move(file)), lay_(o) {}
+  Qcow2FileSink(std::unique_ptr<TargetFile> file, const Qcow2WriterOptions& o) : file_(std::move(file)), lay_(o) {}
   uint64_t granularity() const override { return lay_.cs; }
   bool wants_compression() const override { return lay_.opts.compress; }
   Codec codec() const override { return lay_.opts.codec; }
@@ -209,7 +208,7 @@ class Qcow2FileSink final : public ConvertSink {
         VDKIT_RETURN_IF_ERROR(lay_.ref_bytes(off, len));
         entry = lay_.compressed_entry(off, len);
         end_ += len;
-        reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(src), len, off, true, 0});
+        reqs_.push_back(IoRequest{-1, const_cast<uint8_t*>(src), len, off, true, 0});
       } else {
         VDKIT_ASSIGN_OR_RETURN(uint64_t off, alloc_cluster());
         entry = off | kCopied;
@@ -219,7 +218,7 @@ class Qcow2FileSink final : public ConvertSink {
       written_ += len;
     }
     if (reqs_.empty()) return Status::Ok();
-    return file_->Submit(reqs_);
+    return file_->write(reqs_);
   }
 
   Status finish(uint64_t size) override {
@@ -227,7 +226,7 @@ class Qcow2FileSink final : public ConvertSink {
     reqs_.clear();
     meta_.clear();
     VDKIT_RETURN_IF_ERROR(switch_l2(UINT64_MAX));
-    if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(file_->Submit(reqs_));
+    if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(file_->write(reqs_));
     if (lay_.l1.size() > lay_.l1_size) return Status::IoError("internal error: data mapped past the virtual size");
     const uint64_t cs = lay_.cs;
     end_ = align_up(end_, cs);
@@ -242,11 +241,11 @@ class Qcow2FileSink final : public ConvertSink {
       lay_.rb_bytes(k, b);
       VDKIT_RETURN_IF_ERROR(write(lay_.rb_offset + k * cs, b));
     }
-    VDKIT_RETURN_IF_ERROR(file_->Truncate(lay_.total_clusters * cs));
-    if (lay_.opts.sync) VDKIT_RETURN_IF_ERROR(file_->Sync());
+    VDKIT_RETURN_IF_ERROR(file_->file().Truncate(lay_.total_clusters * cs));
+    if (lay_.opts.sync) VDKIT_RETURN_IF_ERROR(file_->file().Sync());
     // The header last: until here the file is not a valid image.
     VDKIT_RETURN_IF_ERROR(write(0, lay_.header()));
-    if (lay_.opts.sync) VDKIT_RETURN_IF_ERROR(file_->Sync());
+    if (lay_.opts.sync) VDKIT_RETURN_IF_ERROR(file_->file().Sync());
     return Status::Ok();
   }
   uint64_t bytes_written() const override { return written_; }
@@ -273,7 +272,7 @@ class Qcow2FileSink final : public ConvertSink {
       }
       uint64_t j = i + blk;
       while (j < len && !is_all_zero(p + j, blk)) j += blk;
-      reqs_.push_back(IoRequest{file_->fd(), const_cast<uint8_t*>(p + i), j - i, off + i, true, 0});
+      reqs_.push_back(IoRequest{-1, const_cast<uint8_t*>(p + i), j - i, off + i, true, 0});
       queued += j - i;
       i = j;
     }
@@ -284,7 +283,7 @@ class Qcow2FileSink final : public ConvertSink {
     reqs_.clear();
     written_ += queue_sparse(off, b.data(), b.size());
     if (reqs_.empty()) return Status::Ok();
-    return file_->Submit(reqs_);
+    return file_->write(reqs_);
   }
 
   // Writes the current L2 table (if any) and starts table `next`.
@@ -303,7 +302,7 @@ class Qcow2FileSink final : public ConvertSink {
     return Status::Ok();
   }
 
-  std::shared_ptr<File> file_;
+  std::unique_ptr<TargetFile> file_;
   Qcow2Layout lay_;
   uint64_t end_ = 0;  // next free host byte
   uint64_t cur_l2_ = UINT64_MAX;
@@ -421,7 +420,8 @@ class Qcow2StreamSink final : public ConvertSink {
       }
       VDKIT_RETURN_IF_ERROR(out_.write_all(b));
     }
-    if (out_.pos() != data_start_) return Status::IoError("internal error: qcow2 metadata does not end where data starts");
+    if (out_.pos() != data_start_)
+      return Status::IoError("internal error: qcow2 metadata does not end where data starts");
     next_size_ = 0;
     return Status::Ok();
   }
@@ -472,8 +472,7 @@ Result<std::unique_ptr<ConvertSink>> make_qcow2_sink(int fd, const std::string& 
   VDKIT_RETURN_IF_ERROR(Qcow2Layout::check_options(opts));
   int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (d < 0) return Status::FromErrno(errno, "duplicating the descriptor of '" + name + "'");
-  if (seekable)
-    return std::unique_ptr<ConvertSink>(new Qcow2FileSink(File::FromFd(d, name, true, target_io_engine()), opts));
+  if (seekable) return std::unique_ptr<ConvertSink>(new Qcow2FileSink(TargetFile::Open(d, name), opts));
   return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(d, name, opts));
 }
 
