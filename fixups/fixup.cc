@@ -268,8 +268,15 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   p.edit("/etc/fstab", "device names", [&](const std::string& t) { return rewrite_fstab(t, map); });
   p.edit("/etc/crypttab", "device names", [&](const std::string& t) { return rewrite_crypttab(t, map); });
 
-  // Boot configs: root=, resume=, console=.
-  CmdlineEdit ce{map, true};
+  // Boot configs: root=, resume=, console=, and net.ifnames=0 when the guest's network configs name eth<N> but
+  // systemd would name a KVM virtio NIC (a PCI device) ens3/enp1s0: with MAC matches and set-name dropped below,
+  // those configs would match no NIC and the guest would come up with no network. The import guides' fix.
+  CmdlineEdit ce{map, true, {}};
+  std::vector<std::string> eths = eth_interfaces(in);
+  if (options.network && in.predictable_nic_names && !eths.empty()) {
+    ce.append.push_back("net.ifnames=0");
+    if (in.biosdevname) ce.append.push_back("biosdevname=0");
+  }
   bool uuids = options.naming == DeviceNaming::kUuid;
   for (const auto& b : in.boot_loaders) {
     if (b.kind == "grub-legacy") {
@@ -299,6 +306,17 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     });
   }
   p.edit("/etc/default/grub", "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
+  if (!ce.append.empty()) {
+    std::string names;
+    for (const auto& e : eths) names += (names.empty() ? "" : ", ") + e;
+    std::string opts;
+    for (const auto& o : ce.append) opts += (opts.empty() ? "" : " ") + o;
+    p.warn("nic-names-pinned",
+           "the network config names " + names + ", but " + in.nic_naming_rule +
+               " would give the virtio NIC a predictable name (ens3, enp1s0) on KVM that no config matches; " + opts +
+               " was added to the kernel command lines so the first NIC is eth0 again",
+           "");
+  }
   if (in.boot_loaders.empty())
     p.warn("no-boot-loader",
            "no boot loader configuration was recognised (grub legacy, grub2, BLS, syslinux/extlinux); root= and "

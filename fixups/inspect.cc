@@ -339,6 +339,43 @@ void find_network(GuestFs& fs, Inspection& in) {
     }
 }
 
+// A rule or .link file in /etc that masks the packaged one of the same name: a link to /dev/null (not a regular
+// file here, since /dev/null is not one in the guest tree) or an empty file.
+bool masked(GuestFs& fs, const std::string& dir, const std::string& name) {
+  auto names = fs.list_dir(dir);
+  if (std::find(names.begin(), names.end(), name) == names.end()) return false;
+  std::string p = guest_join(dir, name);
+  if (!fs.is_file(p)) return !fs.is_dir(p);
+  auto t = read_small(fs, p);
+  return t && t->find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+void find_nic_naming(GuestFs& fs, Inspection& in) {
+  in.biosdevname = fs.is_file("/sbin/biosdevname") || fs.is_file("/usr/sbin/biosdevname");
+  for (const char* name : {"80-net-setup-link.rules", "80-net-name-slot.rules"})
+    for (const char* dir : {"/lib/udev/rules.d", "/usr/lib/udev/rules.d"}) {
+      std::string p = guest_join(dir, name);
+      if (!in.nic_naming_rule.empty() || !fs.is_file(p)) continue;
+      in.nic_naming_rule = p;
+      if (masked(fs, "/etc/udev/rules.d", name)) in.nic_names_disabled_by = guest_join("/etc/udev/rules.d", name);
+    }
+  if (in.nic_naming_rule.empty() || !in.nic_names_disabled_by.empty()) return;
+  if (masked(fs, "/etc/systemd/network", "99-default.link")) {
+    in.nic_names_disabled_by = "/etc/systemd/network/99-default.link";
+    return;
+  }
+  bool any = false, all_off = true;
+  for (const auto& b : in.boot_loaders)
+    for (const auto& e : b.entries) {
+      any = true;
+      if (!cmdline_has_key(e.cmdline, "net.ifnames")) all_off = false;
+    }
+  if (any && all_off)
+    in.nic_names_disabled_by = "net.ifnames=0";
+  else
+    in.predictable_nic_names = true;
+}
+
 void find_device_refs(GuestFs& fs, Inspection& in) {
   std::vector<std::string> files = {"/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/boot/grub2/grubenv",
                                     "/boot/grub/grubenv"};
@@ -417,6 +454,23 @@ std::vector<std::string> find_nm_keyfiles(GuestFs& fs) {
 
 std::vector<std::string> find_bls_entries(GuestFs& fs) { return find_files(fs, "/boot/loader/entries", "", ".conf"); }
 
+std::vector<std::string> eth_interfaces(const Inspection& in) {
+  auto is_eth = [](const std::string& n) {
+    return n.size() > 3 && starts_with(n, "eth") &&
+           std::all_of(n.begin() + 3, n.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  std::vector<std::string> out;
+  for (const auto& n : in.network) {
+    for (const auto& i : n.summary.interfaces)
+      if (is_eth(i)) add_unique(out, i);
+    if (n.style == "ifcfg" && n.path.find("ifcfg-") != std::string::npos) {
+      std::string f = n.path.substr(n.path.rfind("ifcfg-") + 6);
+      if (is_eth(f)) add_unique(out, f);
+    }
+  }
+  return out;
+}
+
 std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k) {
   std::string initrd = k.initrd_path;
   bool dracut = fs.is_file("/usr/bin/dracut") || fs.is_file("/sbin/dracut") || fs.is_file("/usr/sbin/dracut");
@@ -471,6 +525,7 @@ Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems) {
     }
   }
   find_network(fs, in);
+  find_nic_naming(fs, in);
   for (const auto& b : in.boot_loaders)
     for (const auto& e : b.entries)
       for (const auto& c : find_consoles(e.cmdline)) add_unique(in.consoles, c);
@@ -569,6 +624,10 @@ nlohmann::json to_json(const Inspection& in) {
                                                 : "other"},
                    {"macs", n.summary.macs}});
   j["network"] = net;
+  j["predictable-nic-names"] = in.predictable_nic_names;
+  j["nic-naming-rule"] = in.nic_naming_rule;
+  if (!in.nic_names_disabled_by.empty()) j["nic-names-disabled-by"] = in.nic_names_disabled_by;
+  j["biosdevname"] = in.biosdevname;
   j["persistent-net-rules"] = {{"path", in.persistent_net_rules},
                                {"rules", in.persistent_net_rule_count},
                                {"generator", in.persistent_net_generator}};
@@ -634,6 +693,11 @@ std::string to_human(const Inspection& in) {
       << ", MAC " << join(n.summary.macs) << "\n";
   if (!in.persistent_net_rules.empty())
     o << "  " << in.persistent_net_rules << ": " << in.persistent_net_rule_count << " rules\n";
+  o << "  predictable NIC names: "
+    << (in.predictable_nic_names         ? "yes (" + in.nic_naming_rule + ")"
+        : in.nic_naming_rule.empty()     ? std::string("no")
+                                         : "no (disabled by " + in.nic_names_disabled_by + ")")
+    << (in.biosdevname ? "; biosdevname installed" : "") << "\n";
   if (!in.persistent_net_generator.empty()) o << "  persistent-net generator: " << in.persistent_net_generator << "\n";
   o << "Consoles: kernel " << join(in.consoles) << "; inittab " << join(in.inittab_ttys) << "; securetty "
     << join(in.securetty) << "\n";

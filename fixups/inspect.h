@@ -76,6 +76,13 @@ struct Inspection {
   std::string persistent_net_rules;  // path, when present
   int persistent_net_rule_count = 0;
   std::string persistent_net_generator;  // path of the generator rule, when present
+  // systemd/udev names NICs by their slot (ens3, enp1s0): its 80-net-setup-link.rules (or systemd 197-208's
+  // 80-net-name-slot.rules) is installed and not masked in /etc (a link to /dev/null or an empty file, or
+  // /etc/systemd/network/99-default.link so masked), and not every boot command line says net.ifnames=0.
+  bool predictable_nic_names = false;
+  std::string nic_naming_rule;  // the rule file found ("" when none)
+  std::string nic_names_disabled_by;  // with a rule found but not in effect: the mask, or "net.ifnames=0"
+  bool biosdevname = false;     // /sbin/biosdevname or /usr/sbin/biosdevname is installed
   std::vector<std::string> consoles;     // console= values of every boot entry (unique)
   std::vector<std::string> inittab_ttys;
   std::vector<std::string> securetty;
@@ -99,6 +106,10 @@ std::vector<std::string> find_ifcfg_files(GuestFs& fs);
 std::vector<std::string> find_netplan_files(GuestFs& fs);
 std::vector<std::string> find_nm_keyfiles(GuestFs& fs);
 std::vector<std::string> find_bls_entries(GuestFs& fs);
+
+// Network configs' interfaces named eth<N> (a config that no longer matches anything when the kernel's names are
+// replaced by predictable ones), each once, in config order.
+std::vector<std::string> eth_interfaces(const Inspection& in);
 
 // The guest command that puts the virtio drivers into a kernel's initrd.
 std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k);

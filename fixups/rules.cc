@@ -215,33 +215,97 @@ std::string rewrite_cmdline(std::string_view cmdline, const CmdlineEdit& edit) {
     out += repl;
     i = j;
   }
+  std::string add;
+  for (const auto& opt : edit.append) {
+    std::string_view key = std::string_view(opt).substr(0, opt.find('='));
+    if (key.empty() || cmdline_has_key(cmdline, key) || cmdline_has_key(add, key)) continue;
+    add += (add.empty() ? "" : " ") + opt;
+  }
+  if (!add.empty()) {
+    size_t end = out.size();
+    while (end > 0 && is_space(out[end - 1])) --end;
+    out.insert(end, (end > 0 ? " " : "") + add);
+  }
   return out;
 }
 
+bool cmdline_has_key(std::string_view cmdline, std::string_view key) {
+  auto delim = [](char c) { return is_space(c) || c == '"' || c == '\''; };
+  size_t i = 0;
+  while (i < cmdline.size()) {
+    if (delim(cmdline[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < cmdline.size() && !delim(cmdline[j])) ++j;
+    std::string_view tok = cmdline.substr(i, j - i);
+    if (tok == key || (starts_with(tok, key) && tok.size() > key.size() && tok[key.size()] == '=')) return true;
+    i = j;
+  }
+  return false;
+}
+
 namespace {
-// Rewrites the arguments after the first word on lines whose first word passes `want`.
-template <typename Want>
-std::string rewrite_after_keyword(std::string_view text, const CmdlineEdit& edit, Want want) {
+CmdlineEdit without_append(const CmdlineEdit& edit) {
+  CmdlineEdit e = edit;
+  e.append.clear();
+  return e;
+}
+// The file name of a boot line's first argument (its kernel or module path).
+std::string_view boot_file_name(std::string_view args) {
+  auto fs = fields(args);
+  size_t k = 0;
+  while (k < fs.size() && starts_with(fs[k].text, "--")) ++k;  // grub2 "module --nounzip /initrd"
+  if (k >= fs.size()) return {};
+  std::string_view p = fs[k].text;
+  size_t slash = p.rfind('/');
+  return slash == std::string_view::npos ? p : p.substr(slash + 1);
+}
+// A Linux kernel loaded as a module (Xen entries: grub legacy `module`, grub2 `module`/`xen_module`), not an initrd.
+bool linux_module(std::string_view args) {
+  std::string n = lower(boot_file_name(args));
+  return starts_with(n, "vmlinu") || starts_with(n, "bzimage") || starts_with(n, "kernel");
+}
+// Rewrites the arguments after the first word on lines whose first word passes `want`; options are appended only
+// where appends(word, arguments) says the line is a Linux command line.
+template <typename Want, typename Appends>
+std::string rewrite_after_keyword(std::string_view text, const CmdlineEdit& edit, Want want, Appends appends) {
+  CmdlineEdit plain = without_append(edit);
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     size_t end = 0;
     std::string_view w = first_word(body, &end);
     if (w.empty() || w[0] == '#' || !want(w)) return std::string(body);
-    return std::string(body.substr(0, end)) + rewrite_cmdline(body.substr(end), edit);
+    std::string_view args = body.substr(end);
+    bool linux_args = !boot_file_name(args).empty() && appends(w, args);  // never onto a bare keyword
+    return std::string(body.substr(0, end)) + rewrite_cmdline(args, linux_args ? edit : plain);
   });
 }
 }  // namespace
 
 std::string rewrite_grub_legacy(std::string_view text, const CmdlineEdit& edit) {
-  return rewrite_after_keyword(text, edit, [](std::string_view w) { return w == "kernel" || w == "module"; });
+  return rewrite_after_keyword(
+      text, edit, [](std::string_view w) { return w == "kernel" || w == "module"; },
+      [](std::string_view w, std::string_view args) {
+        // `kernel /xen.gz-2.6.18` is the hypervisor; its Linux kernel is the first module.
+        return w == "kernel" ? !starts_with(lower(boot_file_name(args)), "xen") : linux_module(args);
+      });
 }
 
 std::string rewrite_grub2_cfg(std::string_view text, const CmdlineEdit& edit) {
-  return rewrite_after_keyword(text, edit, [](std::string_view w) {
-    return w == "linux" || w == "linux16" || w == "linuxefi" || w == "module" || w == "module2" || w == "xen_module";
-  });
+  return rewrite_after_keyword(
+      text, edit,
+      [](std::string_view w) {
+        return w == "linux" || w == "linux16" || w == "linuxefi" || w == "module" || w == "module2" ||
+               w == "xen_module";
+      },
+      [](std::string_view w, std::string_view args) {
+        return starts_with(w, "linux") || linux_module(args);
+      });
 }
 
 std::string rewrite_default_grub(std::string_view text, const CmdlineEdit& edit, bool uuids) {
+  CmdlineEdit plain = without_append(edit);
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     std::string_view t = body;
     size_t lead = 0;
@@ -250,7 +314,23 @@ std::string rewrite_default_grub(std::string_view text, const CmdlineEdit& edit,
     if (starts_with(rest, "GRUB_CMDLINE_LINUX") || starts_with(rest, "GRUB_CMDLINE_XEN")) {
       size_t eq = rest.find('=');
       if (eq == std::string_view::npos) return std::string(body);
-      return std::string(body.substr(0, lead + eq + 1)) + rewrite_cmdline(rest.substr(eq + 1), edit);
+      std::string_view value = rest.substr(eq + 1);
+      std::string head(body.substr(0, lead + eq + 1));
+      // Options go only into GRUB_CMDLINE_LINUX (every entry, recovery too), inside its quotes.
+      if (rest.substr(0, eq) != "GRUB_CMDLINE_LINUX") return head + rewrite_cmdline(value, plain);
+      std::string_view v = value;
+      while (!v.empty() && is_blank(v.back())) v.remove_suffix(1);
+      std::string_view tail = value.substr(v.size());
+      if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'') && v.back() == v[0] &&
+          v.substr(1, v.size() - 2).find(v[0]) == std::string_view::npos)
+        return head + v[0] + rewrite_cmdline(v.substr(1, v.size() - 2), edit) + v[0] + std::string(tail);
+      // Unquoted: one word at most, or the options would not be part of the value.
+      if (v.find_first_of(" \t\"'#") == std::string_view::npos) {
+        std::string r = rewrite_cmdline(v, edit);
+        if (r.find(' ') != std::string::npos) r = "\"" + r + "\"";
+        return head + r + std::string(tail);
+      }
+      return head + rewrite_cmdline(value, plain);
     }
     if (uuids && starts_with(rest, "GRUB_DISABLE_LINUX_UUID=")) {
       std::string_view v = trim(rest.substr(24));
@@ -262,7 +342,9 @@ std::string rewrite_default_grub(std::string_view text, const CmdlineEdit& edit,
 }
 
 std::string rewrite_bls_entry(std::string_view text, const CmdlineEdit& edit) {
-  return rewrite_after_keyword(text, edit, [](std::string_view w) { return w == "options"; });
+  return rewrite_after_keyword(
+      text, edit, [](std::string_view w) { return w == "options"; },
+      [](std::string_view, std::string_view args) { return args.find("$kernelopts") == std::string_view::npos; });
 }
 
 std::string rewrite_grubenv(std::string_view text, const CmdlineEdit& edit) {
@@ -285,7 +367,9 @@ std::string rewrite_grubenv(std::string_view text, const CmdlineEdit& edit) {
 }
 
 std::string rewrite_syslinux(std::string_view text, const CmdlineEdit& edit) {
-  return rewrite_after_keyword(text, edit, [](std::string_view w) { return lower(w) == "append"; });
+  return rewrite_after_keyword(
+      text, edit, [](std::string_view w) { return lower(w) == "append"; },
+      [](std::string_view, std::string_view args) { return args.find(" --- ") == std::string_view::npos; });
 }
 
 namespace {

@@ -43,15 +43,25 @@ struct FstabEntry {
 std::vector<FstabEntry> parse_fstab(std::string_view text);
 
 // What to change on a kernel command line: root= and resume= through map,
-// and console=xvc0 / console=hvc0 to console=ttyS0 when fix_console.
+// console=xvc0 / console=hvc0 to console=ttyS0 when fix_console, and the
+// options in append ("net.ifnames=0") added at the end when the line sets
+// nothing for their key (net.ifnames=1 is the guest's choice and stays).
 struct CmdlineEdit {
   DeviceMapFn map;
   bool fix_console = true;
+  std::vector<std::string> append;
 };
-// One kernel command line (tokens separated by blanks or quotes).
+// One kernel command line (tokens separated by blanks or quotes). Appended
+// options go before any trailing blanks.
 std::string rewrite_cmdline(std::string_view cmdline, const CmdlineEdit& edit);
+// Whether a command line sets key (key=anything, or the bare key).
+bool cmdline_has_key(std::string_view cmdline, std::string_view key);
 
-// Boot loader configs: only the command-line parts are touched.
+// Boot loader configs: only the command-line parts are touched. Options are
+// appended only to Linux command lines: not to a Xen hypervisor's (grub legacy
+// `kernel /xen.gz`), an initrd module's, a syslinux mboot.c32 APPEND (" --- "),
+// GRUB_CMDLINE_LINUX_DEFAULT/GRUB_CMDLINE_XEN*, or a BLS options line that
+// takes $kernelopts from grubenv (rewrite_grubenv appends there).
 std::string rewrite_grub_legacy(std::string_view text, const CmdlineEdit& edit);  // kernel/module lines
 std::string rewrite_grub2_cfg(std::string_view text, const CmdlineEdit& edit);    // linux*/xen_module lines
 // /etc/default/grub: GRUB_CMDLINE_LINUX*, and GRUB_DISABLE_LINUX_UUID=true -> false when uuids.

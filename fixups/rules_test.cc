@@ -82,13 +82,81 @@ TEST(Crypttab, RewritesSecondField) {
 }
 
 TEST(Cmdline, RootResumeConsole) {
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {}};
   EXPECT_EQ(rewrite_cmdline(" ro root=/dev/xvda1  resume=/dev/sda2 console=xvc0,9600 console=hvc0 console=tty0", e),
             " ro root=UUID=11111111-2222-3333-4444-555555555555  resume=LABEL=SWAP console=ttyS0,9600 console=ttyS0 "
             "console=tty0");
   EXPECT_EQ(rewrite_cmdline("\"root=/dev/xvda1 quiet\"", e),
             "\"root=UUID=11111111-2222-3333-4444-555555555555 quiet\"");
   EXPECT_EQ(rewrite_cmdline("root=LABEL=/ noroot=/dev/xvda1", e), "root=LABEL=/ noroot=/dev/xvda1");
+}
+
+TEST(Cmdline, AppendsOptionsWhenAbsent) {
+  CmdlineEdit e{test_map(), true, {"net.ifnames=0", "biosdevname=0"}};
+  EXPECT_EQ(rewrite_cmdline(" ro root=/dev/xvda1", e),
+            " ro root=UUID=11111111-2222-3333-4444-555555555555 net.ifnames=0 biosdevname=0");
+  EXPECT_EQ(rewrite_cmdline("ro quiet \r", e), "ro quiet net.ifnames=0 biosdevname=0 \r");  // before trailing blanks
+  EXPECT_EQ(rewrite_cmdline("", e), "net.ifnames=0 biosdevname=0");
+  // A key already set, to anything, is the guest's choice.
+  EXPECT_EQ(rewrite_cmdline("ro net.ifnames=1 biosdevname=0", e), "ro net.ifnames=1 biosdevname=0");
+  EXPECT_EQ(rewrite_cmdline("ro net.ifnames", e), "ro net.ifnames biosdevname=0");
+  EXPECT_EQ(rewrite_cmdline("ro xnet.ifnames=0", e), "ro xnet.ifnames=0 net.ifnames=0 biosdevname=0");
+  std::string once = rewrite_cmdline("ro", e);
+  EXPECT_EQ(rewrite_cmdline(once, e), once);
+  EXPECT_TRUE(cmdline_has_key("a \"net.ifnames=0\"", "net.ifnames"));
+  EXPECT_FALSE(cmdline_has_key("net.ifnamesx=0", "net.ifnames"));
+}
+
+TEST(Cmdline, AppendsOnlyToLinuxCommandLines) {
+  CmdlineEdit e{nullptr, true, {"net.ifnames=0"}};
+  // grub legacy Xen entry: not the hypervisor line, not the initrd module; the plain entry's kernel line.
+  std::string legacy =
+      "title Xen\n  kernel /xen.gz-2.6.18 dom0_mem=512M\n  module /vmlinuz-2.6.18-xen ro root=/dev/xvda1\n"
+      "  module /initrd-2.6.18-xen.img\ntitle Plain\n  kernel (hd0,0)/vmlinuz-2.6.18 ro\n  kernel\n";
+  EXPECT_EQ(rewrite_grub_legacy(legacy, e),
+            "title Xen\n  kernel /xen.gz-2.6.18 dom0_mem=512M\n  module /vmlinuz-2.6.18-xen ro root=/dev/xvda1 "
+            "net.ifnames=0\n  module /initrd-2.6.18-xen.img\ntitle Plain\n  kernel (hd0,0)/vmlinuz-2.6.18 ro "
+            "net.ifnames=0\n  kernel\n");
+  std::string grub2 =
+      "menuentry 'A' {\n\tlinux /vmlinuz-a root=UUID=x ro\r\n\tinitrd /initrd-a\n}\nmenuentry 'X' {\n"
+      "\tmultiboot /xen.gz dom0_mem=1G\n\tmodule /vmlinuz-x root=UUID=x\n\tmodule --nounzip /initrd-x\n}\n";
+  std::string r = rewrite_grub2_cfg(grub2, e);
+  EXPECT_EQ(r,
+            "menuentry 'A' {\n\tlinux /vmlinuz-a root=UUID=x ro net.ifnames=0\r\n\tinitrd /initrd-a\n}\n"
+            "menuentry 'X' {\n\tmultiboot /xen.gz dom0_mem=1G\n\tmodule /vmlinuz-x root=UUID=x net.ifnames=0\n"
+            "\tmodule --nounzip /initrd-x\n}\n");
+  EXPECT_EQ(rewrite_grub2_cfg(r, e), r);
+  // BLS: a literal options line gains it; one that takes $kernelopts leaves it to grubenv.
+  EXPECT_EQ(rewrite_bls_entry("options root=UUID=x ro\n", e), "options root=UUID=x ro net.ifnames=0\n");
+  EXPECT_EQ(rewrite_bls_entry("options $kernelopts $tuned_params\n", e), "options $kernelopts $tuned_params\n");
+  std::string env = "# GRUB Environment Block\nkernelopts=root=UUID=x ro \n";
+  env += std::string(1024 - env.size(), '#');
+  std::string out = rewrite_grubenv(env, e);
+  EXPECT_EQ(out.size(), 1024u);
+  EXPECT_NE(out.find("kernelopts=root=UUID=x ro net.ifnames=0 \n#"), std::string::npos);
+  EXPECT_EQ(rewrite_grubenv(out, e), out);
+  // syslinux: APPEND lines, but not mboot.c32's "xen --- linux --- initrd".
+  EXPECT_EQ(rewrite_syslinux("LABEL l\n  APPEND root=UUID=x\nLABEL x\n  APPEND xen.gz --- vmlinuz ro --- initrd\n", e),
+            "LABEL l\n  APPEND root=UUID=x net.ifnames=0\nLABEL x\n  APPEND xen.gz --- vmlinuz ro --- initrd\n");
+}
+
+TEST(DefaultGrub, AppendsInsideTheQuotesOfGrubCmdlineLinuxOnly) {
+  CmdlineEdit e{nullptr, true, {"net.ifnames=0"}};
+  std::string in =
+      "GRUB_CMDLINE_LINUX=\"crashkernel=auto console=hvc0\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"
+      "GRUB_CMDLINE_XEN=\"dom0_mem=1G\"\n";
+  std::string r = rewrite_default_grub(in, e, true);
+  EXPECT_EQ(r,
+            "GRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0 net.ifnames=0\"\n"
+            "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\nGRUB_CMDLINE_XEN=\"dom0_mem=1G\"\n");
+  EXPECT_EQ(rewrite_default_grub(r, e, true), r);
+  EXPECT_EQ(rewrite_default_grub("GRUB_CMDLINE_LINUX=''\n", e, true), "GRUB_CMDLINE_LINUX='net.ifnames=0'\n");
+  EXPECT_EQ(rewrite_default_grub("GRUB_CMDLINE_LINUX=\n", e, true), "GRUB_CMDLINE_LINUX=net.ifnames=0\n");
+  std::string quiet = rewrite_default_grub("GRUB_CMDLINE_LINUX=quiet\n", e, true);
+  EXPECT_EQ(quiet, "GRUB_CMDLINE_LINUX=\"quiet net.ifnames=0\"\n");
+  EXPECT_EQ(rewrite_default_grub(quiet, e, true), quiet);
+  // A value that is not one quoted string is left without the option rather than broken.
+  EXPECT_EQ(rewrite_default_grub("GRUB_CMDLINE_LINUX=\"a\"\"b\" # c\n", e, true), "GRUB_CMDLINE_LINUX=\"a\"\"b\" # c\n");
 }
 
 TEST(GrubLegacy, ParsesXenEntriesAndSetsDefault) {
@@ -107,7 +175,7 @@ TEST(GrubLegacy, ParsesXenEntriesAndSetsDefault) {
   EXPECT_EQ(d.substr(0, 10), "default 1\n");
   EXPECT_EQ(set_grub_legacy_default(d, 1), d);
   EXPECT_EQ(set_grub_legacy_default("title x\n", 0), "default=0\ntitle x\n");
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {}};
   std::string r = rewrite_grub_legacy(in, e);
   EXPECT_NE(r.find("module /vmlinuz-2.6.18-xen ro root=UUID=11111111"), std::string::npos);
   EXPECT_EQ(rewrite_grub_legacy(r, e), r);
@@ -122,7 +190,7 @@ TEST(Grub2, EntriesSubmenusAndDefault) {
   EXPECT_EQ(m.entries[1].title, "B");
   EXPECT_EQ(m.entries[1].kernel, "/vmlinuz-b");
   EXPECT_EQ(m.default_index, 1);
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {}};
   std::string r = rewrite_grub2_cfg(in, e);
   EXPECT_NE(r.find("linux16 /vmlinuz-b root=UUID=11111111-2222-3333-4444-555555555555 console=ttyS0"),
             std::string::npos);
@@ -309,7 +377,7 @@ TEST(Bls, VersionsCompareAsRpmDoes) {
 }
 
 TEST(DefaultGrub, CmdlineAndUuidSwitch) {
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {}};
   std::string in = "GRUB_CMDLINE_LINUX=\"console=hvc0 root=/dev/sda1\"\nGRUB_DISABLE_LINUX_UUID=true\n#GRUB_X=1\n";
   EXPECT_EQ(rewrite_default_grub(in, e, true),
             "GRUB_CMDLINE_LINUX=\"console=ttyS0 root=UUID=11111111-2222-3333-4444-555555555555\"\n"
@@ -320,7 +388,7 @@ TEST(DefaultGrub, CmdlineAndUuidSwitch) {
 TEST(Grubenv, KeepsTheBlockSize) {
   std::string env = "# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro\n";
   env += std::string(1024 - env.size(), '#');
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {}};
   std::string out = rewrite_grubenv(env, e);
   EXPECT_EQ(out.size(), 1024u);
   EXPECT_NE(out.find("kernelopts=root=UUID=11111111-2222-3333-4444-555555555555 ro\n#"), std::string::npos);
@@ -502,7 +570,7 @@ TEST(Misc, DeviceNamesConsolesDatasources) {
 TEST(Rewriters, TotalOnArbitraryInput) {
   std::mt19937 rng(1234);
   const char alphabet[] = "ab=: \t\n\r#-[]{}\"'/devxvda1sdhroot=console=hvc0xvc0matchmacaddress:iface static0";
-  CmdlineEdit e{test_map(), true};
+  CmdlineEdit e{test_map(), true, {"net.ifnames=0", "biosdevname=0"}};
   for (int n = 0; n < 3000; ++n) {
     std::string s(rng() % 200, ' ');
     for (auto& c : s) c = rng() % 8 == 0 ? static_cast<char>(rng() % 256) : alphabet[rng() % (sizeof alphabet - 1)];
