@@ -259,5 +259,82 @@ TEST_F(PlanTest, NoKvmKernelOnlyWarns) {
   EXPECT_TRUE(has_warning(p, "no-kvm-kernel"));
 }
 
+// A systemd guest whose network config names eth0: on KVM udev would call the virtio NIC ens3.
+class NicNamesTest : public PlanTest {
+ protected:
+  void guest(bool eth = true) {
+    kvm_kernel("5.14.0");
+    put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "NAME==\"\", ENV{ID_NET_NAME}!=\"\", NAME=\"$env{ID_NET_NAME}\"\n");
+    put("/boot/grub2/grub.cfg",
+        "set default=0\nmenuentry 'L' {\n\tlinux /vmlinuz-5.14.0 root=UUID=x ro\n\tinitrd /initramfs-5.14.0.img\n}\n");
+    put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n");
+    put(std::string("/etc/sysconfig/network-scripts/ifcfg-") + (eth ? "eth0" : "ens5"),
+        "BOOTPROTO=dhcp\nHWADDR=00:16:3e:00:00:01\n");
+  }
+  std::string text(const FixupPlan& p, const std::string& path) {
+    const FileChange* c = change(p, path);
+    return c ? c->after : "<unchanged>";
+  }
+};
+
+TEST_F(NicNamesTest, Eth0ConfigGetsNetIfnamesZeroOnce) {
+  guest();
+  put("/usr/sbin/biosdevname", "b");
+  {
+    auto fs = open_folder_guest(root_, false);
+    Inspection in = inspect_guest(**fs, filesystems_);
+    EXPECT_TRUE(in.predictable_nic_names);
+    EXPECT_TRUE(in.biosdevname);
+    EXPECT_EQ(eth_interfaces(in), std::vector<std::string>{"eth0"});
+    EXPECT_EQ(to_json(in)["predictable-nic-names"], true);
+    EXPECT_NE(to_human(in).find("predictable NIC names: yes"), std::string::npos);
+  }
+  FixupPlan p = plan(true);
+  EXPECT_NE(text(p, "/boot/grub2/grub.cfg").find("linux /vmlinuz-5.14.0 root=UUID=x ro net.ifnames=0 biosdevname=0\n"),
+            std::string::npos);
+  EXPECT_EQ(text(p, "/etc/default/grub"), "GRUB_CMDLINE_LINUX=\"rhgb quiet net.ifnames=0 biosdevname=0\"\n");
+  EXPECT_TRUE(has_warning(p, "nic-names-pinned"));
+  EXPECT_NE(to_json(p).dump().find("net.ifnames=0"), std::string::npos);
+  // The second run: nothing to change, and the names are no longer predictable, so no note either.
+  FixupPlan again = plan(false);
+  EXPECT_TRUE(again.changes.empty()) << to_human(again);
+  EXPECT_FALSE(has_warning(again, "nic-names-pinned"));
+  auto fs = open_folder_guest(root_, false);
+  Inspection in = inspect_guest(**fs, filesystems_);
+  EXPECT_FALSE(in.predictable_nic_names);
+  EXPECT_EQ(in.nic_names_disabled_by, "net.ifnames=0");
+}
+
+TEST_F(NicNamesTest, LeftAloneWhenNothingWouldBreak) {
+  // A config that names no eth<N>.
+  guest(false);
+  EXPECT_FALSE(has_warning(plan(false), "nic-names-pinned"));
+  EXPECT_EQ(text(plan(false), "/etc/default/grub"), "<unchanged>");
+  (void)system(("rm -rf " + root_ + "/etc/sysconfig").c_str());
+  // --no-network.
+  guest();
+  FixupOptions o;
+  o.network = false;
+  FixupPlan p = plan(false, o);
+  EXPECT_EQ(text(p, "/etc/default/grub"), "<unchanged>");
+  EXPECT_FALSE(has_warning(p, "nic-names-pinned"));
+  // Slot naming masked by an empty rule of the same name in /etc.
+  put("/etc/udev/rules.d/80-net-setup-link.rules", "");
+  EXPECT_EQ(text(plan(false), "/boot/grub2/grub.cfg"), "<unchanged>");
+  (void)system(("rm " + root_ + "/etc/udev/rules.d/80-net-setup-link.rules").c_str());
+  EXPECT_NE(text(plan(false), "/boot/grub2/grub.cfg"), "<unchanged>");
+  // ... or by 99-default.link linked to /dev/null.
+  (void)system(("mkdir -p " + root_ + "/etc/systemd/network && ln -s /dev/null " + root_ +
+                "/etc/systemd/network/99-default.link")
+                   .c_str());
+  EXPECT_EQ(text(plan(false), "/boot/grub2/grub.cfg"), "<unchanged>");
+  auto fs = open_folder_guest(root_, false);
+  EXPECT_EQ(inspect_guest(**fs, filesystems_).nic_names_disabled_by, "/etc/systemd/network/99-default.link");
+  (void)system(("rm " + root_ + "/etc/systemd/network/99-default.link").c_str());
+  // No systemd slot-naming rule at all (SL5, upstart Ubuntu).
+  (void)system(("rm -rf " + root_ + "/usr/lib/udev").c_str());
+  EXPECT_EQ(text(plan(false), "/boot/grub2/grub.cfg"), "<unchanged>");
+}
+
 }  // namespace
 }  // namespace vdkit::fixups
