@@ -60,6 +60,20 @@ void check_grubenv(std::string_view in) {
   }
 }
 
+// Appending options only inserts them, in one place, and afterwards the command line sets every key.
+void check_append(std::string_view in) {
+  auto edit = fuzz_edit();
+  auto plain = edit;
+  plain.append.clear();
+  std::string out = rewrite_cmdline(in, edit), base = rewrite_cmdline(in, plain);
+  for (const char* key : {"net.ifnames", "biosdevname"})
+    if (!cmdline_has_key(out, key)) violated("appended options are set", in, out);
+  size_t p = 0;
+  while (p < base.size() && p < out.size() && base[p] == out[p]) ++p;
+  if (out.size() < base.size() || out.compare(p + (out.size() - base.size()), std::string::npos, base, p) != 0)
+    violated("options are only inserted", in, out);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -70,6 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_idempotent("default/grub (no uuids) idempotent", in, [&](std::string_view t) { return rewrite_default_grub(t, edit, false); });
   check_idempotent("grubenv idempotent", in, [&](std::string_view t) { return rewrite_grubenv(t, edit); });
   check_idempotent("cmdline idempotent", in, [&](std::string_view t) { return rewrite_cmdline(t, edit); });
+  check_append(in);
   check_default_switch(in);
   check_grub_default(in);
   check_grubenv(in);

@@ -37,6 +37,7 @@ inline fixups::CmdlineEdit fuzz_edit() {
   fixups::CmdlineEdit e;
   e.map = fuzz_map;
   e.fix_console = true;
+  e.append = {"net.ifnames=0", "biosdevname=0"};
   return e;
 }
 
