@@ -286,6 +286,10 @@ TEST_F(NicNamesTest, Eth0ConfigGetsNetIfnamesZeroOnce) {
     EXPECT_TRUE(in.predictable_nic_names);
     EXPECT_TRUE(in.biosdevname);
     EXPECT_EQ(eth_interfaces(in), std::vector<std::string>{"eth0"});
+    // A netplan set-name counts too; ens3 and eth0x do not.
+    put("/etc/netplan/50.yaml", "network:\n  ethernets:\n    id0:\n      set-name: eth1\n    ens3: {}\n    eth0x: {}\n");
+    EXPECT_EQ(eth_interfaces(inspect_guest(**fs, filesystems_)), (std::vector<std::string>{"eth0", "eth1"}));
+    (void)system(("rm -r " + root_ + "/etc/netplan").c_str());
     EXPECT_EQ(to_json(in)["predictable-nic-names"], true);
     EXPECT_NE(to_human(in).find("predictable NIC names: yes"), std::string::npos);
   }

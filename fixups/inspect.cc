@@ -463,6 +463,8 @@ std::vector<std::string> eth_interfaces(const Inspection& in) {
   for (const auto& n : in.network) {
     for (const auto& i : n.summary.interfaces)
       if (is_eth(i)) add_unique(out, i);
+    for (const auto& i : n.summary.names)
+      if (is_eth(i)) add_unique(out, i);
     if (n.style == "ifcfg" && n.path.find("ifcfg-") != std::string::npos) {
       std::string f = n.path.substr(n.path.rfind("ifcfg-") + 6);
       if (is_eth(f)) add_unique(out, f);

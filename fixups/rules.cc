@@ -1027,6 +1027,7 @@ std::string_view assignment_key(std::string_view body) {
 NetSummary summarize_ifcfg(std::string_view text) {
   NetSummary s;
   if (auto d = shell_var(text, "DEVICE")) s.interfaces.push_back(*d);
+  if (auto n = shell_var(text, "NAME")) s.names.push_back(*n);
   std::string proto = lower(shell_var(text, "BOOTPROTO").value_or(""));
   bool has_ip = shell_var(text, "IPADDR").has_value() || shell_var(text, "IPADDR0").has_value();
   // SUSE also writes dhcp4, dhcp6 and dhcp+autoip.
@@ -1368,6 +1369,7 @@ void summarize_flow(const Flow& f, bool top, NetSummary& s) {
       if (it.key == "macaddress" && v.kind == Flow::kScalar) s.macs.push_back(v.scalar);
       if ((it.key == "dhcp4" || it.key == "dhcp6") && v.kind == Flow::kScalar && yaml_true(v.scalar)) s.dhcp = true;
       if (top && it.key == "addresses") s.is_static = true;
+      if (top && it.key == "set-name" && v.kind == Flow::kScalar) s.names.push_back(v.scalar);
     }
     summarize_flow(v, false, s);
   }
@@ -1402,6 +1404,7 @@ NetSummary summarize_netplan(std::string_view text) {
       if ((ys[j].key == "dhcp4" || ys[j].key == "dhcp6") && yaml_true(ys[j].value)) s.dhcp = true;
       // Only the interface's own addresses: nameservers' addresses say nothing about how it gets its own.
       if (ys[j].key == "addresses" && ys[j].indent == child) s.is_static = true;
+      if (ys[j].key == "set-name" && ys[j].indent == child) s.names.push_back(unquote(ys[j].value));
       if (auto f = line_flow(ys[j])) {
         NetSummary inner;
         summarize_flow(*f, false, inner);

@@ -144,6 +144,8 @@ struct NetSummary {
   bool is_static = false;
   bool dhcp = false;
   std::vector<std::string> macs;
+  // Other names the config gives its interfaces: netplan set-name, ifcfg NAME (the connection's name).
+  std::vector<std::string> names;
 };
 NetSummary summarize_ifcfg(std::string_view text);
 NetSummary summarize_interfaces(std::string_view text);

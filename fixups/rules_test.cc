@@ -434,6 +434,7 @@ TEST(Ifcfg, SuseStaticWithLladdr) {
   EXPECT_EQ(out, "BOOTPROTO='dhcp'\nREMOTE_IPADDR=''\nSTARTMODE='auto'\n");
   EXPECT_EQ(rewrite_ifcfg(out), out);
   EXPECT_TRUE(summarize_ifcfg("BOOTPROTO='dhcp4'\n").dhcp);
+  EXPECT_EQ(summarize_ifcfg("NAME=\"eth0\"\nDEVICE=ens3\n").names, std::vector<std::string>{"eth0"});
 }
 
 TEST(Interfaces, StanzasOnly) {
@@ -469,6 +470,7 @@ TEST(Netplan, FlowStyleInterface) {
       "    eth1: {dhcp4: true, match: {name: \"en*\", macaddress: 00:11:22:33:44:55}}\n";
   NetSummary s = summarize_netplan(in);
   EXPECT_EQ(s.interfaces, (std::vector<std::string>{"eth0", "eth1"}));
+  EXPECT_EQ(s.names, std::vector<std::string>{"eth0"});
   EXPECT_EQ(s.macs, (std::vector<std::string>{"52:54:00:12:34:56", "00:11:22:33:44:55"}));
   EXPECT_TRUE(s.is_static);
   EXPECT_TRUE(s.dhcp);
@@ -488,6 +490,7 @@ TEST(Netplan, FlowValuesInBlockInterfaces) {
       "      addresses: [192.168.1.10/24, \"fe80::1/64\"]\n      nameservers: {addresses: [1.1.1.1]}\n"
       "    eth1:\n      match: { name: en1 ,  macaddress: 'aa:bb:cc:dd:ee:ff' }\n      dhcp4: yes\n";
   NetSummary s = summarize_netplan(in);
+  EXPECT_EQ(s.names, std::vector<std::string>{"eth0"});
   EXPECT_EQ(s.macs, (std::vector<std::string>{"00:11:22:33:44:55", "aa:bb:cc:dd:ee:ff"}));
   EXPECT_TRUE(s.is_static);
   std::string out = rewrite_netplan(in);
