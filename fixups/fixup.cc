@@ -187,41 +187,53 @@ void warn_cannot_save(Planner& p, const BootLoader& b, const BootEntry& e, const
          command);
 }
 
-// Makes entry k of a grub2 menu its default: in grub.cfg and /etc/default/grub when the default is written
-// there, in the grubenv beside grub.cfg when it is "${saved_entry}".
-void switch_grub2_default(Planner& p, const Inspection& in, const BootLoader& b, int k) {
+// Sets saved_entry in a grubenv; false when it has no room.
+bool save_entry(Planner& p, const std::string& grubenv, const std::string& value) {
+  bool fits = true;
+  p.edit(grubenv, "default kernel", [&](const std::string& t) {
+    auto r = set_grubenv_var(t, "saved_entry", value);
+    fits = r.has_value();
+    return r.value_or(t);
+  });
+  return fits;
+}
+
+// Makes entry k of a grub2 menu its default, on both sides: grub.cfg's literal default or the grubenv beside it
+// (a "${saved_entry}" default), and /etc/default/grub so the next update-grub writes the same. The two may
+// disagree (grub.cfg written by hand or before GRUB_DEFAULT changed): with GRUB_DEFAULT=saved the next grub.cfg
+// reads grubenv, so saved_entry is set too; with a literal GRUB_DEFAULT it becomes this entry.
+void switch_grub2_default(Planner& p, GuestFs& fs, const Inspection& in, const BootLoader& b, int k) {
   std::string value = grub2_default_path(b.entries, k);
   const BootEntry& e = b.entries[static_cast<size_t>(k)];
   std::string set_default = in.os.family == "debian" ? "grub-set-default" : "grub2-set-default";
-  if (b.default_value != "${saved_entry}" && b.default_value != "$saved_entry") {
-    p.edit(b.config, "default kernel", [&](const std::string& t) { return set_grub2_default(t, value); });
-    // So the next update-grub writes the same default (a "saved" one is kept: it reads grubenv, set above or by
-    // grub2-set-default).
-    p.edit("/etc/default/grub", "default kernel",
-           [&](const std::string& t) { return set_default_grub_default(t, value); });
-    return;
+  bool default_saved = false;
+  if (fs.is_file("/etc/default/grub"))
+    if (auto t = fs.read_file("/etc/default/grub", 1u << 20); t.ok())
+      default_saved = shell_var(*t, "GRUB_DEFAULT") == "saved";
+  // grub2-set-default's side of it; set_default_grub_default leaves "saved" as it is.
+  p.edit("/etc/default/grub", "default kernel",
+         [&](const std::string& t) { return set_default_grub_default(t, value); });
+  bool cfg_saved = b.default_value == "${saved_entry}" || b.default_value == "$saved_entry";
+  if (!cfg_saved) p.edit(b.config, "default kernel", [&](const std::string& t) { return set_grub2_default(t, value); });
+  if (!cfg_saved && !default_saved) return;
+  std::string env = b.grubenv.empty() ? guest_join(guest_dirname(b.config), "grubenv") : b.grubenv;
+  bool has_env = fs.is_file(env);
+  if (has_env && save_entry(p, env, value)) return;
+  if (cfg_saved) {
+    warn_cannot_save(p, b, e, set_default + " '" + value + "'");
+  } else {
+    p.warn("xen-default-entry",
+           "/etc/default/grub has GRUB_DEFAULT=saved, and " + (has_env ? env + " has no room" : "there is no " + env) +
+               " to save \"" + e.title + "\" in: the next update-grub would boot the first entry again",
+           set_default + " '" + value + "'");
   }
-  bool fits = true;
-  if (!b.grubenv.empty())
-    p.edit(b.grubenv, "default kernel", [&](const std::string& t) {
-      auto r = set_grubenv_var(t, "saved_entry", value);
-      fits = r.has_value();
-      return r.value_or(t);
-    });
-  if (b.grubenv.empty() || !fits) warn_cannot_save(p, b, e, set_default + " '" + value + "'");
 }
 
 // Makes entry k of a BLS menu the default: saved_entry in grubenv, as grubby --set-default does.
 void switch_bls_default(Planner& p, GuestFs& fs, const BootLoader& b, int k) {
   const BootEntry& e = b.entries[static_cast<size_t>(k)];
-  bool fits = true;
-  if (!b.grubenv.empty())
-    p.edit(b.grubenv, "default kernel", [&](const std::string& t) {
-      auto r = set_grubenv_var(t, "saved_entry", e.id);
-      fits = r.has_value();
-      return r.value_or(t);
-    });
-  if (b.grubenv.empty() || !fits) warn_cannot_save(p, b, e, "grubby --set-default " + boot_path(fs, e.kernel));
+  if (b.grubenv.empty() || !save_entry(p, b.grubenv, e.id))
+    warn_cannot_save(p, b, e, "grubby --set-default " + boot_path(fs, e.kernel));
 }
 
 }  // namespace
@@ -346,7 +358,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     } else if (b.kind == "syslinux" || b.kind == "extlinux") {
       p.edit(b.config, "default kernel", [&](const std::string& t) { return set_syslinux_default(t, e.title); });
     } else if (b.kind == "grub2") {
-      switch_grub2_default(p, in, b, k);
+      switch_grub2_default(p, fs, in, b, k);
     } else {
       switch_bls_default(p, fs, b, k);
     }

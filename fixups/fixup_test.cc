@@ -191,6 +191,50 @@ TEST_F(PlanTest, Grub2SavedEntryIsRewrittenInGrubenv) {
   EXPECT_TRUE(plan(false).changes.empty());
 }
 
+// grub.cfg and /etc/default/grub disagree: both sides end up on the KVM entry, so neither this boot nor the next
+// update-grub goes back to Xen.
+TEST_F(PlanTest, Grub2LiteralDefaultWithGrubDefaultSaved) {
+  xen_kernel("3.11.6-4-xen");
+  kvm_kernel("3.11.6-4-default");
+  put("/boot/grub2/grub.cfg",
+      "set default=\"0\"\nmenuentry 'Xen' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-xen\n}\n"
+      "menuentry 'Default' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-default\n}\n");
+  put("/boot/grub2/grubenv", grubenv("saved_entry=Xen\n"));
+  put("/etc/default/grub", "GRUB_DEFAULT=saved\n");
+  FixupPlan p = plan(true);
+  ASSERT_NE(change(p, "/boot/grub2/grub.cfg"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/boot/grub2/grub.cfg")->after.substr(0, 22), "set default=\"Default\"\n");
+  ASSERT_NE(change(p, "/boot/grub2/grubenv"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/boot/grub2/grubenv")->after, grubenv("saved_entry=Default\n"));
+  EXPECT_EQ(change(p, "/etc/default/grub"), nullptr);
+  EXPECT_TRUE(plan(false).changes.empty());
+  // Without a grubenv to save it in, a warning with the command.
+  (void)system(("rm " + root_ + "/boot/grub2/grubenv").c_str());
+  put("/boot/grub2/grub.cfg",
+      "set default=\"0\"\nmenuentry 'Xen' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-xen\n}\n"
+      "menuentry 'Default' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-default\n}\n");
+  p = plan(false);
+  EXPECT_NE(change(p, "/boot/grub2/grub.cfg"), nullptr);
+  EXPECT_TRUE(has_warning(p, "xen-default-entry"));
+}
+
+TEST_F(PlanTest, Grub2SavedEntryWithLiteralGrubDefault) {
+  xen_kernel("3.11.6-4-xen");
+  kvm_kernel("3.11.6-4-default");
+  put("/boot/grub2/grub.cfg",
+      "set default=\"${saved_entry}\"\nmenuentry 'Xen' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-xen\n}\n"
+      "menuentry 'Default' {\n\tlinux\t/boot/vmlinuz-3.11.6-4-default\n}\n");
+  put("/boot/grub2/grubenv", grubenv("saved_entry=Xen\n"));
+  put("/etc/default/grub", "GRUB_DEFAULT=0\n");
+  FixupPlan p = plan(true);
+  ASSERT_NE(change(p, "/boot/grub2/grubenv"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/boot/grub2/grubenv")->after, grubenv("saved_entry=Default\n"));
+  ASSERT_NE(change(p, "/etc/default/grub"), nullptr);
+  EXPECT_EQ(change(p, "/etc/default/grub")->after, "GRUB_DEFAULT=\"Default\"\n");
+  EXPECT_EQ(change(p, "/boot/grub2/grub.cfg"), nullptr);
+  EXPECT_TRUE(plan(false).changes.empty());
+}
+
 // RHEL 8: saved_entry names a Xen entry; the newest KVM entry (by version, not by name) becomes the default.
 TEST_F(PlanTest, BlsSavedEntryOnXen) {
   kvm_kernel("4.18.0-80.el8.x86_64");
