@@ -235,6 +235,44 @@ TEST_F(PlanTest, Grub2SavedEntryWithLiteralGrubDefault) {
   EXPECT_TRUE(plan(false).changes.empty());
 }
 
+// saved_entry as a title or a number (grub2-set-default accepts both): resolved over blscfg's newest-first menu,
+// id before title before number, and a Xen one switched to the newest KVM entry's id.
+TEST_F(PlanTest, BlsSavedEntryAsTitleOrNumber) {
+  kvm_kernel("4.18.0-80.el8.x86_64");
+  kvm_kernel("4.18.0-147.el8.x86_64");
+  xen_kernel("5.0.0-xen");
+  for (const char* v : {"4.18.0-80.el8.x86_64", "4.18.0-147.el8.x86_64", "5.0.0-xen"})
+    put(std::string("/boot/loader/entries/0abc-") + v + ".conf",
+        std::string("title L ") + v + "\nversion " + v + "\nlinux /vmlinuz-" + v + "\noptions root=UUID=u ro\n");
+  auto fs = open_folder_guest(root_, false);
+  ASSERT_TRUE(fs.ok());
+  std::vector<BootEntry> es = inspect_guest(**fs, {}).boot_loaders.at(0).entries;
+  ASSERT_EQ(es.size(), 3u);
+  auto index_of = [&](const std::string& v) {
+    for (size_t k = 0; k < es.size(); ++k)
+      if (es[k].version == v) return static_cast<int>(k);
+    return -1;
+  };
+  int xen = index_of("5.0.0-xen"), newest_kvm = index_of("4.18.0-147.el8.x86_64"), old = index_of("4.18.0-80.el8.x86_64");
+  // Menu: 5.0.0-xen, 4.18.0-147, 4.18.0-80.
+  EXPECT_EQ(resolve_bls_default(es, "0"), xen);
+  EXPECT_EQ(resolve_bls_default(es, "2"), old);
+  EXPECT_EQ(resolve_bls_default(es, "0x1"), newest_kvm);
+  EXPECT_EQ(resolve_bls_default(es, "7"), xen);  // out of range: the first
+  EXPECT_EQ(resolve_bls_default(es, "L 4.18.0-80.el8.x86_64"), old);
+  EXPECT_EQ(resolve_bls_default(es, "0abc-4.18.0-80.el8.x86_64"), old);  // an id, though it starts with a digit
+  EXPECT_EQ(resolve_bls_default(es, ""), xen);
+  EXPECT_EQ(resolve_bls_default(es, "nothing"), xen);
+  EXPECT_EQ(resolve_bls_default({}, "0"), -1);
+  put("/boot/grub2/grubenv", grubenv("saved_entry=L 4.18.0-80.el8.x86_64\n"));
+  EXPECT_TRUE(plan(false).changes.empty());  // a KVM default stays
+  put("/boot/grub2/grubenv", grubenv("saved_entry=0\n"));
+  FixupPlan p = plan(true);
+  ASSERT_EQ(p.changes.size(), 1u) << to_human(p);
+  EXPECT_EQ(p.changes[0].after, grubenv("saved_entry=0abc-4.18.0-147.el8.x86_64\n"));
+  EXPECT_TRUE(plan(false).changes.empty());
+}
+
 // RHEL 8: saved_entry names a Xen entry; the newest KVM entry (by version, not by name) becomes the default.
 TEST_F(PlanTest, BlsSavedEntryOnXen) {
   kvm_kernel("4.18.0-80.el8.x86_64");

@@ -2,6 +2,7 @@
 #include "fixups/inspect.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -199,11 +200,10 @@ void find_boot_loaders(GuestFs& fs, Inspection& in) {
         e.cmdline.replace(pos, 11, trim_blanks(*kernelopts));
       e.id = p.substr(p.rfind('/') + 1);
       e.id.resize(e.id.size() - 5);  // ".conf"
-      if (!b.saved_entry.empty() && e.id == b.saved_entry) b.default_index = static_cast<int>(b.entries.size());
       b.entries.push_back(e);
     }
-    // grub's blscfg boots the newest entry when saved_entry names none.
-    if (b.default_index < 0) b.default_index = newest_bls_entry(b.entries);
+    // saved_entry is an id, a title or a number; grub's blscfg boots the newest entry when it names none.
+    b.default_index = resolve_bls_default(b.entries, b.saved_entry);
     in.boot_loaders.push_back(b);
   }
   for (const char* p : {"/boot/extlinux/extlinux.conf", "/boot/extlinux.conf", "/extlinux.conf",
@@ -426,6 +426,33 @@ int newest_bls_entry(const std::vector<BootEntry>& entries) {
     if (c > 0) best = static_cast<int>(k);
   }
   return best;
+}
+
+int resolve_bls_default(const std::vector<BootEntry>& entries, std::string_view value) {
+  if (entries.empty()) return -1;
+  // blscfg's menu: newest first (the order newest_bls_entry picks its best by).
+  std::vector<int> menu;
+  std::vector<BootEntry> rest = entries;
+  std::vector<int> where(entries.size());
+  for (size_t k = 0; k < where.size(); ++k) where[k] = static_cast<int>(k);
+  while (!rest.empty()) {
+    int n = newest_bls_entry(rest);
+    menu.push_back(where[static_cast<size_t>(n)]);
+    rest.erase(rest.begin() + n);
+    where.erase(where.begin() + n);
+  }
+  if (value.empty()) return menu[0];
+  for (int k : menu)
+    if (entries[static_cast<size_t>(k)].id == value) return k;
+  for (int k : menu)
+    if (entries[static_cast<size_t>(k)].title == value) return k;
+  if (std::isdigit(static_cast<unsigned char>(value[0]))) {
+    std::string v(value);
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v.c_str(), &end, 0);
+    if (n < menu.size()) return menu[n];
+  }
+  return menu[0];
 }
 
 std::vector<std::string> find_ifcfg_files(GuestFs& fs) {

@@ -100,6 +100,11 @@ std::string to_human(const Inspection& in);
 
 // The entry a BLS menu boots when grubenv names none: the newest by version, as grub's blscfg sorts them.
 int newest_bls_entry(const std::vector<BootEntry>& entries);
+// The entry a BLS menu boots for grubenv's saved_entry, as Fedora/RHEL grub (the grub with blscfg) resolves it
+// over the menu blscfg builds (newest first): an entry id (file name without .conf) first, then a title, and
+// only then a number (its menu position, strtoul base 0: "0f1e...-4.18" is an id before it is 0). A value that
+// names nothing, or none, boots the newest. -1 only when there are no entries.
+int resolve_bls_default(const std::vector<BootEntry>& entries, std::string_view value);
 
 // Finds the files of each config style (used by inspection and fixups).
 std::vector<std::string> find_ifcfg_files(GuestFs& fs);
