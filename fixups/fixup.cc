@@ -323,11 +323,22 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     for (const auto& e : eths) names += (names.empty() ? "" : ", ") + e;
     std::string opts;
     for (const auto& o : ce.append) opts += (opts.empty() ? "" : " ") + o;
-    p.warn("nic-names-pinned",
-           "the network config names " + names + ", but " + in.nic_naming_rule +
-               " would give the virtio NIC a predictable name (ens3, enp1s0) on KVM that no config matches; " + opts +
-               " was added to the kernel command lines so the first NIC is eth0 again",
-           "");
+    auto count = [](const std::string& t) {
+      size_t n = 0;
+      for (size_t at = t.find("net.ifnames=0"); at != std::string::npos; at = t.find("net.ifnames=0", at + 1)) ++n;
+      return n;
+    };
+    bool added = false;
+    for (const auto& c : plan.changes) added |= count(c.after) > count(c.before);
+    std::string why = "the network config names " + names + ", but " + in.nic_naming_rule +
+                      " would give the virtio NIC a predictable name (ens3, enp1s0) on KVM that no config matches; ";
+    if (added)
+      p.warn("nic-names-pinned", why + opts + " was added to the kernel command lines so the first NIC is eth0 again",
+             "");
+    else  // every line that lacks it could not take it (a full grubenv, say)
+      p.warn("nic-names-pinned", why + "add " + opts + " to the kernel command line in the guest",
+             in.os.family == "debian" ? "add " + opts + " to GRUB_CMDLINE_LINUX in /etc/default/grub; update-grub"
+                                      : "grubby --update-kernel=ALL --args=\"" + opts + "\"");
   }
   if (in.boot_loaders.empty())
     p.warn("no-boot-loader",

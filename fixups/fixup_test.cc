@@ -380,6 +380,11 @@ TEST_F(NicNamesTest, Eth0ConfigGetsNetIfnamesZeroOnce) {
             std::string::npos);
   EXPECT_EQ(text(p, "/etc/default/grub"), "GRUB_CMDLINE_LINUX=\"rhgb quiet net.ifnames=0 biosdevname=0\"\n");
   EXPECT_TRUE(has_warning(p, "nic-names-pinned"));
+  for (const auto& w : p.warnings) {
+    if (w.code == "nic-names-pinned") {
+      EXPECT_EQ(w.command, "");  // done, nothing for the user to do
+    }
+  }
   EXPECT_NE(to_json(p).dump().find("net.ifnames=0"), std::string::npos);
   // The second run: nothing to change, and the names are no longer predictable, so no note either.
   FixupPlan again = plan(false);
@@ -389,6 +394,20 @@ TEST_F(NicNamesTest, Eth0ConfigGetsNetIfnamesZeroOnce) {
   Inspection in = inspect_guest(**fs, filesystems_);
   EXPECT_FALSE(in.predictable_nic_names);
   EXPECT_EQ(in.nic_names_disabled_by, "net.ifnames=0");
+}
+
+TEST_F(NicNamesTest, NoRoomInGrubenvLeavesItToTheUser) {
+  kvm_kernel("4.18.0");
+  put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");
+  put("/etc/NetworkManager/system-connections/eth0.nmconnection", "[connection]\ninterface-name=eth0\n");
+  put("/boot/loader/entries/m-4.18.0.conf", "title L\nversion 4.18.0\nlinux /vmlinuz-4.18.0\noptions $kernelopts\n");
+  put("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=u ro " + std::string(965, 'x') + "\n"));
+  FixupPlan p = plan(false);
+  EXPECT_TRUE(has_warning(p, "grubenv-full"));
+  bool told = false;
+  for (const auto& w : p.warnings)
+    if (w.code == "nic-names-pinned") told = w.command == "grubby --update-kernel=ALL --args=\"net.ifnames=0\"";
+  EXPECT_TRUE(told) << to_human(p);
 }
 
 TEST_F(NicNamesTest, LeftAloneWhenNothingWouldBreak) {
