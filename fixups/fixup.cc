@@ -403,6 +403,24 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
         p.edit(n.path, "network", [](const std::string& t) { return rewrite_nm_keyfile(t); });
     }
   }
+  // A predictable name from the source hypervisor's PCI layout (VMware's ens160/ens192/ens33, Xen HVM's enX0)
+  // will not exist on KVM, where the virtio NIC is ens3/enp1s0: the config would configure no device.
+  for (const auto& n : in.network) {
+    std::vector<std::string> names = n.summary.interfaces;
+    names.insert(names.end(), n.summary.names.begin(), n.summary.names.end());
+    std::string odd;
+    for (const auto& name : names)
+      if (name.size() > 2 && name.rfind("en", 0) == 0 && odd.find(name) == std::string::npos)
+        odd += (odd.empty() ? "" : ", ") + name;
+    if (odd.empty()) continue;
+    p.warn("nic-name-may-change",
+           n.path + " configures " + odd +
+               ", a name from the old hypervisor's PCI layout; the virtio NIC on KVM gets another name (ens3, "
+               "enp1s0), so this configuration may apply to no device" +
+               (in.cloud_init ? " until cloud-init regenerates it at first boot in the new cloud"
+                              : ": rename it in the guest after the first boot, or match it by driver"),
+           in.cloud_init ? "" : "ip link   # in the guest, to see the new name");
+  }
 
   // virtio drivers.
   for (const auto& k : in.kernels) {

@@ -330,6 +330,16 @@ TEST_F(PlanTest, GrubenvWithNoRoomWarns) {
   EXPECT_TRUE(has_warning(p, "grubenv-full")) << to_human(p);
 }
 
+// A VMware PCI name (ens192) will not exist on KVM: warned, with or without cloud-init; eth0 is not warned about.
+TEST_F(PlanTest, PredictableNameFromTheOldHypervisorWarns) {
+  put("/etc/netplan/01-net.yaml",
+      "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
+  FixupPlan p = plan(false);
+  ASSERT_TRUE(has_warning(p, "nic-name-may-change")) << to_human(p);
+  put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n");
+  EXPECT_FALSE(has_warning(plan(false), "nic-name-may-change"));
+}
+
 // Only Xen kernels: reported, nothing edited.
 TEST_F(PlanTest, NoKvmKernelOnlyWarns) {
   xen_kernel("3.2.0-4-xen-amd64");
