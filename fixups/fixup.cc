@@ -116,8 +116,20 @@ int choose_boot_disk(const Inspection& in) {
     }
     if (fits) return disk;
   }
-  return in.fstab.empty() && !in.device_references.empty() ? parse_device_name(in.device_references[0].device)->disk
-                                                           : kNoDisk;
+  if (!disks.empty()) return kNoDisk;
+  if (in.fstab.empty())
+    return in.device_references.empty() ? kNoDisk : parse_device_name(in.device_references[0].device)->disk;
+  // fstab and the default entry name nothing by /dev (a guest fixed by hand, or a run interrupted after fixing them,
+  // which left resume=/dev/xvda1 in /etc/default/grub): the one disk the remaining names point at, when each of them
+  // lands on a file system the disk has.
+  for (const auto& r : in.device_references)
+    if (auto d = parse_device_name(r.device)) disks.insert(d->disk);
+  if (disks.size() != 1) return kNoDisk;
+  int disk = *disks.begin();
+  DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
+  for (const auto& r : in.device_references)
+    if (!m.find(r.device)) return kNoDisk;
+  return disk;
 }
 
 std::string kernel_version_of(const std::string& path) {

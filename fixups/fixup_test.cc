@@ -406,6 +406,27 @@ TEST_F(NicNamesTest, Eth0ConfigGetsNetIfnamesZeroOnce) {
   EXPECT_EQ(in.nic_names_disabled_by, "net.ifnames=0");
 }
 
+// An interrupted --in-place run can leave the menu with net.ifnames=0 and GRUB_CMDLINE_LINUX without it: the rerun
+// must still see predictable naming (the next grub2-mkconfig would bring it back) and finish the job.
+TEST_F(NicNamesTest, HalfDoneRunIsFinished) {
+  guest();
+  put("/boot/grub2/grub.cfg", "set default=0\nmenuentry 'L' {\n\tlinux /vmlinuz-5.14.0 root=UUID=x ro net.ifnames=0\n"
+                              "\tinitrd /initramfs-5.14.0.img\n}\n");
+  FixupPlan p = plan(false);
+  EXPECT_EQ(text(p, "/etc/default/grub"), "GRUB_CMDLINE_LINUX=\"rhgb quiet net.ifnames=0\"\n");
+  EXPECT_EQ(text(p, "/boot/grub2/grub.cfg"), "<unchanged>");
+  // The same with grubenv's kernelopts, the source of RHEL 8 BLS entries, left behind.
+  put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"rhgb quiet net.ifnames=0\"\n");
+  put("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=u ro\n"));
+  EXPECT_NE(text(plan(false), "/boot/grub2/grubenv").find("kernelopts=root=UUID=u ro net.ifnames=0\n"),
+            std::string::npos);
+  // Every source says it: naming is off, nothing left to do.
+  put("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=u ro net.ifnames=0\n"));
+  FixupPlan done = plan(false);
+  EXPECT_FALSE(has_warning(done, "nic-names-pinned")) << to_human(done);
+  EXPECT_EQ(text(done, "/etc/default/grub"), "<unchanged>");
+}
+
 TEST_F(NicNamesTest, NoRoomInGrubenvLeavesItToTheUser) {
   kvm_kernel("4.18.0");
   put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");

@@ -364,12 +364,22 @@ void find_nic_naming(GuestFs& fs, Inspection& in) {
     in.nic_names_disabled_by = "/etc/systemd/network/99-default.link";
     return;
   }
+  // Naming is off only when every command line a boot can take says so: the menu entries, and the sources that
+  // future entries are made from (grubenv's kernelopts, GRUB_CMDLINE_LINUX). Counting the sources too keeps a rerun
+  // after an interrupted fixup, which left some lines with net.ifnames=0 and some without, finishing the job.
   bool any = false, all_off = true;
+  auto line = [&](const std::string& cmdline) {
+    any = true;
+    if (!cmdline_has_key(cmdline, "net.ifnames")) all_off = false;
+  };
   for (const auto& b : in.boot_loaders)
-    for (const auto& e : b.entries) {
-      any = true;
-      if (!cmdline_has_key(e.cmdline, "net.ifnames")) all_off = false;
-    }
+    for (const auto& e : b.entries) line(e.cmdline);
+  for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
+    if (auto t = read_small(fs, env))
+      if (auto k = grubenv_var(*t, "kernelopts")) line(*k);
+  if (auto t = read_small(fs, "/etc/default/grub"))
+    if (auto v = shell_var(*t, "GRUB_CMDLINE_LINUX"))
+      line(*v + " " + shell_var(*t, "GRUB_CMDLINE_LINUX_DEFAULT").value_or(""));
   if (any && all_off)
     in.nic_names_disabled_by = "net.ifnames=0";
   else

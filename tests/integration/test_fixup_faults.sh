@@ -102,7 +102,7 @@ sweep() {
       bad=$((bad + 1))
     fi
     grep -q "rolled back" "$out/err.txt" && rolled=$((rolled + 1))
-    if [ $((runs % 10)) = 1 ]; then
+    if [ $((runs % 3)) = 1 ]; then
       # Recovery: a rerun without faults finishes the job.
       if ! "$VDKIT" fixup --in-place "$img" >/dev/null 2>"$out/err2.txt"; then
         echo "  write $k: the rerun failed: $(head -c 300 "$out/err2.txt")" >&2
