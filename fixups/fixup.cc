@@ -84,13 +84,20 @@ bool type_fits(const std::string& fstab_type, const std::string& fs_type) {
   return fstab_type == fs_type;
 }
 
-int choose_boot_disk(const Inspection& in) {
+// skip_vd: /dev/vdX names do not count; they are KVM's own, written by an earlier run (--device-names vd, cut off
+// part way) or by hand, and say nothing about the disk the old hypervisor's names mean.
+int choose_boot_disk(const Inspection& in, bool skip_vd) {
+  auto source_name = [&](const std::string& dev) -> std::optional<DeviceName> {
+    auto d = parse_device_name(dev);
+    if (d && skip_vd && d->prefix == "vd") return std::nullopt;
+    return d;
+  };
   for (const auto& e : in.fstab)
     if (e.mount_point == "/")
-      if (auto d = parse_device_name(e.device)) return d->disk;
+      if (auto d = source_name(e.device)) return d->disk;
   for (const auto& b : in.boot_loaders)
     if (b.default_index >= 0)
-      if (auto d = parse_device_name(cmdline_root(b.entries[static_cast<size_t>(b.default_index)].cmdline)))
+      if (auto d = source_name(cmdline_root(b.entries[static_cast<size_t>(b.default_index)].cmdline)))
         return d->disk;
   // Root is already named by UUID or LABEL (a guest fixed before, or half
   // fixed by hand). A disk whose remaining /dev names in fstab all land on
@@ -104,12 +111,12 @@ int choose_boot_disk(const Inspection& in) {
       if (const FsInfo* f = any.find(e.device)) named.insert(f->offset);
   std::set<int> disks;
   for (const auto& e : in.fstab)
-    if (auto d = parse_device_name(e.device)) disks.insert(d->disk);
+    if (auto d = source_name(e.device)) disks.insert(d->disk);
   for (int disk : disks) {
     DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
     bool fits = true;
     for (const auto& e : in.fstab) {
-      auto d = parse_device_name(e.device);
+      auto d = source_name(e.device);
       if (!d || d->disk != disk) continue;
       const FsInfo* f = m.find(e.device);
       if (!f || named.count(f->offset) || !type_fits(e.type, f->type)) fits = false;
@@ -117,19 +124,33 @@ int choose_boot_disk(const Inspection& in) {
     if (fits) return disk;
   }
   if (!disks.empty()) return kNoDisk;
-  if (in.fstab.empty())
-    return in.device_references.empty() ? kNoDisk : parse_device_name(in.device_references[0].device)->disk;
+  if (in.fstab.empty()) {
+    for (const auto& r : in.device_references)
+      if (auto d = source_name(r.device)) return d->disk;
+    return kNoDisk;
+  }
   // fstab and the default entry name nothing by /dev (a guest fixed by hand, or a run interrupted after fixing them,
   // which left resume=/dev/xvda1 in /etc/default/grub): the one disk the remaining names point at, when each of them
   // lands on a file system the disk has.
   for (const auto& r : in.device_references)
-    if (auto d = parse_device_name(r.device)) disks.insert(d->disk);
+    if (auto d = source_name(r.device)) disks.insert(d->disk);
   if (disks.size() != 1) return kNoDisk;
   int disk = *disks.begin();
   DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
   for (const auto& r : in.device_references)
-    if (!m.find(r.device)) return kNoDisk;
+    if (source_name(r.device) && !m.find(r.device)) return kNoDisk;
   return disk;
+}
+
+// Whether the guest still has /dev names other than /dev/vdX: then its vd names are KVM's (see skip_vd above).
+// (device_references never holds vd names; fstab entries can.)
+bool names_besides_vd(const Inspection& in) {
+  bool other = false;
+  for (const auto& e : in.fstab)
+    if (auto d = parse_device_name(e.device)) other |= d->prefix != "vd";
+  for (const auto& r : in.device_references)
+    if (auto d = parse_device_name(r.device)) other |= d->prefix != "vd";
+  return other;
 }
 
 std::string kernel_version_of(const std::string& path) {
@@ -253,7 +274,7 @@ void switch_bls_default(Planner& p, GuestFs& fs, const BootLoader& b, int k) {
 FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& options) {
   FixupPlan plan;
   Planner p(fs, plan);
-  plan.boot_disk = choose_boot_disk(in);
+  plan.boot_disk = choose_boot_disk(in, names_besides_vd(in));
   DeviceMapper mapper(in.filesystems, options.naming, plan.boot_disk);
   DeviceMapFn map = mapper.fn();
 
