@@ -122,12 +122,13 @@ sweep() {
   check "$name.$fmt: failures were rolled back and reported ($rolled of $((runs - 1)))" [ "$rolled" -gt 0 ]
 }
 
-for name in sl5 rhel8; do
+for name in sl5 rhel8 canfar; do
   "$VDKIT_SRC/scripts/make-guest" "$name" "$d/$name" >/dev/null || { fail "$name: make-guest"; continue; }
 done
 sweep sl5 raw 1
 sweep rhel8 raw 2
 sweep sl5 qcow2 3
+sweep canfar raw 3  # a file system on the whole disk, no partition table
 
 # A device that keeps failing: the undo cannot be written either; the run must say the file system needs e2fsck.
 cp "$d/sl5/sl5.raw" "$d/sl5/victim.raw"
