@@ -425,13 +425,20 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
                  " so udev does not pin NIC names to MAC addresses.\n",
              "persistent net rules");
 
-  // Network.
+  // Network. A lone netplan ethernet keyed by a predictable name from the old hypervisor (ens192) is matched by
+  // "en*" instead, so the virtio NIC takes it whatever KVM calls it (ens3, enp1s0): only while predictable naming
+  // stays on (no net.ifnames=0 added) and no other netplan interface could take the same NIC.
+  size_t netplan_ifaces = 0;
+  for (const auto& n : in.network)
+    if (n.style == "netplan") netplan_ifaces += n.summary.interfaces.size();
+  const std::string glob = in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 ? "en*" : "";
   if (options.network) {
     for (const auto& n : in.network) {
       if (n.style == "ifcfg") p.edit(n.path, "network", [](const std::string& t) { return rewrite_ifcfg(t); });
       if (n.style == "interfaces")
         p.edit(n.path, "network", [](const std::string& t) { return rewrite_interfaces(t); });
-      if (n.style == "netplan") p.edit(n.path, "network", [](const std::string& t) { return rewrite_netplan(t); });
+      if (n.style == "netplan")
+        p.edit(n.path, "network", [&](const std::string& t) { return rewrite_netplan(t, glob); });
       if (n.style == "networkmanager")
         p.edit(n.path, "network", [](const std::string& t) { return rewrite_nm_keyfile(t); });
     }
@@ -439,12 +446,31 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   // A predictable name from the source hypervisor's PCI layout (VMware's ens160/ens192/ens33, Xen HVM's enX0)
   // will not exist on KVM, where the virtio NIC is ens3/enp1s0: the config would configure no device.
   for (const auto& n : in.network) {
-    std::vector<std::string> names = n.summary.interfaces;
-    names.insert(names.end(), n.summary.names.begin(), n.summary.names.end());
-    std::string odd;
-    for (const auto& name : names)
-      if (name.size() > 2 && name.rfind("en", 0) == 0 && odd.find(name) == std::string::npos)
-        odd += (odd.empty() ? "" : ", ") + name;
+    // What the config says once this run's edit is in: a name matched by a glob is no longer tied to the layout.
+    NetSummary now = n.summary;
+    if (n.style == "netplan")
+      for (const auto& c : plan.changes)
+        if (c.path == n.path) now = summarize_netplan(c.after);
+    std::vector<std::string> names = now.interfaces;
+    names.insert(names.end(), now.names.begin(), now.names.end());
+    std::string odd, matched;
+    auto add = [](std::string& list, const std::string& name) {
+      if (list.find(name) == std::string::npos) list += (list.empty() ? "" : ", ") + name;
+    };
+    for (const auto& name : names) {
+      if (name.size() <= 2 || name.rfind("en", 0) != 0) continue;
+      bool by_glob = std::find(now.name_matched.begin(), now.name_matched.end(), name) != now.name_matched.end();
+      bool was = std::find(n.summary.name_matched.begin(), n.summary.name_matched.end(), name) !=
+                 n.summary.name_matched.end();
+      if (!by_glob) add(odd, name);
+      if (by_glob && !was) add(matched, name);
+    }
+    if (!matched.empty())
+      p.warn("nic-matched-by-name",
+             n.path + " configured " + matched +
+                 ", a name from the old hypervisor's PCI layout that the virtio NIC on KVM will not have; it now "
+                 "matches name \"en*\", so the NIC takes it whatever KVM calls it (ens3, enp1s0)",
+             "");
     if (odd.empty()) continue;
     p.warn("nic-name-may-change",
            n.path + " configures " + odd +

@@ -340,6 +340,32 @@ TEST_F(PlanTest, PredictableNameFromTheOldHypervisorWarns) {
   EXPECT_FALSE(has_warning(plan(false), "nic-name-may-change"));
 }
 
+// With systemd's predictable names on, a lone netplan NIC keyed ens192 is matched by "en*": the virtio NIC takes it.
+TEST_F(PlanTest, LonePredictableNetplanNameIsMatchedByAGlob) {
+  put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");
+  put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
+  FixupOptions off;
+  off.network = false;
+  EXPECT_TRUE(has_warning(plan(false, off), "nic-name-may-change"));  // --no-network: reported only
+  FixupPlan p = plan(true);
+  ASSERT_NE(change(p, "/etc/netplan/01-net.yaml"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/etc/netplan/01-net.yaml")->after,
+            "network:\n  version: 2\n  ethernets:\n    ens192:\n      match:\n        name: \"en*\"\n      dhcp4: true\n");
+  EXPECT_TRUE(has_warning(p, "nic-matched-by-name")) << to_human(p);
+  EXPECT_FALSE(has_warning(p, "nic-name-may-change")) << to_human(p);
+  FixupPlan again = plan(false);
+  EXPECT_TRUE(again.changes.empty()) << to_human(again);
+  EXPECT_TRUE(again.warnings.empty() || (!has_warning(again, "nic-matched-by-name") &&
+                                         !has_warning(again, "nic-name-may-change")))
+      << to_human(again);
+  // A second NIC in another file: one glob would take both, so neither is touched and both are reported.
+  put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
+  put("/etc/netplan/02-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens224:\n      dhcp4: true\n");
+  p = plan(false);
+  EXPECT_EQ(change(p, "/etc/netplan/01-net.yaml"), nullptr) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "nic-name-may-change"));
+}
+
 // Only Xen kernels: reported, nothing edited.
 TEST_F(PlanTest, NoKvmKernelOnlyWarns) {
   xen_kernel("3.2.0-4-xen-amd64");

@@ -1376,6 +1376,19 @@ void summarize_flow(const Flow& f, bool top, NetSummary& s) {
 }
 }  // namespace
 
+namespace {
+bool has_glob(const std::string& v) { return v.find_first_of("*?[") != std::string::npos; }
+// An interface in flow style ({match: {name: "en*"}, ...}) matched by a name glob.
+bool flow_name_glob(const Flow& f) {
+  if (f.kind != Flow::kMap) return false;
+  for (const auto& it : f.items)
+    if (it.key == "match" && it.value->kind == Flow::kMap)
+      for (const auto& m : it.value->items)
+        if (m.key == "name" && m.value->kind == Flow::kScalar && has_glob(m.value->scalar)) return true;
+  return false;
+}
+}  // namespace
+
 NetSummary summarize_netplan(std::string_view text) {
   NetSummary s;
   std::vector<YamlLine> ys;
@@ -1386,6 +1399,7 @@ NetSummary summarize_netplan(std::string_view text) {
     for (const auto& it : eth.flow->items) {
       s.interfaces.push_back(it.key);
       summarize_flow(*it.value, true, s);
+      if (flow_name_glob(*it.value)) s.name_matched.push_back(it.key);
     }
   }
   for (size_t k : netplan_interfaces(ys)) {
@@ -1393,6 +1407,7 @@ NetSummary summarize_netplan(std::string_view text) {
     // A flow value is the whole interface: deeper lines after it are not its (YAML allows no both).
     if (auto f = line_flow(ys[k])) {
       summarize_flow(*f, true, s);
+      if (flow_name_glob(*f)) s.name_matched.push_back(ys[k].key);
       continue;
     }
     size_t end = yaml_block_end(ys, k);
@@ -1405,6 +1420,16 @@ NetSummary summarize_netplan(std::string_view text) {
       // Only the interface's own addresses: nameservers' addresses say nothing about how it gets its own.
       if (ys[j].key == "addresses" && ys[j].indent == child) s.is_static = true;
       if (ys[j].key == "set-name" && ys[j].indent == child) s.names.push_back(unquote(ys[j].value));
+      if (ys[j].key == "match" && ys[j].indent == child) {
+        // Only a glob matches a NIC whatever KVM calls it; name: ens192 is as tied to the old layout as the key.
+        bool named = false;
+        for (size_t m = j + 1; m < yaml_block_end(ys, j); ++m)
+          named |= ys[m].indent > child && ys[m].key == "name" && has_glob(unquote(ys[m].value));
+        if (auto f = line_flow(ys[j]); f && f->kind == Flow::kMap)
+          for (const auto& it : f->items)
+            named |= it.key == "name" && it.value->kind == Flow::kScalar && has_glob(it.value->scalar);
+        if (named) s.name_matched.push_back(ys[k].key);
+      }
       if (auto f = line_flow(ys[j])) {
         NetSummary inner;
         summarize_flow(*f, false, inner);
@@ -1542,7 +1567,7 @@ std::string replace_span(std::string_view body, const Flow& inner, const std::st
   return std::string(body.substr(0, inner.begin)) + text + std::string(body.substr(inner.end));
 }
 
-std::string rewrite_netplan_once(std::string_view text) {
+std::string rewrite_netplan_once(std::string_view text, const std::string& name_glob) {
   auto lines = split_lines_keep(text);
   std::vector<YamlLine> ys;
   for (auto l : lines) ys.push_back(yaml_line(cut(l).body));
@@ -1556,7 +1581,13 @@ std::string rewrite_netplan_once(std::string_view text) {
     std::string next = replace_span(body, *eth.flow, rewrite_flow_ethernets(body, *eth.flow));
     if (next != body) replace[eth.line] = next;
   }
-  for (size_t k : netplan_interfaces(ys)) {
+  // The one ethernet the file configures, when there is exactly one (flow-style ethernets count too).
+  std::vector<size_t> ifaces = netplan_interfaces(ys);
+  size_t in_flow = 0;
+  for (const auto& eth : netplan_ethernets(ys, flows))
+    if (eth.flow) in_flow += eth.flow->items.size();
+  const bool only_one = ifaces.size() == 1 && in_flow == 0;
+  for (size_t k : ifaces) {
     if (auto f = line_flow(ys[k])) {
       std::string_view body = ys[k].body;
       std::string next = replace_span(body, *f, rewrite_flow_interface(body, *f));
@@ -1572,7 +1603,7 @@ std::string rewrite_netplan_once(std::string_view text) {
       }
     if (child < 0) continue;
     bool has_addresses = false, has_dhcp4 = false, match_dropped = false;
-    size_t set_name = 0;
+    size_t set_name = 0, match_line = 0, mac_line = 0;
     for (size_t j = k + 1; j < end; ++j) {
       if (ys[j].indent != child) continue;
       const std::string& key = ys[j].key;
@@ -1585,6 +1616,7 @@ std::string rewrite_netplan_once(std::string_view text) {
           if ((ys[m].key == "macaddress" || (ys[m].key == "driver" && source_nic_driver(unquote(ys[m].value)))) &&
               ys[m].indent > child) {
             for (size_t q = m; q < yaml_block_end(ys, m); ++q) drop[q] = true;
+            if (!had_mac) mac_line = m;  // (or the source driver's)
             had_mac = true;
           } else if (!drop[m]) {
             others = true;
@@ -1605,6 +1637,7 @@ std::string rewrite_netplan_once(std::string_view text) {
         if (had_mac && !others && !inline_value) {
           for (size_t q = j; q < bend; ++q) drop[q] = true;
           match_dropped = true;
+          if (mac_line) match_line = j;  // a block match, which the glob below can take over
         }
       } else if (key == "macaddress") {
         for (size_t q = j; q < bend; ++q) drop[q] = true;
@@ -1618,6 +1651,29 @@ std::string rewrite_netplan_once(std::string_view text) {
       }
     }
     if (match_dropped && set_name) drop[set_name] = true;
+    // A predictable name from the old hypervisor's PCI layout, now matched by nothing but its key: match the NIC
+    // KVM will name by the glob instead (a set-name would not help: netplan renames by the kernel's name, eth0).
+    const std::string& key = ys[k].key;
+    // Only a plain block mapping under the key (no value on its line, children deeper than it and keyed).
+    bool mapping = ys[k].value.empty() && child > ys[k].indent;
+    for (size_t j = k + 1; j < end && mapping; ++j)
+      if (ys[j].indent == child && (ys[j].key.empty() || ys[j].list_item)) mapping = false;
+    if (!name_glob.empty() && only_one && mapping && key.size() > 2 && key.compare(0, 2, "en") == 0) {
+      bool matched = false;
+      for (size_t j = k + 1; j < end; ++j)
+        if (ys[j].indent == child && ys[j].key == "match" && !drop[j]) matched = true;
+      if (!matched && match_line) {
+        // The match the MAC left: the glob takes the MAC's line.
+        drop[match_line] = drop[mac_line] = false;
+        replace[mac_line] = std::string(static_cast<size_t>(ys[mac_line].indent), ' ') + "name: \"" + name_glob + "\"";
+      } else if (!matched) {
+        std::string pad(static_cast<size_t>(child), ' ');
+        std::string step(static_cast<size_t>(std::max(child - ys[k].indent, 2)), ' ');
+        inserts.push_back({k, pad + "match:"});
+        inserts.push_back({k, pad + step + "name: \"" + name_glob + "\""});
+      }
+      if (!matched && set_name) drop[set_name] = true;
+    }
     if (has_addresses) {
       for (size_t j = k + 1; j < end; ++j) {
         if (ys[j].indent == child && ys[j].key == "dhcp4" && !yaml_true(ys[j].value)) {
@@ -1652,7 +1708,7 @@ std::string rewrite_netplan_once(std::string_view text) {
 // is left exactly as it was, which keeps the rewrite idempotent and never half-edits something not understood.
 // So is a file with a flow collection ({...} or [...]) that does not end on its line: its continuation lines would
 // read as keys of their own.
-std::string rewrite_netplan(std::string_view text) {
+std::string rewrite_netplan(std::string_view text, const std::string& name_glob) {
   for (auto l : split_lines_keep(text)) {
     bool broken = false;
     (void)line_flow(yaml_line(cut(l).body), &broken);
@@ -1661,7 +1717,7 @@ std::string rewrite_netplan(std::string_view text) {
   constexpr int kMaxPasses = 8;
   std::string cur(text);
   for (int pass = 0; pass < kMaxPasses; ++pass) {
-    std::string next = rewrite_netplan_once(cur);
+    std::string next = rewrite_netplan_once(cur, name_glob);
     if (next == cur) return cur;
     cur = std::move(next);
   }

@@ -135,7 +135,9 @@ std::optional<std::string> shell_var(std::string_view text, std::string_view key
 // Network configs: static -> DHCP, pinned MAC addresses dropped.
 std::string rewrite_ifcfg(std::string_view text);
 std::string rewrite_interfaces(std::string_view text);
-std::string rewrite_netplan(std::string_view text);
+// name_glob ("en*"): when the file configures exactly one ethernet, keyed by a predictable name (ens192) and matched
+// by nothing else once the MAC is gone, it gains `match: {name: GLOB}` so the NIC KVM names ens3/enp1s0 takes it.
+std::string rewrite_netplan(std::string_view text, const std::string& name_glob = "");
 std::string rewrite_nm_keyfile(std::string_view text);
 
 // What a network config says, for inspection.
@@ -146,6 +148,8 @@ struct NetSummary {
   std::vector<std::string> macs;
   // Other names the config gives its interfaces: netplan set-name, ifcfg NAME (the connection's name).
   std::vector<std::string> names;
+  // netplan interfaces matched by a name glob (match: name: "en*"): their key is only an id.
+  std::vector<std::string> name_matched;
 };
 NetSummary summarize_ifcfg(std::string_view text);
 NetSummary summarize_interfaces(std::string_view text);

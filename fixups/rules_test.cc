@@ -539,6 +539,47 @@ TEST(Netplan, SourceNicDriverMatchGoesLikeTheMac) {
   EXPECT_EQ(rewrite_netplan(in), in);
 }
 
+// VMware's ens192 does not exist on KVM (ens3, enp1s0): a lone interface keyed by such a name is matched by a glob.
+TEST(Netplan, LonePredictableNameIsMatchedByAGlob) {
+  // cloud-init's file: the MAC's line becomes the glob, set-name goes.
+  std::string in = "network:\n    ethernets:\n        ens192:\n            dhcp4: true\n            match:\n"
+                   "                macaddress: 00:50:56:8f:12:34\n            set-name: ens192\n    version: 2\n";
+  std::string out = rewrite_netplan(in, "en*");
+  EXPECT_EQ(out, "network:\n    ethernets:\n        ens192:\n            dhcp4: true\n            match:\n"
+                 "                name: \"en*\"\n    version: 2\n");
+  EXPECT_EQ(rewrite_netplan(out, "en*"), out);
+  EXPECT_EQ(summarize_netplan(out).name_matched, std::vector<std::string>{"ens192"});
+  EXPECT_TRUE(summarize_netplan(in).name_matched.empty());
+  // Without the glob (more than one NIC, or names pinned to eth<N>) only the MAC goes.
+  EXPECT_EQ(rewrite_netplan(in), "network:\n    ethernets:\n        ens192:\n            dhcp4: true\n    version: 2\n");
+  // No match at all: one is added, indented as the file is; static becomes DHCP as before.
+  in = "network:\n  ethernets:\n    ens160:\n      addresses: [10.0.0.5/24]\n      gateway4: 10.0.0.1\n";
+  out = rewrite_netplan(in, "en*");
+  EXPECT_EQ(out, "network:\n  ethernets:\n    ens160:\n      match:\n        name: \"en*\"\n      dhcp4: true\n");
+  EXPECT_EQ(rewrite_netplan(out, "en*"), out);
+  // Left alone: two interfaces (one glob would take both configs), an eth name, a match the guest chose (a literal
+  // name is reported, not guessed at), and the flow style.
+  in = "network:\n  ethernets:\n    ens160:\n      dhcp4: true\n    ens192:\n      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in, "en*"), in);
+  in = "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in, "en*"), in);
+  in = "network:\n  ethernets:\n    ens192:\n      match:\n        name: ens192\n      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in, "en*"), in);
+  EXPECT_TRUE(summarize_netplan(in).name_matched.empty());
+  in = "network:\n  ethernets:\n    ens192: {dhcp4: true}\n";
+  EXPECT_EQ(rewrite_netplan(in, "en*"), in);
+  // Not a mapping under the key (a sequence at its indent, found by fuzzing; a value on its line): no match added.
+  in = "network:\n  ethernets:\n    ens192:\n    - a\n      match:\n        macaddress: 00:11\n";
+  EXPECT_EQ(summarize_netplan(rewrite_netplan(in, "en*")).interfaces, summarize_netplan(in).interfaces);
+  in = "network:\n  ethernets:\n    ens192: x\n      dhcp4: true\n";
+  EXPECT_EQ(rewrite_netplan(in, "en*"), in);
+  EXPECT_EQ(summarize_netplan("network:\n  ethernets:\n    ens192: {match: {name: \"en*\"}}\n").name_matched,
+            std::vector<std::string>{"ens192"});
+  EXPECT_EQ(summarize_netplan("network: {ethernets: {ens192: {match: {name: \"en?9*\"}}}}\n").name_matched,
+            std::vector<std::string>{"ens192"});
+  EXPECT_TRUE(summarize_netplan("network: {ethernets: {ens192: {match: {name: ens192}}}}\n").name_matched.empty());
+}
+
 TEST(NmKeyfile, ManualToAuto) {
   std::string in =
       "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"

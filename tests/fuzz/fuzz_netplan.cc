@@ -13,5 +13,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (a.interfaces != b.interfaces) violated("netplan interfaces kept", in, out);
   if (out != in && b.is_static) violated("netplan static addresses dropped", in, out);
   if (b.macs.size() > a.macs.size()) violated("netplan adds no MAC", in, out);
+  // With the glob for a lone predictable name: the same, and an interface it matched reads back as matched.
+  std::string g = check_idempotent("netplan glob idempotent", in, [](std::string_view t) {
+    return rewrite_netplan(t, "en*");
+  });
+  NetSummary c = summarize_netplan(g);
+  if (a.interfaces != c.interfaces) violated("netplan glob: interfaces kept", in, g);
+  if (g != in && c.is_static) violated("netplan glob: static addresses dropped", in, g);
+  if (c.macs.size() > a.macs.size()) violated("netplan glob: adds no MAC", in, g);
+  if (g != out && c.name_matched.empty()) violated("netplan glob: what it added reads back as a glob match", in, g);
   return 0;
 }
