@@ -433,6 +433,16 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     if (n.style == "netplan") netplan_ifaces += n.summary.interfaces.size();
   const std::string glob = in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 ? "en*" : "";
   if (options.network) {
+    // Default routes of the interfaces about to become DHCP, written before their ifcfg: a rerun after a run cut off
+    // in between still sees the interface as static.
+    for (const auto& n : in.network) {
+      if (n.style != "ifcfg" || !n.summary.is_static || n.path.find("ifcfg-") == std::string::npos) continue;
+      std::string dir = guest_dirname(n.path), iface = n.path.substr(n.path.rfind("ifcfg-") + 6);
+      auto routes = [&](const std::string& t) { return comment_out_default_routes(t, iface); };
+      p.edit(guest_join(dir, "route-" + iface), "network", routes);    // RHEL
+      p.edit(guest_join(dir, "ifroute-" + iface), "network", routes);  // SUSE
+      if (dir == "/etc/sysconfig/network") p.edit(guest_join(dir, "routes"), "network", routes);
+    }
     for (const auto& n : in.network) {
       if (n.style == "ifcfg") p.edit(n.path, "network", [](const std::string& t) { return rewrite_ifcfg(t); });
       if (n.style == "interfaces")

@@ -340,6 +340,38 @@ TEST_F(PlanTest, PredictableNameFromTheOldHypervisorWarns) {
   EXPECT_FALSE(has_warning(plan(false), "nic-name-may-change"));
 }
 
+// A static interface becomes DHCP: its default routes go with its address, before the ifcfg is written; a DHCP
+// interface's routes are the guest's business.
+TEST_F(PlanTest, StaticGatewayRoutesGoWithTheAddress) {
+  put("/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.122.13/24'\n");
+  put("/etc/sysconfig/network/routes", "default 192.168.122.1 - -\n");
+  put("/etc/sysconfig/network/ifroute-eth0", "default 192.168.122.1 - eth0\n");
+  put("/etc/sysconfig/network-scripts/ifcfg-eth1", "BOOTPROTO=none\nIPADDR=10.0.0.5\nGATEWAY=10.0.0.1\n");
+  put("/etc/sysconfig/network-scripts/route-eth1", "default via 10.0.0.1 dev eth1\n10.8.0.0/16 via 10.0.0.9\n");
+  FixupPlan p = plan(true);
+  ASSERT_NE(change(p, "/etc/sysconfig/network/routes"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/etc/sysconfig/network/routes")->after, "# default 192.168.122.1 - -\n");
+  ASSERT_NE(change(p, "/etc/sysconfig/network/ifroute-eth0"), nullptr);
+  ASSERT_NE(change(p, "/etc/sysconfig/network-scripts/route-eth1"), nullptr);
+  EXPECT_EQ(change(p, "/etc/sysconfig/network-scripts/route-eth1")->after,
+            "# default via 10.0.0.1 dev eth1\n10.8.0.0/16 via 10.0.0.9\n");
+  size_t routes = 0, ifcfg = 0;
+  for (size_t k = 0; k < p.changes.size(); ++k) {
+    if (p.changes[k].path == "/etc/sysconfig/network/routes") routes = k;
+    if (p.changes[k].path == "/etc/sysconfig/network/ifcfg-eth0") ifcfg = k;
+  }
+  EXPECT_LT(routes, ifcfg);
+  EXPECT_TRUE(plan(false).changes.empty());
+  // Already DHCP: a default route in routes is left alone.
+  put("/etc/sysconfig/network/routes", "default 192.168.122.1 - -\n");
+  EXPECT_EQ(change(plan(false), "/etc/sysconfig/network/routes"), nullptr);
+  // --no-network: nothing.
+  put("/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.122.13/24'\n");
+  FixupOptions off;
+  off.network = false;
+  EXPECT_EQ(change(plan(false, off), "/etc/sysconfig/network/routes"), nullptr);
+}
+
 // With systemd's predictable names on, a lone netplan NIC keyed ens192 is matched by "en*": the virtio NIC takes it.
 TEST_F(PlanTest, LonePredictableNetplanNameIsMatchedByAGlob) {
   put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");

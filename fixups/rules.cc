@@ -1066,6 +1066,27 @@ std::string rewrite_ifcfg(std::string_view text) {
   return out;
 }
 
+std::string comment_out_default_routes(std::string_view text, const std::string& iface) {
+  return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
+    if (is_comment_or_blank(body)) return std::string(body);
+    auto f = fields(body);
+    std::string_view dest = f[0].text;
+    bool ip_form = f.size() >= 2 && (f[1].text == "via" || f[1].text == "dev");
+    bool deflt = dest == "default" || dest == "0.0.0.0/0" ||
+                 (dest == "0.0.0.0" && !ip_form && f.size() >= 3 && f[2].text == "0.0.0.0");
+    if (!deflt) return std::string(body);
+    std::string_view dev;
+    if (ip_form) {
+      for (size_t k = 1; k + 1 < f.size(); ++k)
+        if (f[k].text == "dev") dev = f[k + 1].text;
+    } else if (f.size() >= 4) {
+      dev = f[3].text;
+    }
+    if (!dev.empty() && dev != "-" && dev != iface) return std::string(body);
+    return "# " + std::string(body);
+  });
+}
+
 namespace {
 bool interfaces_top_keyword(std::string_view w) {
   return w == "iface" || w == "auto" || w == "mapping" || w == "source" || w == "source-directory" ||

@@ -139,6 +139,11 @@ std::string rewrite_interfaces(std::string_view text);
 // by nothing else once the MAC is gone, it gains `match: {name: GLOB}` so the NIC KVM names ens3/enp1s0 takes it.
 std::string rewrite_netplan(std::string_view text, const std::string& name_glob = "");
 std::string rewrite_nm_keyfile(std::string_view text);
+// Route files of an interface that rewrite_ifcfg turned from static to DHCP: SUSE's /etc/sysconfig/network/routes and
+// ifroute-IFACE (DEST GATEWAY NETMASK IFACE), RHEL's route-IFACE (ip route arguments). Default routes for iface (or
+// for no named interface) are commented out: the old gateway is not in the new cloud's network, and a second default
+// route through it would break the one DHCP gives. Other routes stay.
+std::string comment_out_default_routes(std::string_view text, const std::string& iface);
 
 // What a network config says, for inspection.
 struct NetSummary {

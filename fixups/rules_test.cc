@@ -580,6 +580,24 @@ TEST(Netplan, LonePredictableNameIsMatchedByAGlob) {
   EXPECT_TRUE(summarize_netplan("network: {ethernets: {ens192: {match: {name: ens192}}}}\n").name_matched.empty());
 }
 
+// The static gateway of an interface turned to DHCP goes with its address; other routes stay.
+TEST(Routes, DefaultRoutesOfTheInterfaceAreCommentedOut) {
+  // SUSE: DEST GATEWAY NETMASK IFACE.
+  std::string in = "default 192.168.122.1 - -\n10.1.0.0/16 192.168.122.254 - eth0\n"
+                   "default 10.9.9.1 - eth1\n0.0.0.0 10.0.0.1 0.0.0.0 eth0\n# default 1.1.1.1\n";
+  std::string out = comment_out_default_routes(in, "eth0");
+  EXPECT_EQ(out, "# default 192.168.122.1 - -\n10.1.0.0/16 192.168.122.254 - eth0\n"
+                 "default 10.9.9.1 - eth1\n# 0.0.0.0 10.0.0.1 0.0.0.0 eth0\n# default 1.1.1.1\n");
+  EXPECT_EQ(comment_out_default_routes(out, "eth0"), out);
+  // RHEL route-eth0: ip route arguments.
+  in = "default via 10.0.0.1 dev eth0\n10.2.0.0/16 via 10.0.0.254\n0.0.0.0/0 via 10.0.0.1\ndefault via 10.5.0.1 dev eth1\n";
+  EXPECT_EQ(comment_out_default_routes(in, "eth0"), "# default via 10.0.0.1 dev eth0\n10.2.0.0/16 via 10.0.0.254\n"
+                                                    "# 0.0.0.0/0 via 10.0.0.1\ndefault via 10.5.0.1 dev eth1\n");
+  // A host route to 0.0.0.0 is not a default route.
+  EXPECT_EQ(comment_out_default_routes("0.0.0.0 10.0.0.1 255.255.255.255 -\n", "eth0"),
+            "0.0.0.0 10.0.0.1 255.255.255.255 -\n");
+}
+
 TEST(NmKeyfile, ManualToAuto) {
   std::string in =
       "[ethernet]\nmac-address=00:11\nmtu=1500\n[ipv4]\naddress1=1.2.3.4/24,1.2.3.1\nmethod=manual\n"
