@@ -130,15 +130,27 @@ int choose_boot_disk(const Inspection& in, bool skip_vd) {
     return kNoDisk;
   }
   // fstab and the default entry name nothing by /dev (a guest fixed by hand, or a run interrupted after fixing them,
-  // which left resume=/dev/xvda1 in /etc/default/grub): the one disk the remaining names point at, when each of them
-  // lands on a file system the disk has.
-  for (const auto& r : in.device_references)
-    if (auto d = source_name(r.device)) disks.insert(d->disk);
+  // which left resume=/dev/xvda1 in /etc/default/grub). The remaining names are weaker evidence than fstab's (no
+  // type to check them against), so only the first disk is taken, or a whole-disk name on a disk with no partition
+  // table (Xen's xvde); and a crypttab name must land on something that is not a file system or swap (a LUKS
+  // container reads as unknown). Anything else, a second disk's /dev/sdb1 most of all, stays unknown.
+  bool partitioned = !in.filesystems.empty() && in.filesystems[0].partition != 0;
+  std::vector<const DeviceReference*> refs;
+  for (const auto& r : in.device_references) {
+    auto d = source_name(r.device);
+    if (!d || (d->partition == 0 && partitioned)) continue;  // grub's "#boot=/dev/xvda" names no file system
+    disks.insert(d->disk);
+    refs.push_back(&r);
+  }
   if (disks.size() != 1) return kNoDisk;
   int disk = *disks.begin();
+  if (disk != 0 && partitioned) return kNoDisk;
   DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
-  for (const auto& r : in.device_references)
-    if (source_name(r.device) && !m.find(r.device)) return kNoDisk;
+  for (const DeviceReference* r : refs) {
+    const FsInfo* f = m.find(r->device);
+    if (!f) return kNoDisk;
+    if (r->path == "/etc/crypttab" && !f->type.empty()) return kNoDisk;
+  }
   return disk;
 }
 
@@ -428,19 +440,33 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   // Network. A lone netplan ethernet keyed by a predictable name from the old hypervisor (ens192) is matched by
   // "en*" instead, so the virtio NIC takes it whatever KVM calls it (ens3, enp1s0): only while predictable naming
   // stays on (no net.ifnames=0 added) and no other netplan interface could take the same NIC.
+  // Not under renderer: NetworkManager (in any file), whose netplan backend refuses globs on the NM of that era:
+  // `netplan generate` would fail and the guest get no network at all.
   size_t netplan_ifaces = 0;
+  bool nm_renderer = false;
   for (const auto& n : in.network)
-    if (n.style == "netplan") netplan_ifaces += n.summary.interfaces.size();
-  const std::string glob = in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 ? "en*" : "";
+    if (n.style == "netplan") {
+      netplan_ifaces += n.summary.interfaces.size();
+      nm_renderer |= n.summary.nm_renderer;
+    }
+  const std::string glob =
+      in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 && !nm_renderer ? "en*" : "";
   if (options.network) {
     // Default routes of the interfaces about to become DHCP, written before their ifcfg: a rerun after a run cut off
     // in between still sees the interface as static.
     for (const auto& n : in.network) {
       if (n.style != "ifcfg" || !n.summary.is_static || n.path.find("ifcfg-") == std::string::npos) continue;
-      std::string dir = guest_dirname(n.path), iface = n.path.substr(n.path.rfind("ifcfg-") + 6);
-      auto routes = [&](const std::string& t) { return comment_out_default_routes(t, iface); };
-      p.edit(guest_join(dir, "route-" + iface), "network", routes);    // RHEL
-      p.edit(guest_join(dir, "ifroute-" + iface), "network", routes);  // SUSE
+      // The file's name and DEVICE's may differ (NetworkManager writes ifcfg-System_eth0 with DEVICE=eth0).
+      std::string dir = guest_dirname(n.path);
+      std::vector<std::string> ifaces{n.path.substr(n.path.rfind("ifcfg-") + 6)};
+      for (const auto& d : n.summary.interfaces)
+        if (std::find(ifaces.begin(), ifaces.end(), d) == ifaces.end()) ifaces.push_back(d);
+      auto routes = [&](const std::string& t) { return comment_out_default_routes(t, ifaces); };
+      for (const auto& iface : ifaces) {
+        if (iface.find('/') != std::string::npos) continue;
+        p.edit(guest_join(dir, "route-" + iface), "network", routes);    // RHEL
+        p.edit(guest_join(dir, "ifroute-" + iface), "network", routes);  // SUSE
+      }
       if (dir == "/etc/sysconfig/network") p.edit(guest_join(dir, "routes"), "network", routes);
     }
     for (const auto& n : in.network) {

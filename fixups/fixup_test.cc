@@ -340,6 +340,36 @@ TEST_F(PlanTest, PredictableNameFromTheOldHypervisorWarns) {
   EXPECT_FALSE(has_warning(plan(false), "nic-name-may-change"));
 }
 
+// fstab already names everything by UUID: the /dev names left elsewhere are mapped only when they are plainly this
+// disk's (a run cut off part way left resume=/dev/sda2); a second disk's names stay, with the warning.
+TEST_F(PlanTest, NamesLeftBesideAFixedFstab) {
+  FsInfo boot, root, swap;
+  boot.partition = 1, boot.type = "ext4", boot.uuid = "11111111-0000-4000-8000-000000000001", boot.offset = 1 << 20;
+  root.partition = 2, root.type = "ext4", root.uuid = "11111111-0000-4000-8000-000000000002", root.offset = 2 << 20;
+  swap.partition = 3, swap.type = "swap", swap.uuid = "11111111-0000-4000-8000-000000000003", swap.offset = 3 << 20;
+  filesystems_ = {boot, root, swap};
+  put("/etc/fstab", "UUID=" + boot.uuid + " /boot ext4 defaults 0 2\nUUID=" + root.uuid +
+                        " / ext4 defaults 0 1\n/dev/mapper/data /data ext4 defaults 0 2\n");
+  put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"resume=/dev/sda3 quiet\"\n");
+  FixupPlan p = plan(false);
+  ASSERT_NE(change(p, "/etc/default/grub"), nullptr) << to_human(p);
+  EXPECT_EQ(change(p, "/etc/default/grub")->after, "GRUB_CMDLINE_LINUX=\"resume=UUID=" + swap.uuid + " quiet\"\n");
+  // A LUKS data disk b: its name must not land on this disk's /boot.
+  put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"quiet\"\n");
+  put("/etc/crypttab", "data /dev/sdb1 none luks\n");
+  p = plan(false);
+  EXPECT_EQ(change(p, "/etc/crypttab"), nullptr) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "unknown-disk")) << to_human(p);
+  // Nor a crypttab name on disk a that lands on a file system (LUKS reads as unknown), nor swap on a second disk.
+  put("/etc/crypttab", "data /dev/sda1 none luks\n");
+  EXPECT_EQ(change(plan(false), "/etc/crypttab"), nullptr);
+  put("/etc/crypttab", "");
+  put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"resume=/dev/sdb1\"\n");
+  p = plan(false);
+  EXPECT_EQ(change(p, "/etc/default/grub"), nullptr) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "unknown-disk"));
+}
+
 // A static interface becomes DHCP: its default routes go with its address, before the ifcfg is written; a DHCP
 // interface's routes are the guest's business.
 TEST_F(PlanTest, StaticGatewayRoutesGoWithTheAddress) {
@@ -362,6 +392,13 @@ TEST_F(PlanTest, StaticGatewayRoutesGoWithTheAddress) {
   }
   EXPECT_LT(routes, ifcfg);
   EXPECT_TRUE(plan(false).changes.empty());
+  // NetworkManager's file name with DEVICE inside: route-DEVICE is the interface's too.
+  put("/etc/sysconfig/network-scripts/ifcfg-System_eth2", "DEVICE=eth2\nBOOTPROTO=none\nIPADDR=10.0.2.5\n");
+  put("/etc/sysconfig/network-scripts/route-eth2", "default via 10.0.2.1 dev eth2\n");
+  FixupPlan with_eth2 = plan(false);
+  const FileChange* eth2 = change(with_eth2, "/etc/sysconfig/network-scripts/route-eth2");
+  ASSERT_NE(eth2, nullptr);
+  EXPECT_EQ(eth2->after, "# default via 10.0.2.1 dev eth2\n");
   // Already DHCP: a default route in routes is left alone.
   put("/etc/sysconfig/network/routes", "default 192.168.122.1 - -\n");
   EXPECT_EQ(change(plan(false), "/etc/sysconfig/network/routes"), nullptr);
@@ -390,6 +427,14 @@ TEST_F(PlanTest, LonePredictableNetplanNameIsMatchedByAGlob) {
   EXPECT_TRUE(again.warnings.empty() || (!has_warning(again, "nic-matched-by-name") &&
                                          !has_warning(again, "nic-name-may-change")))
       << to_human(again);
+  // renderer: NetworkManager in any file (Ubuntu Desktop's 01-network-manager-all.yaml): the NM backend of that era
+  // refuses globs and netplan generate would fail, so the name is only reported.
+  put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
+  put("/etc/netplan/00-nm.yaml", "network:\n  version: 2\n  renderer: NetworkManager\n");
+  p = plan(false);
+  EXPECT_EQ(change(p, "/etc/netplan/01-net.yaml"), nullptr) << to_human(p);
+  EXPECT_TRUE(has_warning(p, "nic-name-may-change"));
+  (void)system(("rm " + root_ + "/etc/netplan/00-nm.yaml").c_str());
   // A second NIC in another file: one glob would take both, so neither is touched and both are reported.
   put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
   put("/etc/netplan/02-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens224:\n      dhcp4: true\n");

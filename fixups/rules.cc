@@ -1,6 +1,8 @@
 // Config-file parsers and rewriters for the KVM fixups: line-oriented, careful to keep every byte they do not change.
 #include "fixups/rules.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -1066,7 +1068,7 @@ std::string rewrite_ifcfg(std::string_view text) {
   return out;
 }
 
-std::string comment_out_default_routes(std::string_view text, const std::string& iface) {
+std::string comment_out_default_routes(std::string_view text, const std::vector<std::string>& ifaces) {
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     if (is_comment_or_blank(body)) return std::string(body);
     auto f = fields(body);
@@ -1082,7 +1084,8 @@ std::string comment_out_default_routes(std::string_view text, const std::string&
     } else if (f.size() >= 4) {
       dev = f[3].text;
     }
-    if (!dev.empty() && dev != "-" && dev != iface) return std::string(body);
+    if (!dev.empty() && dev != "-" && std::find(ifaces.begin(), ifaces.end(), dev) == ifaces.end())
+      return std::string(body);
     return "# " + std::string(body);
   });
 }
@@ -1398,7 +1401,11 @@ void summarize_flow(const Flow& f, bool top, NetSummary& s) {
 }  // namespace
 
 namespace {
-bool has_glob(const std::string& v) { return v.find_first_of("*?[") != std::string::npos; }
+// A glob (fnmatch, as networkd matches) that takes the virtio NIC whichever way KVM names it: "en*" does, "ens19*"
+// and "ens*" (not enp1s0 on q35) do not.
+bool has_glob(const std::string& v) {
+  return fnmatch(v.c_str(), "ens3", 0) == 0 && fnmatch(v.c_str(), "enp1s0", 0) == 0;
+}
 // An interface in flow style ({match: {name: "en*"}, ...}) matched by a name glob.
 bool flow_name_glob(const Flow& f) {
   if (f.kind != Flow::kMap) return false;
@@ -1414,6 +1421,12 @@ NetSummary summarize_netplan(std::string_view text) {
   NetSummary s;
   std::vector<YamlLine> ys;
   for (auto l : split_lines_keep(text)) ys.push_back(yaml_line(cut(l).body));
+  for (const auto& y : ys) {
+    if (y.indent < 0) continue;
+    std::string b = lower(std::string(y.body));
+    // Block or flow style, anywhere (network-wide or per interface): erring towards yes only withholds the glob.
+    if (b.find("renderer") != std::string::npos && b.find("networkmanager") != std::string::npos) s.nm_renderer = true;
+  }
   std::vector<Flow> flows;
   for (const auto& eth : netplan_ethernets(ys, flows)) {
     if (!eth.flow) continue;

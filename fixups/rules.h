@@ -140,10 +140,10 @@ std::string rewrite_interfaces(std::string_view text);
 std::string rewrite_netplan(std::string_view text, const std::string& name_glob = "");
 std::string rewrite_nm_keyfile(std::string_view text);
 // Route files of an interface that rewrite_ifcfg turned from static to DHCP: SUSE's /etc/sysconfig/network/routes and
-// ifroute-IFACE (DEST GATEWAY NETMASK IFACE), RHEL's route-IFACE (ip route arguments). Default routes for iface (or
-// for no named interface) are commented out: the old gateway is not in the new cloud's network, and a second default
-// route through it would break the one DHCP gives. Other routes stay.
-std::string comment_out_default_routes(std::string_view text, const std::string& iface);
+// ifroute-IFACE (DEST GATEWAY NETMASK IFACE), RHEL's route-IFACE (ip route arguments). Default routes for one of
+// ifaces (the file's and DEVICE's names), or for no named interface, are commented out: the old gateway is not in the
+// new cloud's network, and a second default route through it would break the one DHCP gives. Other routes stay.
+std::string comment_out_default_routes(std::string_view text, const std::vector<std::string>& ifaces);
 
 // What a network config says, for inspection.
 struct NetSummary {
@@ -153,8 +153,11 @@ struct NetSummary {
   std::vector<std::string> macs;
   // Other names the config gives its interfaces: netplan set-name, ifcfg NAME (the connection's name).
   std::vector<std::string> names;
-  // netplan interfaces matched by a name glob (match: name: "en*"): their key is only an id.
+  // netplan interfaces matched by a name glob that takes KVM's virtio NIC (ens3 and enp1s0 both): their key is
+  // only an id.
   std::vector<std::string> name_matched;
+  // netplan: renderer: NetworkManager, whose netplan backend (before NM 1.14) refuses name globs.
+  bool nm_renderer = false;
 };
 NetSummary summarize_ifcfg(std::string_view text);
 NetSummary summarize_interfaces(std::string_view text);

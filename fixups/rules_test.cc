@@ -575,9 +575,15 @@ TEST(Netplan, LonePredictableNameIsMatchedByAGlob) {
   EXPECT_EQ(rewrite_netplan(in, "en*"), in);
   EXPECT_EQ(summarize_netplan("network:\n  ethernets:\n    ens192: {match: {name: \"en*\"}}\n").name_matched,
             std::vector<std::string>{"ens192"});
-  EXPECT_EQ(summarize_netplan("network: {ethernets: {ens192: {match: {name: \"en?9*\"}}}}\n").name_matched,
+  EXPECT_EQ(summarize_netplan("network: {ethernets: {ens192: {match: {name: \"e[n]*\"}}}}\n").name_matched,
             std::vector<std::string>{"ens192"});
   EXPECT_TRUE(summarize_netplan("network: {ethernets: {ens192: {match: {name: ens192}}}}\n").name_matched.empty());
+  // A glob that misses ens3 or enp1s0 is as tied to the old layout as the name.
+  EXPECT_TRUE(summarize_netplan("network: {ethernets: {ens192: {match: {name: \"ens19*\"}}}}\n").name_matched.empty());
+  EXPECT_TRUE(summarize_netplan("network: {ethernets: {ens192: {match: {name: \"ens*\"}}}}\n").name_matched.empty());
+  EXPECT_TRUE(summarize_netplan("network:\n  renderer: NetworkManager\n").nm_renderer);
+  EXPECT_TRUE(summarize_netplan("network: {version: 2, renderer: \"NetworkManager\"}\n").nm_renderer);
+  EXPECT_FALSE(summarize_netplan("network:\n  renderer: networkd\n").nm_renderer);
 }
 
 // The static gateway of an interface turned to DHCP goes with its address; other routes stay.
@@ -585,16 +591,16 @@ TEST(Routes, DefaultRoutesOfTheInterfaceAreCommentedOut) {
   // SUSE: DEST GATEWAY NETMASK IFACE.
   std::string in = "default 192.168.122.1 - -\n10.1.0.0/16 192.168.122.254 - eth0\n"
                    "default 10.9.9.1 - eth1\n0.0.0.0 10.0.0.1 0.0.0.0 eth0\n# default 1.1.1.1\n";
-  std::string out = comment_out_default_routes(in, "eth0");
+  std::string out = comment_out_default_routes(in, {"eth0"});
   EXPECT_EQ(out, "# default 192.168.122.1 - -\n10.1.0.0/16 192.168.122.254 - eth0\n"
                  "default 10.9.9.1 - eth1\n# 0.0.0.0 10.0.0.1 0.0.0.0 eth0\n# default 1.1.1.1\n");
-  EXPECT_EQ(comment_out_default_routes(out, "eth0"), out);
+  EXPECT_EQ(comment_out_default_routes(out, {"eth0"}), out);
   // RHEL route-eth0: ip route arguments.
   in = "default via 10.0.0.1 dev eth0\n10.2.0.0/16 via 10.0.0.254\n0.0.0.0/0 via 10.0.0.1\ndefault via 10.5.0.1 dev eth1\n";
-  EXPECT_EQ(comment_out_default_routes(in, "eth0"), "# default via 10.0.0.1 dev eth0\n10.2.0.0/16 via 10.0.0.254\n"
+  EXPECT_EQ(comment_out_default_routes(in, {"eth0"}), "# default via 10.0.0.1 dev eth0\n10.2.0.0/16 via 10.0.0.254\n"
                                                     "# 0.0.0.0/0 via 10.0.0.1\ndefault via 10.5.0.1 dev eth1\n");
   // A host route to 0.0.0.0 is not a default route.
-  EXPECT_EQ(comment_out_default_routes("0.0.0.0 10.0.0.1 255.255.255.255 -\n", "eth0"),
+  EXPECT_EQ(comment_out_default_routes("0.0.0.0 10.0.0.1 255.255.255.255 -\n", {"eth0"}),
             "0.0.0.0 10.0.0.1 255.255.255.255 -\n");
 }
 

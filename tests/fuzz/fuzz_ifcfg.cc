@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (summarize_ifcfg(in).interfaces != summarize_ifcfg(out).interfaces) violated("ifcfg interfaces kept", in, out);
   // The same text as a route file: idempotent, and it only ever adds "# " before lines (nothing removed or edited).
   std::string r = check_idempotent("routes idempotent", in, [](std::string_view t) {
-    return comment_out_default_routes(t, "eth0");
+    return comment_out_default_routes(t, {"eth0"});
   });
   auto lines = [](std::string_view t) {
     std::vector<std::string_view> v;
