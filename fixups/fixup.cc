@@ -362,7 +362,10 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       return out;
     });
   }
-  p.edit("/etc/default/grub", "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
+  // grub.d's files are sourced after /etc/default/grub and may set GRUB_CMDLINE_LINUX over it: each takes the same
+  // edit (an option appended to a "$GRUB_CMDLINE_LINUX ..." that extends the main one is there twice, harmlessly).
+  for (const auto& f : find_default_grub_files(fs))
+    p.edit(f, "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
   if (!ce.append.empty()) {
     std::string names;
     for (const auto& e : eths) names += (names.empty() ? "" : ", ") + e;

@@ -530,6 +530,30 @@ TEST_F(NicNamesTest, HalfDoneRunIsFinished) {
   EXPECT_EQ(text(done, "/etc/default/grub"), "<unchanged>");
 }
 
+// grub-mkconfig sources /etc/default/grub.d/*.cfg after /etc/default/grub (Ubuntu's cloud images keep the console
+// there): they get the same edits. A GRUB_CMDLINE_LINUX the rewrite cannot touch does not keep the question open.
+TEST_F(NicNamesTest, GrubDFilesAreEditedToo) {
+  guest();
+  put("/etc/default/grub.d/50-cloudimg-settings.cfg",
+      "GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=hvc0\"\n");
+  put("/etc/default/grub.d/60-extra.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX resume=/dev/xvda2\"\n");
+  put("/etc/default/grub.d/README", "console=hvc0\n");  // not a .cfg: grub-mkconfig does not read it
+  FixupPlan p = plan(true);
+  EXPECT_EQ(text(p, "/etc/default/grub.d/50-cloudimg-settings.cfg"),
+            "GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0\"\n");
+  EXPECT_EQ(text(p, "/etc/default/grub.d/60-extra.cfg"),
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX resume=/dev/xvda2 net.ifnames=0\"\n");
+  EXPECT_EQ(text(p, "/etc/default/grub.d/README"), "<unchanged>");
+  FixupPlan again = plan(false);
+  EXPECT_TRUE(again.changes.empty()) << to_human(again);
+  EXPECT_FALSE(has_warning(again, "nic-names-pinned")) << to_human(again);
+  // A value holding its own quote cannot take the option: with every other line already saying it, naming is off.
+  put("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"rhgb \\\"quiet\\\" net.ifnamesx=1\"\n");
+  FixupPlan odd = plan(false);
+  EXPECT_EQ(text(odd, "/etc/default/grub"), "<unchanged>");
+  EXPECT_FALSE(has_warning(odd, "nic-names-pinned")) << to_human(odd);
+}
+
 TEST_F(NicNamesTest, NoRoomInGrubenvLeavesItToTheUser) {
   kvm_kernel("4.18.0");
   put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");

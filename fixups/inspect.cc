@@ -215,7 +215,10 @@ void find_boot_loaders(GuestFs& fs, Inspection& in) {
     std::string kind = std::string(p).find("extlinux") != std::string::npos ? "extlinux" : "syslinux";
     in.boot_loaders.push_back({kind, p, m.entries, m.default_index, m.default_value, {}, {}});
   }
-  if (auto t = read_small(fs, "/etc/default/grub")) in.default_grub = shell_var(*t, "GRUB_CMDLINE_LINUX").value_or("");
+  for (const auto& p : find_default_grub_files(fs))
+    if (auto t = read_small(fs, p))
+      for (const char* var : {"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"})
+        if (auto v = shell_var(*t, var)) in.default_grub += (in.default_grub.empty() ? "" : " ") + *v;
 }
 
 std::string driver_state_from_config(const std::string& config, const std::string& symbol) {
@@ -377,9 +380,17 @@ void find_nic_naming(GuestFs& fs, Inspection& in) {
   for (const char* env : {"/boot/grub2/grubenv", "/boot/grub/grubenv"})
     if (auto t = read_small(fs, env))
       if (auto k = grubenv_var(*t, "kernelopts")) line(*k);
-  if (auto t = read_small(fs, "/etc/default/grub"))
-    if (auto v = shell_var(*t, "GRUB_CMDLINE_LINUX"))
-      line(*v + " " + shell_var(*t, "GRUB_CMDLINE_LINUX_DEFAULT").value_or(""));
+  // Each GRUB_CMDLINE_LINUX the fixup would append to (grub.d's too, which may override the main file's); one it
+  // cannot edit (a value holding its own quote) would only keep the question open on every run, so it is not asked.
+  const CmdlineEdit probe{nullptr, false, {"net.ifnames=0"}};
+  for (const auto& p : find_default_grub_files(fs)) {
+    auto t = read_small(fs, p);
+    if (!t) continue;
+    auto v = shell_var(*t, "GRUB_CMDLINE_LINUX");
+    if (!v) continue;
+    std::string both = *v + " " + shell_var(*t, "GRUB_CMDLINE_LINUX_DEFAULT").value_or("");
+    if (cmdline_has_key(both, "net.ifnames") || rewrite_default_grub(*t, probe, false) != *t) line(both);
+  }
   if (any && all_off)
     in.nic_names_disabled_by = "net.ifnames=0";
   else
@@ -387,8 +398,8 @@ void find_nic_naming(GuestFs& fs, Inspection& in) {
 }
 
 void find_device_refs(GuestFs& fs, Inspection& in) {
-  std::vector<std::string> files = {"/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/boot/grub2/grubenv",
-                                    "/boot/grub/grubenv"};
+  std::vector<std::string> files = {"/etc/fstab", "/etc/crypttab", "/boot/grub2/grubenv", "/boot/grub/grubenv"};
+  for (const auto& p : find_default_grub_files(fs)) files.push_back(p);
   for (const auto& b : in.boot_loaders) {
     if (b.kind == "bls") {
       for (const auto& p : find_bls_entries(fs)) files.push_back(p);
@@ -490,6 +501,15 @@ std::vector<std::string> find_nm_keyfiles(GuestFs& fs) {
 }
 
 std::vector<std::string> find_bls_entries(GuestFs& fs) { return find_files(fs, "/boot/loader/entries", "", ".conf"); }
+
+std::vector<std::string> find_default_grub_files(GuestFs& fs) {
+  std::vector<std::string> out;
+  if (fs.is_file("/etc/default/grub")) out.push_back("/etc/default/grub");
+  auto d = find_files(fs, "/etc/default/grub.d", "", ".cfg");
+  std::sort(d.begin(), d.end());
+  out.insert(out.end(), d.begin(), d.end());
+  return out;
+}
 
 std::vector<std::string> eth_interfaces(const Inspection& in) {
   auto is_eth = [](const std::string& n) {

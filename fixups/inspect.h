@@ -70,7 +70,7 @@ struct Inspection {
   std::vector<FstabEntry> crypttab;  // device, mount_point = name, type = source
   OsInfo os;
   std::vector<BootLoader> boot_loaders;
-  std::string default_grub;  // /etc/default/grub GRUB_CMDLINE_LINUX, when present
+  std::string default_grub;  // GRUB_CMDLINE_LINUX and _DEFAULT of /etc/default/grub and grub.d/*.cfg, joined
   std::vector<KernelInfo> kernels;
   std::vector<NetConfig> network;
   std::string persistent_net_rules;  // path, when present
@@ -111,6 +111,8 @@ std::vector<std::string> find_ifcfg_files(GuestFs& fs);
 std::vector<std::string> find_netplan_files(GuestFs& fs);
 std::vector<std::string> find_nm_keyfiles(GuestFs& fs);
 std::vector<std::string> find_bls_entries(GuestFs& fs);
+// /etc/default/grub, then /etc/default/grub.d/*.cfg in name order: what grub-mkconfig sources, in its order.
+std::vector<std::string> find_default_grub_files(GuestFs& fs);
 
 // Network configs' interfaces named eth<N> (a config that no longer matches anything when the kernel's names are
 // replaced by predictable ones), each once, in config order.
