@@ -1401,18 +1401,23 @@ void summarize_flow(const Flow& f, bool top, NetSummary& s) {
 }  // namespace
 
 namespace {
-// A glob (fnmatch, as networkd matches) that takes the virtio NIC whichever way KVM names it: "en*" does, "ens19*"
-// and "ens*" (not enp1s0 on q35) do not.
-bool has_glob(const std::string& v) {
+// A name glob (fnmatch, as networkd matches) that takes the virtio NIC whichever way KVM names it: "en*" does,
+// "ens19*" and "ens*" (not enp1s0 on q35) do not; nor does a plain name.
+bool takes_virtio_nic(const std::string& v) {
   return fnmatch(v.c_str(), "ens3", 0) == 0 && fnmatch(v.c_str(), "enp1s0", 0) == 0;
 }
-// An interface in flow style ({match: {name: "en*"}, ...}) matched by a name glob.
+// A match written in flow style ({name: "en*", ...}) whose name takes the virtio NIC.
+bool flow_match_takes_virtio_nic(const Flow& match) {
+  if (match.kind != Flow::kMap) return false;
+  for (const auto& m : match.items)
+    if (m.key == "name" && m.value->kind == Flow::kScalar && takes_virtio_nic(m.value->scalar)) return true;
+  return false;
+}
+// An interface in flow style ({match: {name: "en*"}, ...}) with such a match.
 bool flow_name_glob(const Flow& f) {
   if (f.kind != Flow::kMap) return false;
   for (const auto& it : f.items)
-    if (it.key == "match" && it.value->kind == Flow::kMap)
-      for (const auto& m : it.value->items)
-        if (m.key == "name" && m.value->kind == Flow::kScalar && has_glob(m.value->scalar)) return true;
+    if (it.key == "match" && flow_match_takes_virtio_nic(*it.value)) return true;
   return false;
 }
 }  // namespace
@@ -1458,10 +1463,8 @@ NetSummary summarize_netplan(std::string_view text) {
         // Only a glob matches a NIC whatever KVM calls it; name: ens192 is as tied to the old layout as the key.
         bool named = false;
         for (size_t m = j + 1; m < yaml_block_end(ys, j); ++m)
-          named |= ys[m].indent > child && ys[m].key == "name" && has_glob(unquote(ys[m].value));
-        if (auto f = line_flow(ys[j]); f && f->kind == Flow::kMap)
-          for (const auto& it : f->items)
-            named |= it.key == "name" && it.value->kind == Flow::kScalar && has_glob(it.value->scalar);
+          named |= ys[m].indent > child && ys[m].key == "name" && takes_virtio_nic(unquote(ys[m].value));
+        if (auto f = line_flow(ys[j])) named |= flow_match_takes_virtio_nic(*f);
         if (named) s.name_matched.push_back(ys[k].key);
       }
       if (auto f = line_flow(ys[j])) {
