@@ -43,8 +43,11 @@ check "--in-place without --rw is a usage error (exit 2)" [ "$rc2" -eq 2 ]
 check "a missing source exits 1" [ "$rc3" -eq 1 ]
 check "nothing stays mounted after refusals" bash -c "! mountpoint -q '$mp'"
 
-# Real images made by other tools.
-for s in plaso-ext2.vmdk plaso-ext2.qcow2; do
+# Real images made by other tools (../shared/samples beside the checkout; a clone elsewhere has none, and like the
+# other sample tests this part is then left out; a folder that lacks one of them is still a failure).
+samples=(plaso-ext2.vmdk plaso-ext2.qcow2)
+[ -d "$VDKIT_SAMPLES" ] || { echo "no samples folder at $VDKIT_SAMPLES: the sample mounts are left out"; samples=(); }
+for s in "${samples[@]}"; do
   if [ ! -f "$VDKIT_SAMPLES/$s" ]; then fail "sample $s is missing"; continue; fi
   if mount_vdkit "$VDKIT_SAMPLES/$s" "$mp"; then
     check "$s shows passwords.txt" grep -q "^place,user,password" "$mp/passwords.txt"
