@@ -4,9 +4,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "blockcore/checked.h"
-#include "blockcore/codec.h"
-#include "blockcore/nbd_source.h"
+#include "blockcore/base/checked.h"
+#include "blockcore/base/codec.h"
+#include "blockcore/sources/nbd_source.h"
 #include "cli/command.h"
 
 namespace vdkit::cli {

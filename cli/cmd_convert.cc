@@ -8,7 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "blockcore/convert.h"
+#include "blockcore/convert/convert_job.h"
 #include "cli/command.h"
 #include "fixups/run.h"
 
@@ -99,6 +99,7 @@ struct ConvertArgs {
 
 int run_convert(const ConvertArgs& a) {
   ConvertOptions o;
+  o.target_io = target_io();
   o.format = a.out_format == "qcow2" ? TargetFormat::kQcow2 : TargetFormat::kRaw;
   o.compress = a.compress;
   o.codec = a.compression == "zstd" ? Codec::kZstd : Codec::kDeflate;

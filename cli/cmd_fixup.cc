@@ -5,7 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "blockcore/convert.h"
+#include "blockcore/convert/convert_job.h"
 #include "cli/command.h"
 #include "fixups/run.h"
 
@@ -52,6 +52,7 @@ int run_fixup(const FixupArgs& a) {
       // memory overlay that is streamed to OUTPUT; SOURCE is only read.
       FixupResult res;
       ConvertOptions co;
+      co.target_io = target_io();
       co.format = a.target_format == "raw" ? TargetFormat::kRaw : TargetFormat::kQcow2;
       co.overwrite = a.overwrite;
       co.open = a.image.open_options();

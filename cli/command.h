@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "blockcore/image.h"
-#include "blockcore/units.h"
+#include "blockcore/convert/convert.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/base/units.h"
 
 namespace vdkit::cli {
 
@@ -38,6 +39,9 @@ struct ImageOptions {
   void add_to(CLI::App& sub);
   OpenOptions open_options() const;
 };
+
+// How convert writes file targets, from the environment read once in main().
+const TargetIo& target_io();
 
 // Prints "vdkit <cmd>: <message>" to stderr and returns kExitFailure.
 int fail(const std::string& cmd, const Status& st);

@@ -2,9 +2,17 @@
 #include <cstdio>
 #include <iostream>
 
+#include "blockcore/env/env_settings.h"
 #include "cli/command.h"
 
 namespace vdkit::cli {
+
+namespace {
+TargetIo g_target_io;
+}  // namespace
+
+const TargetIo& target_io() { return g_target_io; }
+static void set_target_io(const TargetIo& io) { g_target_io = io; }
 
 std::vector<CommandSpec>& command_registry() {
   static std::vector<CommandSpec> reg;
@@ -65,6 +73,12 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!run) return kExitUsage;
+  auto io = vdkit::apply_env_settings(vdkit::read_env_settings());
+  if (!io.ok()) {
+    std::fprintf(stderr, "vdkit: %s\n", io.status().message().c_str());
+    return kExitUsage;
+  }
+  set_target_io(*io);
   try {
     return run();
   } catch (const std::exception& e) {

@@ -7,8 +7,8 @@
 #include <array>
 #include <cstring>
 
-#include "blockcore/checked.h"
-#include "blockcore/partition.h"
+#include "blockcore/base/checked.h"
+#include "blockcore/layers/partition.h"
 #ifdef VDKIT_HAVE_EXT2_VOLUME
 #include "fuse/ext2_device.h"
 #endif

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "blockcore/block_device.h"
+#include "blockcore/base/block_device.h"
 #include "fixups/guest_fs.h"
 #include "fixups/rules.h"
 

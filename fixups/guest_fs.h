@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "blockcore/status.h"
+#include "blockcore/base/status.h"
 
 namespace vdkit::fixups {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <memory>
 
-#include "blockcore/checked.h"
+#include "blockcore/base/checked.h"
 
 namespace vdkit::fixups {
 namespace {

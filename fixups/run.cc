@@ -1,7 +1,7 @@
 // The inspect/fixup pass: opens the guest's file systems on a device (or a folder), plans, applies, closes.
 #include "fixups/run.h"
 
-#include "blockcore/overlay.h"
+#include "blockcore/layers/overlay.h"
 
 namespace vdkit::fixups {
 

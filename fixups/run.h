@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "blockcore/block_device.h"
+#include "blockcore/base/block_device.h"
 #include "fixups/fixup.h"
 #include "fixups/inspect.h"
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "blockcore/checked.h"
+#include "blockcore/base/checked.h"
 
 namespace vdkit {
 

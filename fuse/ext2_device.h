@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "blockcore/block_device.h"
-#include "blockcore/undo_device.h"
-#include "blockcore/status.h"
+#include "blockcore/base/block_device.h"
+#include "blockcore/layers/undo_device.h"
+#include "blockcore/base/status.h"
 
 namespace vdkit {
 

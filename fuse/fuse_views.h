@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "blockcore/block_device.h"
+#include "blockcore/base/block_device.h"
 #include "fuse/ext2_device.h"
 
 namespace vdkit {

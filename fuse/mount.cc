@@ -22,8 +22,8 @@
 #include <sstream>
 #include <thread>
 
-#include "blockcore/overlay.h"
-#include "blockcore/partition.h"
+#include "blockcore/layers/overlay.h"
+#include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
 
 extern char** environ;

@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "blockcore/block_device.h"
-#include "blockcore/image.h"
-#include "blockcore/status.h"
+#include "blockcore/base/block_device.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/base/status.h"
 
 namespace vdkit {
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <new>
 
-#include "blockcore/checked.h"
+#include "blockcore/base/checked.h"
 #include "fuse/fuse_views.h"
 
 namespace vdkit {

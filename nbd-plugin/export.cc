@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "blockcore/checked.h"
-#include "blockcore/overlay.h"
-#include "blockcore/partition.h"
-#include "blockcore/units.h"
+#include "blockcore/base/checked.h"
+#include "blockcore/layers/overlay.h"
+#include "blockcore/layers/partition.h"
+#include "blockcore/base/units.h"
 
 namespace vdkit::nbd {
 

@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "blockcore/block_device.h"
-#include "blockcore/image.h"
-#include "blockcore/io_engine.h"
+#include "blockcore/base/block_device.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/io/io_engine.h"
 
 namespace vdkit::nbd {
 
@@ -34,7 +34,7 @@ Status validate(ExportConfig& cfg);
 // The I/O engine the plugin's files use. nbdkit forks after get_ready, where
 // the image is opened, and a ring made before the fork would be shared with
 // the parent; so files do pread/pwrite until after_fork() switches this to
-// the process-wide engine (io_uring unless VDKIT_IO=sync).
+// the process-wide engine (io_uring unless the settings say VDKIT_IO=sync).
 class ForkSafeEngine final : public IoEngine {
  public:
   const char* name() const override { return current().name(); }

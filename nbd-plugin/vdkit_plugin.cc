@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "blockcore/env/env_settings.h"
 #include "nbd-plugin/export.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -156,6 +157,12 @@ int vdkit_config_complete() noexcept {
     Status st = validate(g_config);
     if (!st.ok()) {
       nbdkit_error("%s", st.message().c_str());
+      return -1;
+    }
+    // The environment is read here, once; rings are made per thread after the fork.
+    auto io = apply_env_settings(read_env_settings());
+    if (!io.ok()) {
+      nbdkit_error("%s", io.status().message().c_str());
       return -1;
     }
     return 0;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "blockcore/image.h"
+#include "blockcore/sources/image.h"
 
 namespace vdkit::fuzz {
 

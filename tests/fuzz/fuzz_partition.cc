@@ -1,5 +1,5 @@
 // Fuzzes MBR (with extended/logical chains) and GPT parsing through read_partition_table and partition views.
-#include "blockcore/partition.h"
+#include "blockcore/layers/partition.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -11,8 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "blockcore/codec.h"
-#include "blockcore/image.h"
+#include "blockcore/base/codec.h"
+#include "blockcore/env/env_settings.h"
+#include "blockcore/sources/image.h"
 
 using namespace vdkit;
 
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
     else pos.push_back(a);
   }
   if (pos.size() != 2) return usage();
+  // VDKIT_IO picks the engine under test, as in the real front ends.
+  if (auto io = apply_env_settings(read_env_settings()); !io.ok()) {
+    std::fprintf(stderr, "readcheck: %s\n", io.status().message().c_str());
+    return 2;
+  }
   auto dev = open_image(pos[0], opts);
   if (!dev.ok()) {
     std::fprintf(stderr, "readcheck: %s\n", dev.status().message().c_str());

@@ -1,0 +1,326 @@
+// The convert pipeline: bounded read-ahead on worker threads, zero detection and compression there, writes in order.
+#include "blockcore/convert/convert.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "blockcore/base/checked.h"
+#include "blockcore/sources/stream_source.h"
+#include "blockcore/base/thread_pool.h"
+
+namespace vdkit {
+
+namespace {
+
+// Marks used units and compresses them; runs on a worker after the chunk's bytes are in.
+void finish_chunk(ConvertChunk& c, uint64_t gran, bool compress_units, Codec codec, int level, uint64_t& kept) {
+  uint64_t units = c.data.size() / gran;
+  c.used.assign(units, 0);
+  kept = 0;
+  // Units smaller than a zero block (512-byte qcow2 clusters) are checked one by one.
+  const uint64_t block = std::min(kZeroBlock, gran);
+  for (uint64_t b = 0; b * block < c.length; ++b) {
+    uint64_t off = b * block;
+    uint64_t n = std::min<uint64_t>(block, c.data.size() - off);
+    if (!is_all_zero(c.data.data() + off, n)) {
+      c.used[off / gran] = 1;
+      kept += std::min<uint64_t>(n, c.length - off);
+    }
+  }
+  if (!compress_units) return;
+  c.packed.assign(units, {});
+  for (uint64_t u = 0; u < units; ++u) {
+    if (!c.used[u]) continue;
+    c.packed[u] = compress(codec, std::span<const uint8_t>(c.data.data() + u * gran, gran), gran, level);
+  }
+}
+
+// Runs fill jobs on workers and hands finished chunks to the sink in submission order.
+class OrderedPipeline {
+ public:
+  OrderedPipeline(ConvertSink& sink, const ConvertOptions& opts, bool planning, uint64_t chunk_bytes, uint64_t total)
+      : sink_(sink),
+        opts_(opts),
+        planning_(planning),
+        total_(total),
+        pool_(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency()) + 2) {
+    max_slots_ = std::max<uint64_t>(opts.inflight_bytes / std::max<uint64_t>(chunk_bytes, 1), pool_.size() * 2);
+    // Workers start with the stop signals blocked, so SIGINT/SIGTERM reach the
+    // converting thread and interrupt a read it is blocked in (stdin, a pipe).
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    pool_.post([] {});
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  ~OrderedPipeline() {
+    abort_.store(true);
+    (void)drain();
+  }
+
+  // fill puts the chunk's bytes in (data already sized and zeroed).
+  Status submit(uint64_t offset, uint64_t length, uint64_t padded, std::function<Status(ConvertChunk&)> fill) {
+    if (!error_.ok()) return error_;
+    if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
+    while (slots_.size() >= max_slots_) {
+      VDKIT_RETURN_IF_ERROR(consume_front());
+    }
+    auto slot = std::make_shared<Slot>();
+    slot->chunk.offset = offset;
+    slot->chunk.length = length;
+    slots_.push_back(slot);
+    uint64_t gran = sink_.granularity();
+    bool comp = sink_.wants_compression();
+    Codec codec = sink_.codec();
+    int level = opts_.level;
+    pool_.post([this, slot, padded, gran, comp, codec, level, fill = std::move(fill)] {
+      Status st;
+      try {
+        // After an error or a cancel, queued jobs end at once instead of reading.
+        if (abort_.load() || (opts_.cancel && opts_.cancel->load())) {
+          st = Status::Error(ECANCELED, "interrupted");
+        } else {
+          slot->chunk.data = take_buffer();
+          slot->chunk.data.assign(padded, 0);
+          st = fill(slot->chunk);
+          if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
+        }
+      } catch (const std::bad_alloc&) {
+        st = Status::Error(ENOMEM, "out of memory filling a chunk");
+      }
+      std::lock_guard<std::mutex> lk(slot->mu);
+      slot->st = st;
+      slot->done = true;
+      slot->cv.notify_all();
+    });
+    return Status::Ok();
+  }
+
+  // Waits for every queued chunk and hands it on; returns the first error.
+  Status drain() {
+    while (!slots_.empty()) {
+      Status st = consume_front();
+      if (!st.ok()) {
+        abort_.store(true);
+        // Jobs still running reference the source: wait for all before returning.
+        for (auto& s : slots_) wait(*s);
+        slots_.clear();
+        return st;
+      }
+    }
+    return error_;
+  }
+
+  uint64_t kept() const { return kept_; }
+
+ private:
+  struct Slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Status st;
+    ConvertChunk chunk;
+    uint64_t kept = 0;
+  };
+
+  static void wait(Slot& s) {
+    std::unique_lock<std::mutex> lk(s.mu);
+    s.cv.wait(lk, [&] { return s.done; });
+  }
+
+  Status consume_front() {
+    auto slot = slots_.front();
+    wait(*slot);
+    slots_.pop_front();
+    if (!error_.ok()) return error_;
+    if (!slot->st.ok()) return error_ = slot->st;
+    if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
+    Status st = planning_ ? sink_.plan(slot->chunk) : sink_.put(slot->chunk);
+    if (!st.ok()) return error_ = st;
+    kept_ += slot->kept;
+    if (opts_.progress && !planning_) opts_.progress(slot->chunk.offset + slot->chunk.length, total_);
+    give_buffer(std::move(slot->chunk.data));
+    return Status::Ok();
+  }
+
+  // Chunk buffers are reused: a fresh 1 MiB allocation costs page faults and
+  // kernel zeroing on every chunk. At most max_slots_ buffers exist.
+  ChunkBuffer take_buffer() {
+    std::lock_guard<std::mutex> lk(buf_mu_);
+    if (free_bufs_.empty()) return {};
+    auto b = std::move(free_bufs_.back());
+    free_bufs_.pop_back();
+    return b;
+  }
+  void give_buffer(ChunkBuffer b) {
+    std::lock_guard<std::mutex> lk(buf_mu_);
+    if (free_bufs_.size() < max_slots_) free_bufs_.push_back(std::move(b));
+  }
+
+  ConvertSink& sink_;
+  const ConvertOptions& opts_;
+  bool planning_;
+  uint64_t total_;
+  ThreadPool pool_;
+  uint64_t max_slots_;
+  std::deque<std::shared_ptr<Slot>> slots_;
+  Status error_;
+  uint64_t kept_ = 0;
+  std::atomic<bool> abort_{false};
+  std::mutex buf_mu_;
+  std::vector<ChunkBuffer> free_bufs_;
+};
+
+uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }
+
+// One pass over a device: walks extents in windows, queues a job per chunk holding data.
+Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts, bool planning,
+                   ConvertStats& stats) {
+  const uint64_t size = src.size();
+  const uint64_t gran = sink.granularity();
+  const uint64_t chunk = chunk_bytes_for(sink);
+  OrderedPipeline pipe(sink, opts, planning, chunk, size);
+  uint64_t holes = 0, zeros = 0, read = 0;
+  uint64_t cur = UINT64_MAX;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // absolute [offset, length) to read in chunk `cur`
+  auto flush = [&]() -> Status {
+    if (cur == UINT64_MAX) return Status::Ok();
+    uint64_t len = std::min(chunk, size - cur);
+    uint64_t padded = div_round_up(len, gran) * gran;
+    uint64_t base = cur;
+    auto rs = std::move(ranges);
+    ranges.clear();
+    cur = UINT64_MAX;
+    return pipe.submit(base, len, padded, [&src, base, rs = std::move(rs)](ConvertChunk& c) -> Status {
+      for (auto [off, n] : rs) {
+        VDKIT_RETURN_IF_ERROR(src.read(off, std::span<uint8_t>(c.data.data() + (off - base), n)));
+      }
+      return Status::Ok();
+    });
+  };
+  // Windows are multiples of the chunk so no chunk straddles two.
+  const uint64_t window = std::max<uint64_t>(kExtentWindow / chunk, 1) * chunk;
+  for (uint64_t win = 0; win < size; win += window) {
+    uint64_t wlen = std::min(window, size - win);
+    std::vector<Extent> ex;
+    VDKIT_RETURN_IF_ERROR(src.extents(win, wlen, ex));
+    uint64_t expect = win;
+    for (const Extent& e : ex) {
+      if (e.offset != expect || e.length == 0 || !range_within(e.offset, e.length, win + wlen))
+        return Status::IoError("the source reported extents that do not tile [" + std::to_string(win) + ", " +
+                               std::to_string(win + wlen) + ") at offset " + std::to_string(expect));
+      expect += e.length;
+      if (e.type == ExtentType::kHole) {
+        holes += e.length;
+        continue;
+      }
+      if (e.type == ExtentType::kZero) {
+        zeros += e.length;
+        continue;
+      }
+      read += e.length;
+      for (uint64_t pos = e.offset; pos < e.offset + e.length;) {
+        uint64_t c = align_down(pos, chunk);
+        if (c != cur) {
+          VDKIT_RETURN_IF_ERROR(flush());
+          cur = c;
+        }
+        uint64_t n = std::min(e.offset + e.length, c + chunk) - pos;
+        ranges.emplace_back(pos, n);
+        pos += n;
+      }
+    }
+    if (expect != win + wlen)
+      return Status::IoError("the source's extents end at " + std::to_string(expect) + ", not at " +
+                             std::to_string(win + wlen));
+  }
+  VDKIT_RETURN_IF_ERROR(flush());
+  VDKIT_RETURN_IF_ERROR(pipe.drain());
+  if (!planning) {
+    stats.bytes_holes = holes;
+    stats.bytes_read += read;
+    stats.bytes_zeros = size - holes - pipe.kept();
+    if (opts.progress) opts.progress(size, size);
+  } else {
+    stats.bytes_read += read;
+  }
+  (void)zeros;
+  return Status::Ok();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<ConvertStats> convert(BlockDevice& src, ConvertSink& sink, const ConvertOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  ConvertStats stats;
+  stats.virtual_size = src.size();
+  if (sink.needs_plan()) {
+    stats.two_passes = true;
+    VDKIT_RETURN_IF_ERROR(device_pass(src, sink, opts, true, stats));
+    VDKIT_RETURN_IF_ERROR(sink.end_plan(src.size()));
+  }
+  VDKIT_RETURN_IF_ERROR(sink.begin(src.size()));
+  VDKIT_RETURN_IF_ERROR(device_pass(src, sink, opts, false, stats));
+  VDKIT_RETURN_IF_ERROR(sink.finish(src.size()));
+  stats.bytes_written = sink.bytes_written();
+  stats.seconds = seconds_since(t0);
+  return stats;
+}
+
+// Converts a stream read front to back: the reading thread takes pieces off
+// the stream, workers inflate them, the sink gets them in order.
+Result<ConvertStats> convert_stream(StreamSource& src, ConvertSink& sink, const ConvertOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  ConvertStats stats;
+  if (sink.needs_plan())
+    return Status::Invalid(
+        "a qcow2 target on standard output must be laid out before its data, which needs two passes over the "
+        "source, and a source on standard input can be read only once; write the qcow2 to a file, or use -O raw");
+  const uint64_t gran = sink.granularity();
+  const uint64_t chunk = chunk_bytes_for(sink);
+  uint64_t size = src.size();
+  VDKIT_RETURN_IF_ERROR(sink.begin(size));
+  {
+    OrderedPipeline pipe(sink, opts, false, chunk, size);
+    for (;;) {
+      auto piece = std::make_shared<StreamPiece>();
+      Result<bool> more = src.next(chunk, *piece);
+      if (!more.ok()) {
+        (void)pipe.drain();
+        return more.status();
+      }
+      if (!*more) break;
+      uint64_t padded = div_round_up(piece->length, gran) * gran;
+      VDKIT_RETURN_IF_ERROR(pipe.submit(piece->offset, piece->length, padded, [piece](ConvertChunk& c) -> Status {
+        return fill_from_piece(*piece, std::span<uint8_t>(c.data.data(), c.data.size()));
+      }));
+    }
+    VDKIT_RETURN_IF_ERROR(pipe.drain());
+    size = src.size();
+    stats.bytes_zeros = 0;
+    stats.virtual_size = size;
+    stats.bytes_read = src.stream_bytes();
+    stats.bytes_holes = size - std::min(size, pipe.kept());
+  }
+  if (opts.progress) opts.progress(size, size);
+  VDKIT_RETURN_IF_ERROR(sink.finish(size));
+  stats.bytes_written = sink.bytes_written();
+  stats.seconds = seconds_since(t0);
+  return stats;
+}
+
+}  // namespace vdkit

@@ -1,0 +1,158 @@
+// A conversion from names to a finished target: opens the source, makes the sink, writes beside the target and renames.
+#include "blockcore/convert/convert_job.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "blockcore/convert/qcow2_writer.h"
+#include "blockcore/convert/raw_writer.h"
+#include "blockcore/sources/nbd_source.h"
+#include "blockcore/sources/stream_source.h"
+
+namespace vdkit {
+
+namespace {
+
+// Convert reads every grain once, in order: a big inflated-grain cache only costs memory.
+constexpr size_t kConvertCacheBytes = 8u << 20;
+
+std::string random_suffix() {
+  std::random_device rd;
+  uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf, 12);
+}
+
+// The target file under its temporary name: removed unless committed.
+class TempTarget {
+ public:
+  ~TempTarget() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
+  }
+  Status create(const std::string& target, bool overwrite) {
+    target_ = target;
+    struct stat st;
+    if (::stat(target.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::Error(EISDIR, "target '" + target + "' is a directory");
+      if (!S_ISREG(st.st_mode))
+        return Status::Unsupported("target '" + target +
+                                   "' exists and is not a regular file; vdkit writes only new files");
+      if (!overwrite) return Status::Error(EEXIST, "target '" + target + "' exists; pass --overwrite to replace it");
+    }
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      tmp_ = target + ".vdkit-tmp." + random_suffix();
+      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd_ >= 0) return Status::Ok();
+      if (errno != EEXIST) {
+        int err = errno;
+        tmp_.clear();
+        return Status::FromErrno(err, "cannot create the temporary target beside '" + target + "'");
+      }
+    }
+    tmp_.clear();
+    return Status::Error(EEXIST, "cannot find a free temporary name beside '" + target + "'");
+  }
+  int fd() const { return fd_; }
+  const std::string& tmp() const { return tmp_; }
+  Status commit() {
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      return Status::FromErrno(errno, "closing '" + tmp_ + "'");
+    }
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), target_.c_str()) != 0)
+      return Status::FromErrno(errno, "renaming '" + tmp_ + "' to '" + target_ + "'");
+    committed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  std::string target_;
+  std::string tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ConvertSink>> make_sink(int fd, const std::string& name, bool seekable,
+                                               const ConvertOptions& opts) {
+  if (opts.format == TargetFormat::kRaw) {
+    if (opts.compress) return Status::Invalid("compression (-c) needs a qcow2 target (-O qcow2)");
+    return make_raw_sink(fd, name, seekable, opts.sync, opts.target_io);
+  }
+  Qcow2WriterOptions q;
+  q.cluster_size = opts.cluster_size;
+  q.compress = opts.compress;
+  q.codec = opts.codec;
+  q.sync = opts.sync;
+  q.target_io = opts.target_io;
+  return make_qcow2_sink(fd, name, seekable, q);
+}
+
+Result<ConvertStats> convert_path(const std::string& source, const std::string& target, const ConvertOptions& opts) {
+  // Open the source first: nothing is created for a source that cannot be read.
+  std::unique_ptr<StreamSource> stream;
+  BlockDevicePtr dev;
+  if (source == "-") {
+    VDKIT_ASSIGN_OR_RETURN(stream, open_stream_source(STDIN_FILENO, "standard input", opts.cancel));
+  } else if (is_nbd_uri(source)) {
+    VDKIT_ASSIGN_OR_RETURN(dev, open_nbd_source(source));
+  } else {
+    OpenOptions oo = opts.open;
+    oo.cache_bytes = std::min<size_t>(oo.cache_bytes, kConvertCacheBytes);
+    auto d = open_image(source, oo);
+    if (!d.ok()) return d.status();
+    dev = std::move(d).value();
+  }
+  std::shared_ptr<BlockDevice> prepared;
+  if (opts.prepare_source) {
+    if (stream)
+      return Status::Invalid("a stream on standard input cannot be prepared (--fixup needs a file or NBD source)");
+    VDKIT_ASSIGN_OR_RETURN(prepared, opts.prepare_source(std::shared_ptr<BlockDevice>(std::move(dev))));
+  }
+
+  auto run = [&](ConvertSink& sink) -> Result<ConvertStats> {
+    if (stream) return convert_stream(*stream, sink, opts);
+    return convert(prepared ? *prepared : *dev, sink, opts);
+  };
+
+  if (target == "-") {
+    struct stat st;
+    if (::fstat(STDOUT_FILENO, &st) != 0) return Status::FromErrno(errno, "standard output");
+    bool seekable = S_ISREG(st.st_mode) && ::lseek(STDOUT_FILENO, 0, SEEK_CUR) == 0;
+    if (isatty(STDOUT_FILENO)) return Status::Invalid("standard output is a terminal; redirect it to a file or a pipe");
+    if (seekable && st.st_size != 0)
+      return Status::Invalid("standard output is a file that is not empty; vdkit writes only to empty files");
+    VDKIT_ASSIGN_OR_RETURN(auto sink, make_sink(STDOUT_FILENO, "standard output", seekable, opts));
+    return run(*sink);
+  }
+
+  if (source != "-" && !is_nbd_uri(source)) {
+    struct stat a, b;
+    if (::stat(source.c_str(), &a) == 0 && ::stat(target.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return Status::Invalid("the target '" + target + "' is the source; vdkit never writes its source");
+  }
+  TempTarget tmp;
+  VDKIT_RETURN_IF_ERROR(tmp.create(target, opts.overwrite));
+  Result<ConvertStats> stats = Status::IoError("not run");
+  {
+    auto sink = make_sink(tmp.fd(), tmp.tmp(), true, opts);
+    if (!sink.ok()) return sink.status();
+    stats = run(**sink);
+    if (!stats.ok()) return stats.status();
+  }
+  struct stat st;
+  if (::fstat(tmp.fd(), &st) == 0) stats->allocated_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (opts.cancel && opts.cancel->load()) return Status::Error(ECANCELED, "interrupted");
+  VDKIT_RETURN_IF_ERROR(tmp.commit());
+  return stats;
+}
+
+}  // namespace vdkit

@@ -1,0 +1,68 @@
+// The raw target: a sparse file written only where data is, or an in-order stream (zeros written out) to a pipe.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "blockcore/convert/convert.h"
+#include "blockcore/io/io_engine.h"
+
+namespace vdkit {
+
+// Writes a pipe front to back, counting bytes; owns fd. Shared by the raw and qcow2 stream sinks.
+class StreamWriter {
+ public:
+  StreamWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  ~StreamWriter();
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+  Status write_all(const uint8_t* p, uint64_t n);
+  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
+  // Writes zeros up to byte `end` of the stream.
+  Status zeros_to(uint64_t end);
+  uint64_t pos() const { return pos_; }
+
+ private:
+  int fd_;
+  std::string name_;
+  uint64_t pos_ = 0;
+};
+
+// A seekable target file, shared by the raw and qcow2 file sinks. Writes whose
+// buffer, offset and length are 4 KiB aligned go down with O_DIRECT when the
+// file system takes them (statx STATX_DIOALIGN), the rest through the page
+// cache; both through the TargetIo's engine, so injected faults reach them.
+// Direct writes skip the copy of every byte into fresh page-cache pages, which
+// was most of a raw target's time (bench/RESULTS.md, "write path").
+// TargetIo::direct = false sends every write through the page cache.
+class TargetFile {
+ public:
+  // Takes ownership of fd.
+  static std::unique_ptr<TargetFile> Open(int fd, const std::string& name, const TargetIo& io);
+  // Writes every request (fd ignored); requests must not overlap in the file
+  // (direct ones go first). Requests adjacent both in memory and in the file
+  // are merged into one.
+  Status write(std::span<const IoRequest> reqs);
+  // The buffered handle: truncate, sync (fdatasync covers direct writes too).
+  const File& file() const { return *file_; }
+  bool direct() const { return direct_ != nullptr; }
+
+ private:
+  TargetFile(std::shared_ptr<File> file, std::shared_ptr<File> direct)
+      : file_(std::move(file)), direct_(std::move(direct)) {}
+  std::shared_ptr<File> file_;
+  std::shared_ptr<File> direct_;  // the same file opened O_DIRECT, or null
+  std::vector<IoRequest> buffered_;
+  std::vector<IoRequest> direct_reqs_;
+};
+
+// fd: the target, owned by the caller (the sink works on a duplicate).
+// seekable: a regular file at offset 0, sized with ftruncate and written only
+// where data is (holes stay holes) through a TargetFile; otherwise bytes are
+// written in order, zeros included, as a pipe needs. sync: fdatasync in finish().
+Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& name, bool seekable, bool sync,
+                                                   const TargetIo& io = {});
+
+}  // namespace vdkit

@@ -1,0 +1,30 @@
+// The VDKIT_* environment settings: read once by a front end (the CLI, the nbdkit plugin), never by the library.
+#pragma once
+
+#include <string>
+
+#include "blockcore/base/status.h"
+#include "blockcore/convert/convert.h"
+
+namespace vdkit {
+
+// What the environment asks for. Every field has the value an unset variable means.
+struct EnvSettings {
+  bool io_sync = false;        // VDKIT_IO=sync: pread/pwrite instead of io_uring
+  bool target_uring = false;   // VDKIT_TARGET_IO=uring: convert's file targets through io_uring
+  bool target_direct = true;   // VDKIT_TARGET_DIRECT=0: no O_DIRECT for convert's file targets
+  std::string fault;           // VDKIT_FAULT (tests): fault_io.h's rule syntax
+};
+
+// Reads the variables; the only getenv of VDKIT_* settings in the project.
+EnvSettings read_env_settings();
+
+// Makes the engines the settings ask for (wrapped in a FaultInjectingEngine
+// when `fault` is set, so injected faults reach a real nbdkit or FUSE process)
+// and installs them as the process-wide defaults. Returns how convert should
+// write file targets. A malformed `fault` is an error naming the variable.
+// Call once, before any image is opened; with nbdkit, before it forks (the
+// io_uring probe's ring is closed again; per-thread rings come on first use).
+Result<TargetIo> apply_env_settings(const EnvSettings& settings);
+
+}  // namespace vdkit

@@ -1,0 +1,33 @@
+// Partition tables (MBR with extended/logical partitions, GPT) and PartitionView, a window onto one partition.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blockcore/base/block_device.h"
+
+namespace vdkit {
+
+struct Partition {
+  int number = 0;            // 1-based as Linux names them (MBR logical partitions start at 5)
+  uint64_t offset = 0;       // bytes from the start of the disk
+  uint64_t length = 0;       // bytes
+  std::string scheme;        // "mbr" or "gpt"
+  std::string type;          // MBR: "0x83"; GPT: type GUID, lower case
+  std::string uuid;          // GPT: partition GUID; MBR: "<disk signature>-<number>" as blkid's PARTUUID
+  std::string name;          // GPT partition name (UTF-8), empty for MBR
+  bool bootable = false;     // MBR active flag / GPT legacy BIOS bootable attribute
+};
+
+// Reads the partition table of dev. An empty vector when the disk has none
+// (e.g. a file system on the whole disk). Corrupt tables give a clear error;
+// entries are checked against the disk size.
+Result<std::vector<Partition>> read_partition_table(BlockDevice& dev);
+
+// A BlockDevice showing [offset, offset+length) of base. Every call, writes
+// included, is forwarded with the offset added; extents are clipped.
+BlockDevicePtr make_partition_view(std::shared_ptr<BlockDevice> base, uint64_t offset, uint64_t length);
+
+}  // namespace vdkit

@@ -1,0 +1,148 @@
+// open_image: format probing, chain bookkeeping (loops, depth) and the rules for names found inside images.
+#include "blockcore/sources/image.h"
+
+#include <cstring>
+#include <filesystem>
+
+namespace vdkit {
+
+namespace fs = std::filesystem;
+
+std::string dir_of(const std::string& path) {
+  fs::path p(path);
+  auto parent = p.parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+namespace {
+
+std::string canonical_or_absolute(const std::string& path) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec) return fs::absolute(path).lexically_normal().string();
+  return c.string();
+}
+
+// "nbd://x", "http:...", "file:..." and the like: a word of URI-scheme
+// characters followed by ':' before any '/'.
+bool looks_like_protocol(const std::string& name) {
+  auto colon = name.find(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  for (size_t i = 0; i < colon; ++i) {
+    char c = name[i];
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.' || c == '_')) return false;
+  }
+  return true;
+}
+
+bool path_is_within(const std::string& path, const std::string& dir) {
+  fs::path p(path), d(dir);
+  auto rel = p.lexically_relative(d);
+  if (rel.empty()) return false;
+  auto first = *rel.begin();
+  return first != ".." && !rel.is_absolute();
+}
+
+Result<BlockDevicePtr> open_with_context(const std::string& path, const std::string& format, OpenContext ctx) {
+  std::string canon = canonical_or_absolute(path);
+  for (const auto& seen : ctx.chain) {
+    if (seen == canon) {
+      std::string loop;
+      for (const auto& s : ctx.chain) loop += s + " -> ";
+      return Status::Invalid("backing chain loops: " + loop + canon);
+    }
+  }
+  if (ctx.chain.size() >= ctx.options.max_chain_depth)
+    return Status::Invalid("backing chain is deeper than the limit of " +
+                           std::to_string(ctx.options.max_chain_depth) + " images at '" + path + "'");
+  ctx.chain.push_back(canon);
+
+  File::Mode mode = (ctx.top && ctx.options.writable) ? File::Mode::kReadWrite : File::Mode::kReadOnly;
+  VDKIT_ASSIGN_OR_RETURN(std::shared_ptr<File> file, File::Open(path, mode, ctx.options.engine));
+
+  std::string fmt = format;
+  if (fmt.empty()) {
+    VDKIT_ASSIGN_OR_RETURN(ProbedFormat probed, probe_format(*file));
+    switch (probed) {
+      case ProbedFormat::kRaw: fmt = "raw"; break;
+      case ProbedFormat::kQcow2: fmt = "qcow2"; break;
+      case ProbedFormat::kVmdkSparse:
+      case ProbedFormat::kVmdkDescriptor: fmt = "vmdk"; break;
+      case ProbedFormat::kVmdkSeSparse:
+        return Status::Invalid("'" + path + "' is a bare VMDK seSparse extent; open the descriptor that names it");
+      case ProbedFormat::kVmdkCowd:
+        return Status::Unsupported("'" + path + "' is a VMDK COWD (ESX 2.x) sparse extent, which vdkit does not read");
+    }
+  }
+  Result<BlockDevicePtr> dev = Status::Invalid("unknown format '" + fmt + "'");
+  if (fmt == "raw") dev = open_raw(file, ctx);
+  else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
+  else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
+  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: raw, qcow2, vmdk)");
+  return dev;
+}
+
+}  // namespace
+
+Result<ProbedFormat> probe_format(const File& file) {
+  uint8_t buf[512] = {};
+  VDKIT_ASSIGN_OR_RETURN(size_t n, file.ReadSome(0, buf, sizeof buf));
+  if (n >= 4 && std::memcmp(buf, "QFI\xfb", 4) == 0) return ProbedFormat::kQcow2;
+  if (n >= 4 && std::memcmp(buf, "KDMV", 4) == 0) return ProbedFormat::kVmdkSparse;
+  if (n >= 4 && std::memcmp(buf, "COWD", 4) == 0) return ProbedFormat::kVmdkCowd;
+  // seSparse: little-endian 64-bit magic 0x00000000cafebabe.
+  if (n >= 8 && buf[0] == 0xbe && buf[1] == 0xba && buf[2] == 0xfe && buf[3] == 0xca && buf[4] == 0 &&
+      buf[5] == 0 && buf[6] == 0 && buf[7] == 0)
+    return ProbedFormat::kVmdkSeSparse;
+  // A text descriptor: "# Disk DescriptorFile" or a version=/createType= line
+  // near the start, and no NUL bytes in what was read.
+  std::string head(reinterpret_cast<const char*>(buf), n);
+  if (head.find('\0') == std::string::npos || head.find("# Disk DescriptorFile") != std::string::npos) {
+    if (head.find("# Disk DescriptorFile") != std::string::npos ||
+        (head.find("createType") != std::string::npos && head.find("version") != std::string::npos))
+      return ProbedFormat::kVmdkDescriptor;
+  }
+  return ProbedFormat::kRaw;
+}
+
+Result<std::string> resolve_reference(const OpenContext& ctx, const std::string& referrer_dir,
+                                      const std::string& name, const std::string& what) {
+  if (name.empty()) return Status::Invalid(what + " name is empty");
+  if (name.find('\0') != std::string::npos) return Status::Invalid(what + " name contains a NUL byte");
+  if (name.rfind("json:", 0) == 0)
+    return Status::Error(EPERM, what + " '" + name + "' is a json: pseudo-protocol name; vdkit refuses those");
+  if (looks_like_protocol(name))
+    return Status::Error(EPERM, what + " '" + name +
+                                    "' names a protocol, not a file; vdkit refuses protocol names inside images");
+  fs::path p(name);
+  std::string joined = p.is_absolute() ? name : (fs::path(referrer_dir) / p).string();
+  std::string canon = canonical_or_absolute(joined);
+  if (!ctx.options.allow_external_paths) {
+    if (p.is_absolute())
+      return Status::Error(EPERM, what + " '" + name +
+                                      "' is an absolute path; pass --allow-external-paths to follow it");
+    if (!path_is_within(canon, ctx.top_dir))
+      return Status::Error(EPERM, what + " '" + name + "' leaves the folder of the image (" + ctx.top_dir +
+                                      "); pass --allow-external-paths to follow it");
+  }
+  return joined;
+}
+
+Result<BlockDevicePtr> open_chained_image(const OpenContext& ctx, const std::string& resolved_path,
+                                          const std::string& format, const std::string& what) {
+  OpenContext next = ctx;
+  next.top = false;
+  auto dev = open_with_context(resolved_path, format, std::move(next));
+  if (!dev.ok()) return dev.status().Context("opening " + what + " '" + resolved_path + "'");
+  return dev;
+}
+
+Result<BlockDevicePtr> open_image(const std::string& path, const OpenOptions& options) {
+  OpenContext ctx;
+  ctx.options = options;
+  ctx.top_dir = dir_of(canonical_or_absolute(path));
+  ctx.top = true;
+  return open_with_context(path, options.format, std::move(ctx));
+}
+
+}  // namespace vdkit

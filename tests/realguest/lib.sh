@@ -1,0 +1,93 @@
+# Shared by the real-guest scripts: paths, the cache of the debootstrap tree, and loop/mount helpers whose undo
+# runs on every exit path. Sourced, never run.
+set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin
+
+RG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VDKIT_SRC=${VDKIT_SRC:-$(cd "$RG_DIR/../.." && pwd)}
+VDKIT_BUILD=${VDKIT_BUILD:-$VDKIT_SRC/build}
+# One tree per machine, shared by every build directory and every layout.
+RG_CACHE=${VDKIT_GUEST_CACHE:-/var/cache/vdkit-tests}
+RG_SUITE=bookworm
+
+rg_log() { echo "${0##*/}: $*" >&2; }
+rg_die() { rg_log "$*"; exit 1; }
+
+# Undo stack: each rg_defer CMD runs at exit, newest first, whether the script ends normally, fails under set -e
+# or is interrupted. Loop devices and mounts must never outlive the script that made them.
+RG_DEFERRED=()
+rg_defer() { RG_DEFERRED+=("$*"); }
+rg_run_deferred() {
+  local i
+  for ((i = ${#RG_DEFERRED[@]} - 1; i >= 0; i--)); do eval "${RG_DEFERRED[i]}" || true; done
+  RG_DEFERRED=()
+}
+trap rg_run_deferred EXIT
+# A signal becomes an ordinary exit, so the EXIT trap does the cleanup once.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# rg_tmpdir VAR: a scratch folder removed at exit (after whatever is mounted below it).
+rg_tmpdir() {
+  local d
+  d=$(mktemp -d "${TMPDIR:-/tmp}/vdkit-rg.XXXXXX")
+  rg_defer "rm -rf --one-file-system '$d'"
+  printf -v "$1" %s "$d"
+}
+
+# rg_umount_below DIR: unmounts everything at or below DIR, deepest first (debootstrap and chroots leave
+# proc/sys/dev mounts behind when they fail half-way).
+rg_umount_below() {
+  local dir mp
+  dir=$(realpath -m "$1")
+  findmnt -rn -o TARGET | awk -v d="$dir" '$0 == d || index($0, d "/") == 1' | sort -r |
+    while read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp" || true; done
+}
+
+# rg_loop IMAGE OFFSET SIZE: attaches one partition of IMAGE to a loop device (by offset, since partition
+# nodes of `losetup -P` need udev, which a container may lack) and prints the device; detached at exit.
+rg_loop() {
+  local dev
+  dev=$(losetup --find --show --offset "$2" --sizelimit "$3" "$1")
+  rg_defer "losetup -d '$dev'"
+  echo "$dev"
+}
+
+# rg_mount [MOUNT OPTIONS...] DEV DIR: mount(8) arguments as they are; mounted until exit.
+rg_mount() {
+  local dir=${*: -1}
+  mkdir -p "$dir"
+  mount "$@"
+  rg_defer "rg_umount_below '$dir'"
+}
+
+# The Debian mirror apt is configured with: the one this machine can reach. VDKIT_DEBIAN_MIRROR overrides.
+rg_mirror() {
+  if [ -n "${VDKIT_DEBIAN_MIRROR:-}" ]; then echo "$VDKIT_DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; break } }' |
+    grep -v -- '-security' | head -n1 || true)
+  if [ -z "$uri" ]; then
+    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' | grep -v -- '-security' | head -n1 || true)
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# The cached tree's file name: keyed by build-rootfs itself, which holds the package list and every step, so any
+# change to how the tree is made makes a new one.
+rg_rootfs_tarball() {
+  local key
+  key=$(sha256sum "$RG_DIR/build-rootfs" | cut -c1-16)
+  echo "$RG_CACHE/rootfs-$RG_SUITE-$key.tar.zst"
+}
+
+# rg_root_tools: whether this machine has what building and booting a guest takes (prints what is missing).
+RG_TOOLS=(debootstrap extlinux qemu-system-x86_64 qemu-img sfdisk mkfs.ext4 losetup zstd setpriv)
+rg_missing_tools() {
+  local t missing=()
+  for t in "${RG_TOOLS[@]}"; do command -v "$t" >/dev/null || missing+=("$t"); done
+  [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(mbr.bin)
+  echo "${missing[*]}"
+}
