@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "blockcore/testing/test_shell.h"
+
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -18,13 +20,7 @@ std::string gnu_diff(const std::string& a, const std::string& b) {
   std::ofstream(pa, std::ios::binary) << a;
   std::ofstream(pb, std::ios::binary) << b;
   std::string cmd = "diff -u " + pa + " " + pb + " | tail -n +3; rm -rf " + dir;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
+  return test::output_of(cmd);
 }
 
 std::string body(const std::string& d) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "blockcore/testing/test_shell.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -13,12 +15,8 @@ namespace vdkit::fixups {
 namespace {
 
 std::string run(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
+  int rc = -1;
+  std::string out = test::output_of(cmd, &rc);
   return rc == 0 ? out : std::string("FAILED");
 }
 

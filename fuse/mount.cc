@@ -22,7 +22,7 @@
 #include <sstream>
 #include <thread>
 
-#include "blockcore/layers/overlay.h"
+#include "blockcore/layers/device_stack.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
 
@@ -151,24 +151,18 @@ struct Plan {
 };
 
 Result<std::shared_ptr<BlockDevice>> open_layers(const MountConfig& cfg) {
-  OpenOptions o = cfg.open;
-  o.writable = cfg.in_place;
-  auto src = open_image(cfg.source, o);
-  if (!src.ok()) return src.status().Context("opening '" + cfg.source + "'");
-  std::shared_ptr<BlockDevice> dev = std::move(*src);
-  if (!cfg.writable) return dev;
-  if (cfg.in_place) {
-    if (!dev->caps().writable)
-      return Status::Unsupported("the " + dev->info().format +
-                                 " driver cannot write '" + cfg.source + "' in place; use --overlay PATH instead");
-    return dev;
-  }
-  if (!cfg.overlay_path.empty()) {
-    auto ov = create_qcow2_overlay(cfg.overlay_path, cfg.source, dev->info().format, dev->size(), cfg.open);
-    if (!ov.ok()) return ov.status().Context("creating the overlay '" + cfg.overlay_path + "'");
-    return std::shared_ptr<BlockDevice>(std::move(*ov));
-  }
-  return std::shared_ptr<BlockDevice>(make_memory_overlay(dev));
+  StackSpec spec;
+  spec.source = cfg.source;
+  spec.open = cfg.open;
+  if (cfg.writable)
+    spec.writes = cfg.in_place                   ? WriteLayer::kInPlace
+                  : !cfg.overlay_path.empty() ? WriteLayer::kQcow2Overlay
+                                              : WriteLayer::kMemoryOverlay;
+  spec.overlay_path = cfg.overlay_path;
+  spec.labels = {"opening '" + cfg.source + "'", "creating the overlay '" + cfg.overlay_path + "'", "--in-place",
+                 "use --overlay PATH", ""};
+  VDKIT_ASSIGN_OR_RETURN(DeviceStack stack, open_device_stack(spec));
+  return stack.disk;
 }
 
 Result<Plan> make_plan(const MountConfig& cfg) {
@@ -185,15 +179,9 @@ Result<Plan> make_plan(const MountConfig& cfg) {
 
   const Partition* chosen = nullptr;
   if (cfg.partition > 0) {
-    for (const auto& p : plan.partitions)
-      if (p.number == cfg.partition) chosen = &p;
-    if (!chosen) {
-      if (plan.partitions.empty())
-        return Status::Invalid("the disk has no partition table; omit --partition to use the whole disk");
-      std::string have;
-      for (const auto& p : plan.partitions) have += (have.empty() ? "" : ", ") + std::to_string(p.number);
-      return Status::Invalid("there is no partition " + std::to_string(cfg.partition) + " (partitions: " + have + ")");
-    }
+    VDKIT_ASSIGN_OR_RETURN(Partition p, find_partition(*plan.disk, cfg.partition, cfg.source));
+    for (const auto& q : plan.partitions)
+      if (q.number == p.number) chosen = &q;
   }
   auto view_of = [&](const Partition* p) -> std::shared_ptr<BlockDevice> {
     if (!p) return plan.disk;

@@ -5,8 +5,7 @@
 #include <filesystem>
 
 #include "blockcore/base/checked.h"
-#include "blockcore/layers/overlay.h"
-#include "blockcore/layers/partition.h"
+#include "blockcore/layers/device_stack.h"
 #include "blockcore/base/units.h"
 
 namespace vdkit::nbd {
@@ -52,67 +51,31 @@ std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& c
 }  // namespace
 
 Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
-  OpenOptions opts;
-  opts.allow_external_paths = cfg.allow_external_paths;
-  opts.format = cfg.format;
-  opts.cache_bytes = cfg.cache_bytes;
-  opts.engine = engine;
-  opts.writable = cfg.write_mode == WriteMode::kInPlace;
-
-  auto src = open_image(cfg.file, opts);
-  if (!src.ok()) return src.status().Context("file=" + cfg.file);
-  std::shared_ptr<BlockDevice> dev(std::move(*src));
-  // Copied: the layers above may hand back the source's info by reference, and it outlives none of them.
-  const ImageInfo info = dev->info();
-
-  if (cfg.write_mode == WriteMode::kInPlace && !dev->caps().writable) {
-    std::string fmt = info.format + (info.subformat.empty() ? "" : " " + info.subformat);
-    return Status::Unsupported("writable=in-place: vdkit cannot write " + fmt + " images in place ('" + cfg.file +
-                               "'); use writable=overlay to keep writes apart from the source");
+  StackSpec spec;
+  spec.source = cfg.file;
+  spec.open.allow_external_paths = cfg.allow_external_paths;
+  spec.open.format = cfg.format;
+  spec.open.cache_bytes = cfg.cache_bytes;
+  spec.open.engine = engine;
+  switch (cfg.write_mode) {
+    case WriteMode::kReadOnly: spec.writes = WriteLayer::kNone; break;
+    case WriteMode::kInPlace: spec.writes = WriteLayer::kInPlace; break;
+    case WriteMode::kOverlay:
+      spec.writes = cfg.overlay_path.empty() ? WriteLayer::kMemoryOverlay : WriteLayer::kQcow2Overlay;
+      break;
   }
-  if (cfg.write_mode == WriteMode::kOverlay) {
-    if (cfg.overlay_path.empty()) {
-      dev = make_memory_overlay(std::move(dev));
-    } else {
-      OpenOptions ov_opts = opts;
-      ov_opts.writable = true;
-      // The overlay names the source as given, so the pair can be moved together when it lies below the overlay.
-      auto ov = create_qcow2_overlay(cfg.overlay_path, cfg.file, info.format, dev->size(), ov_opts);
-      if (!ov.ok()) return ov.status().Context("overlay=" + cfg.overlay_path);
-      dev = std::shared_ptr<BlockDevice>(std::move(*ov));
-    }
-  }
-
-  Partition chosen;
-  if (cfg.partition > 0) {
-    auto table = read_partition_table(*dev);
-    if (!table.ok()) return table.status().Context("partition=" + std::to_string(cfg.partition));
-    std::string numbers;
-    bool found = false;
-    for (const auto& p : *table) {
-      numbers += (numbers.empty() ? "" : ", ") + std::to_string(p.number);
-      if (p.number == cfg.partition) {
-        chosen = p;
-        found = true;
-      }
-    }
-    if (table->empty())
-      return Status::Invalid("partition=" + std::to_string(cfg.partition) + ": '" + cfg.file +
-                             "' has no MBR or GPT partition table");
-    if (!found)
-      return Status::Invalid("partition=" + std::to_string(cfg.partition) + ": '" + cfg.file +
-                             "' has no such partition (it has " + numbers + ")");
-    if (!range_within(chosen.offset, chosen.length, dev->size()) || chosen.length == 0)
-      return Status::Corrupt("partition " + std::to_string(chosen.number) + " of '" + cfg.file +
-                             "' lies outside the disk");
-    dev = make_partition_view(std::move(dev), chosen.offset, chosen.length);
-  }
+  spec.overlay_path = cfg.overlay_path;
+  spec.partition = cfg.partition;
+  spec.labels = {"file=" + cfg.file, "overlay=" + cfg.overlay_path, "writable=in-place", "use writable=overlay",
+                 "partition=" + std::to_string(cfg.partition)};
+  VDKIT_ASSIGN_OR_RETURN(DeviceStack stack, open_device_stack(spec));
+  const ImageInfo& info = stack.source_info;
 
   Export ex;
-  ex.description = describe(info, dev->size(), cfg, cfg.partition > 0 ? &chosen : nullptr);
+  ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr);
   if (info.cluster_size >= 4096 && info.cluster_size <= (2u << 20) && is_power_of_two(info.cluster_size))
     ex.preferred_block = static_cast<uint32_t>(info.cluster_size);
-  ex.device = std::move(dev);
+  ex.device = std::move(stack.top);
   return ex;
 }
 

@@ -159,12 +159,6 @@ int vdkit_config_complete() noexcept {
       nbdkit_error("%s", st.message().c_str());
       return -1;
     }
-    // The environment is read here, once; rings are made per thread after the fork.
-    auto io = apply_env_settings(read_env_settings());
-    if (!io.ok()) {
-      nbdkit_error("%s", io.status().message().c_str());
-      return -1;
-    }
     return 0;
   });
 }
@@ -187,6 +181,13 @@ int vdkit_get_ready() noexcept {
 
 int vdkit_after_fork() noexcept {
   return guarded("after fork", [] {
+    // The environment is read once, here: choosing the engine probes an io_uring ring, and no ring may exist
+    // before nbdkit forks.
+    auto io = apply_env_settings(read_env_settings());
+    if (!io.ok()) {
+      nbdkit_error("%s", io.status().message().c_str());
+      return -1;
+    }
     g_engine.after_fork();
     return 0;
   });

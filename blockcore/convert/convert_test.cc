@@ -13,58 +13,22 @@
 
 #include "blockcore/convert/qcow2_writer.h"
 #include "blockcore/convert/raw_writer.h"
+#include "blockcore/testing/memory_device.h"
 
 namespace vdkit {
 namespace {
 
-// A disk in memory with declared extents. Reads of a hole or zero extent fail
-// the test (convert must never read them); a read at fail_at fails with EIO.
-class MemDisk final : public BlockDevice {
- public:
-  MemDisk(uint64_t size, std::vector<Extent> ex) : bytes_(size, 0), ex_(std::move(ex)) {
-    info_.format = "raw";
-    info_.virtual_size = size;
-  }
-  std::vector<uint8_t>& bytes() { return bytes_; }
-  uint64_t size() const override { return bytes_.size(); }
-  Status read(uint64_t offset, std::span<uint8_t> buf) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    for (const auto& e : ex_)
-      if (e.type != ExtentType::kData && offset < e.offset + e.length && e.offset < offset + buf.size())
-        ADD_FAILURE() << "read of " << buf.size() << " bytes at " << offset << " touches a " << to_string(e.type);
-    if (fail_at != UINT64_MAX && offset <= fail_at && fail_at < offset + buf.size())
-      return Status::IoError("injected read error at offset " + std::to_string(fail_at));
-    std::lock_guard<std::mutex> lk(mu_);
-    ++reads;
-    std::memcpy(buf.data(), bytes_.data() + offset, buf.size());
-    // The read that covers cluster 0 sees the old bytes; every later one sees zeros (reads of other ranges may
-    // complete first on other workers, so counting reads would race).
-    if (mutate_after_reads && offset == 0) std::memset(bytes_.data(), 0, 65536);
-    return Status::Ok();
-  }
-  Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    for (const auto& e : ex_) {
-      uint64_t s = std::max(offset, e.offset), t = std::min(offset + length, e.offset + e.length);
-      if (s < t) append_extent(out, {s, t - s, e.type});
-    }
-    return Status::Ok();
-  }
-  const ImageInfo& info() const override { return info_; }
-
-  uint64_t fail_at = UINT64_MAX;
-  uint64_t reads = 0;
-  uint64_t mutate_after_reads = 0;
-
- private:
-  std::mutex mu_;
-  std::vector<uint8_t> bytes_;
-  std::vector<Extent> ex_;
-  ImageInfo info_;
-};
-
 // 12 MiB + 1000 bytes: random data, a data run of zeros, a zero extent, holes, an odd tail.
-std::unique_ptr<MemDisk> make_disk() {
+// Reads of a hole or zero extent fail the test: convert must never read them.
+void forbid_reads_outside_data(MemoryDevice& d, std::vector<Extent> ex) {
+  d.on_read = [ex](uint64_t offset, size_t len) {
+    for (const auto& e : ex)
+      if (e.type != ExtentType::kData && offset < e.offset + e.length && e.offset < offset + len)
+        ADD_FAILURE() << "read of " << len << " bytes at " << offset << " touches a " << to_string(e.type);
+  };
+}
+
+std::unique_ptr<MemoryDevice> make_disk() {
   const uint64_t M = 1 << 20;
   uint64_t size = 12 * M + 1000;
   std::vector<Extent> ex = {{0, 3 * M, ExtentType::kData},
@@ -73,7 +37,9 @@ std::unique_ptr<MemDisk> make_disk() {
                             {6 * M, 2 * M + 12345, ExtentType::kData},
                             {8 * M + 12345, 4 * M - 12345, ExtentType::kHole},
                             {12 * M, 1000, ExtentType::kData}};
-  auto d = std::make_unique<MemDisk>(size, ex);
+  auto d = std::make_unique<MemoryDevice>(size, false);
+  d->set_extents(ex);
+  forbid_reads_outside_data(*d, ex);
   std::mt19937_64 rng(7);
   auto& b = d->bytes();
   for (uint64_t i = 0; i < 2 * M; ++i) b[i] = static_cast<uint8_t>(rng());
@@ -136,7 +102,8 @@ TEST(Convert, RawFileKeepsHolesAndSkipsZeros) {
 
 TEST(Convert, ReadErrorStopsWithTheMessage) {
   auto disk = make_disk();
-  disk->fail_at = (6u << 20) + 100000;
+  disk->bad_offset = (6u << 20) + 100000;
+  disk->bad_length = 1;
   std::string p = temp_path("err");
   int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
   auto sink = make_raw_sink(fd, p, true, false);
@@ -246,7 +213,11 @@ INSTANTIATE_TEST_SUITE_P(Layouts, Qcow2Target,
 
 TEST(Convert, PipeQcow2RefusesASourceThatChangesBetweenPasses) {
   auto disk = make_disk();
-  disk->mutate_after_reads = 1;  // cluster 0 turns to zeros once it has been read: the second pass differs
+  // Cluster 0 turns to zeros once it has been read: the second pass differs. (The read that covers it sees the
+  // old bytes; reads of other ranges may complete first on other workers, so counting reads would race.)
+  disk->on_read = [d = disk.get()](uint64_t offset, size_t) {
+    if (offset == 0) std::memset(d->bytes().data(), 0, 65536);
+  };
   ConvertOptions o;
   o.format = TargetFormat::kQcow2;
   Status pst;

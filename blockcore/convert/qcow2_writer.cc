@@ -1,5 +1,6 @@
 // qcow2 v3 target writer: sequential layout, exact 16-bit refcounts, raw-deflate or zstd compressed clusters.
 #include "blockcore/base/bytes.h"
+#include "blockcore/qcow2/qcow2_format.h"
 #include "blockcore/convert/qcow2_writer.h"
 
 #include <fcntl.h>
@@ -20,8 +21,6 @@ constexpr uint64_t kCopied = 1ull << 63;
 constexpr uint64_t kCompressedFlag = 1ull << 62;
 constexpr uint64_t kHostOffsetLimit = 1ull << 56;  // L1/L2 host offsets are bits 9-55
 constexpr uint32_t kRefcountOrder = 4;             // 16-bit refcounts, QEMU's default
-constexpr uint32_t kHeaderLength = 112;            // v3 header with the compression type byte
-constexpr uint64_t kIncompatCompressionType = 1ull << 3;
 constexpr uint64_t kMaxRefcount = 0xffff;
 constexpr uint64_t kSparseBlock = 4096;  // file-system block: zero blocks of a cluster are left unwritten
 
@@ -100,22 +99,15 @@ class Qcow2Layout {
   }
 
   std::vector<uint8_t> header() const {
-    std::vector<uint8_t> h(cs, 0);
-    std::memcpy(h.data(), "QFI\xfb", 4);
-    store_be32(&h[4], 3);
-    store_be32(&h[20], cluster_bits);
-    store_be64(&h[24], virtual_size);
-    store_be32(&h[36], static_cast<uint32_t>(l1_size));
-    store_be64(&h[40], l1_offset);
-    store_be64(&h[48], rt_offset);
-    store_be32(&h[56], static_cast<uint32_t>(rt_clusters));
-    bool zstd = opts.compress && opts.codec == Codec::kZstd;
-    store_be64(&h[72], zstd ? kIncompatCompressionType : 0);
-    store_be32(&h[96], kRefcountOrder);
-    store_be32(&h[100], kHeaderLength);
-    h[104] = zstd ? 1 : 0;
-    // Bytes 112-119: the end-of-extensions marker, all zeros.
-    return h;
+    qcow2::NewImageLayout l;
+    l.cluster_bits = cluster_bits;
+    l.size = virtual_size;
+    l.l1_size = static_cast<uint32_t>(l1_size);
+    l.l1_table_offset = l1_offset;
+    l.refcount_table_offset = rt_offset;
+    l.refcount_table_clusters = static_cast<uint32_t>(rt_clusters);
+    l.zstd = opts.compress && opts.codec == Codec::kZstd;
+    return qcow2::encode_v3_header(l);
   }
 
   std::vector<uint8_t> l1_bytes() const {

@@ -10,54 +10,36 @@
 #include <thread>
 
 #include "blockcore/sources/image.h"
+#include "blockcore/testing/memory_device.h"
 
 namespace vdkit {
 namespace {
 
 // A base device held in memory: each 4 KiB block is data (random bytes), zero
-// or hole; the last block may be short. Reads of `bad` ranges fail with EIO.
-class ModelBase final : public BlockDevice {
- public:
-  ModelBase(uint64_t size, uint32_t seed) : bytes_(size), types_(size) {
-    std::mt19937 rng(seed);
-    for (uint64_t b = 0; b < size; b += 4096) {
-      auto t = static_cast<ExtentType>(rng() % 3);
-      uint64_t e = std::min<uint64_t>(size, b + 4096);
-      for (uint64_t i = b; i < e; ++i) {
-        types_[i] = t;
-        bytes_[i] = t == ExtentType::kData ? static_cast<uint8_t>(rng()) : 0;
-      }
-    }
-    info_.format = "model";
-    info_.virtual_size = size;
-  }
-  uint64_t size() const override { return bytes_.size(); }
-  Status read(uint64_t offset, std::span<uint8_t> buf) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    reads.fetch_add(1);
-    if (bad_len && offset < bad_off + bad_len && bad_off < offset + buf.size())
-      return Status::IoError("model base: bad range at " + std::to_string(bad_off));
-    std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(offset), buf.size(), buf.begin());
-    return Status::Ok();
-  }
-  Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    for (uint64_t i = offset; i < offset + length;) {
-      uint64_t j = i;
-      while (j < offset + length && types_[j] == types_[i]) ++j;
-      append_extent(out, {i, j - i, types_[i]});
-      i = j;
-    }
-    return Status::Ok();
-  }
-  const ImageInfo& info() const override { return info_; }
-
-  std::vector<uint8_t> bytes_;
-  std::vector<ExtentType> types_;
-  uint64_t bad_off = 0, bad_len = 0;
-  std::atomic<int> reads{0};
-  ImageInfo info_;
+// or hole; the last block may be short. types[i] is what byte i is.
+struct ModelBase {
+  std::shared_ptr<MemoryDevice> dev;
+  std::vector<ExtentType> types;
 };
+
+ModelBase make_model_base(uint64_t size, uint32_t seed) {
+  std::vector<uint8_t> bytes(size);
+  ModelBase m{nullptr, std::vector<ExtentType>(size)};
+  std::vector<Extent> extents;
+  std::mt19937 rng(seed);
+  for (uint64_t b = 0; b < size; b += 4096) {
+    auto t = static_cast<ExtentType>(rng() % 3);
+    uint64_t e = std::min<uint64_t>(size, b + 4096);
+    append_extent(extents, {b, e - b, t});
+    for (uint64_t i = b; i < e; ++i) {
+      m.types[i] = t;
+      bytes[i] = t == ExtentType::kData ? static_cast<uint8_t>(rng()) : 0;
+    }
+  }
+  m.dev = std::make_shared<MemoryDevice>(std::move(bytes), false, "model");
+  m.dev->set_extents(std::move(extents));
+  return m;
+}
 
 // Run-length encodes types[offset, offset+length) as the extents contract asks.
 std::vector<Extent> expected_extents(const std::vector<ExtentType>& types, uint64_t offset, uint64_t length) {
@@ -68,10 +50,11 @@ std::vector<Extent> expected_extents(const std::vector<ExtentType>& types, uint6
 
 TEST(MemoryOverlay, RandomOperationsMatchAByteModel) {
   constexpr uint64_t kSize = (1 << 20) + 1234;  // an odd size: the last block is short
-  auto base = std::make_shared<ModelBase>(kSize, 7);
-  const std::vector<uint8_t> base_before = base->bytes_;
-  std::vector<uint8_t> model = base->bytes_;
-  std::vector<ExtentType> types = base->types_;
+  auto made = make_model_base(kSize, 7);
+  auto base = made.dev;
+  const std::vector<uint8_t> base_before = base->bytes();
+  std::vector<uint8_t> model = base->bytes();
+  std::vector<ExtentType> types = made.types;
   auto ov = make_memory_overlay(base);
   ASSERT_EQ(ov->size(), kSize);
   DeviceCaps caps = ov->caps();
@@ -119,12 +102,13 @@ TEST(MemoryOverlay, RandomOperationsMatchAByteModel) {
   std::vector<Extent> ex;
   ASSERT_TRUE(ov->extents(0, kSize, ex).ok());
   EXPECT_EQ(ex, expected_extents(types, 0, kSize));
-  EXPECT_EQ(base->bytes_, base_before) << "the base must never be written";
+  EXPECT_EQ(base->bytes(), base_before) << "the base must never be written";
   EXPECT_TRUE(ov->flush().ok());
 }
 
 TEST(MemoryOverlay, PartialWritesNeverReadTheBase) {
-  auto base = std::make_shared<ModelBase>(1 << 16, 3);
+  auto made = make_model_base(1 << 16, 3);
+  auto base = made.dev;
   auto ov = make_memory_overlay(base);
   std::vector<uint8_t> d(3, 0x11);
   ASSERT_TRUE(ov->write(4095, d).ok());
@@ -133,7 +117,8 @@ TEST(MemoryOverlay, PartialWritesNeverReadTheBase) {
 }
 
 TEST(MemoryOverlay, RangesOutsideTheDeviceAreRefused) {
-  auto base = std::make_shared<ModelBase>(8192, 1);
+  auto made = make_model_base(8192, 1);
+  auto base = made.dev;
   auto ov = make_memory_overlay(base);
   std::vector<uint8_t> d(10);
   EXPECT_EQ(ov->write(8190, d).code(), EINVAL);
@@ -144,14 +129,15 @@ TEST(MemoryOverlay, RangesOutsideTheDeviceAreRefused) {
 }
 
 TEST(MemoryOverlay, BaseErrorsPassThroughAndWrittenRangesHideThem) {
-  auto base = std::make_shared<ModelBase>(1 << 16, 5);
-  base->bad_off = 8192;
-  base->bad_len = 100;
+  auto made = make_model_base(1 << 16, 5);
+  auto base = made.dev;
+  base->bad_offset = 8192;
+  base->bad_length = 100;
   auto ov = make_memory_overlay(base);
   std::vector<uint8_t> buf(4096);
   Status st = ov->read(8000, buf);
   EXPECT_EQ(st.code(), EIO);
-  EXPECT_NE(st.message().find("bad range"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("injected read error at offset 8192"), std::string::npos) << st.message();
   std::vector<uint8_t> w(200, 0x42);
   ASSERT_TRUE(ov->write(8150, w).ok());
   std::vector<uint8_t> got(200);
@@ -161,7 +147,8 @@ TEST(MemoryOverlay, BaseErrorsPassThroughAndWrittenRangesHideThem) {
 
 TEST(MemoryOverlay, ConcurrentWritersAndReaders) {
   constexpr uint64_t kSize = 4 << 20;
-  auto base = std::make_shared<ModelBase>(kSize, 11);
+  auto made = make_model_base(kSize, 11);
+  auto base = made.dev;
   auto ov = make_memory_overlay(base);
   std::atomic<bool> failed{false};
   std::atomic<bool> stop{false};
@@ -170,8 +157,8 @@ TEST(MemoryOverlay, ConcurrentWritersAndReaders) {
     writers.emplace_back([&, t] {
       // Each writer owns a quarter of the disk and checks what it reads there.
       uint64_t lo = kSize / 4 * t, span = kSize / 4;
-      std::vector<uint8_t> mine(base->bytes_.begin() + static_cast<ptrdiff_t>(lo),
-                                base->bytes_.begin() + static_cast<ptrdiff_t>(lo + span));
+      std::vector<uint8_t> mine(base->bytes().begin() + static_cast<ptrdiff_t>(lo),
+                                base->bytes().begin() + static_cast<ptrdiff_t>(lo + span));
       std::mt19937_64 rng(t);
       for (int i = 0; i < 400; ++i) {
         uint64_t len = 1 + rng() % 20000, off = rng() % (span - len);

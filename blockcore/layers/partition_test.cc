@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "blockcore/testing/test_shell.h"
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,18 +16,6 @@
 
 namespace vdkit {
 namespace {
-
-std::string run(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (status) *status = st;
-  return out;
-}
 
 class PartitionTest : public ::testing::Test {
  protected:
@@ -40,7 +30,7 @@ class PartitionTest : public ::testing::Test {
 
   void sfdisk(const std::string& script) {
     int st = 0;
-    std::string out = run("printf '" + script + "' | sfdisk -q " + img_ + " 2>&1", &st);
+    std::string out = test::output_of("printf '" + script + "' | sfdisk -q " + img_ + " 2>&1", &st);
     ASSERT_EQ(st, 0) << out;
   }
   Result<std::vector<Partition>> table() {
@@ -56,7 +46,7 @@ class PartitionTest : public ::testing::Test {
   }
   // sfdisk's own view: node number -> (start sector, size in sectors, type).
   std::map<int, std::tuple<uint64_t, uint64_t, std::string>> peer() {
-    auto j = nlohmann::json::parse(run("sfdisk --json " + img_));
+    auto j = nlohmann::json::parse(test::output_of("sfdisk --json " + img_));
     std::map<int, std::tuple<uint64_t, uint64_t, std::string>> m;
     for (auto& p : j["partitiontable"]["partitions"]) {
       std::string node = p["node"];
@@ -75,7 +65,7 @@ TEST_F(PartitionTest, NoTableOnBlankOrFileSystemDisk) {
   ASSERT_TRUE(t.ok());
   EXPECT_TRUE(t->empty());
   int st = 0;
-  run("mkfs.ext4 -q -F " + img_ + " 2>&1", &st);
+  test::output_of("mkfs.ext4 -q -F " + img_ + " 2>&1", &st);
   ASSERT_EQ(st, 0);
   t = table();
   ASSERT_TRUE(t.ok());
@@ -106,7 +96,7 @@ TEST_F(PartitionTest, GptMatchesSfdiskAndFallsBackToTheBackupHeader) {
       "label: gpt\\nsize=8M, type=L, name=root\\nsize=16M, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name=swap\\ntype=L, name=data\\n");
   auto t = table();
   ASSERT_TRUE(t.ok()) << t.status().message();
-  auto j = nlohmann::json::parse(run("sfdisk --json " + img_));
+  auto j = nlohmann::json::parse(test::output_of("sfdisk --json " + img_));
   auto& parts = j["partitiontable"]["partitions"];
   ASSERT_EQ(t->size(), parts.size());
   for (size_t i = 0; i < t->size(); ++i) {

@@ -5,63 +5,27 @@
 
 #include <random>
 
+#include "blockcore/testing/memory_device.h"
+
 namespace vdkit {
 namespace {
 
-// A writable device in memory whose Nth write can be torn: `keep` bytes land, then it fails with EIO.
-class MemDisk final : public BlockDevice {
- public:
-  explicit MemDisk(uint64_t size) : bytes(size) {
-    std::mt19937 rng(7);
-    for (auto& b : bytes) b = static_cast<uint8_t>(rng());
-    info_.format = "mem";
-    info_.virtual_size = size;
-  }
-  uint64_t size() const override { return bytes.size(); }
-  Status read(uint64_t offset, std::span<uint8_t> buf) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    std::copy_n(bytes.begin() + static_cast<ptrdiff_t>(offset), buf.size(), buf.begin());
-    return Status::Ok();
-  }
-  Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
-    append_extent(out, {offset, length, ExtentType::kData});
-    return Status::Ok();
-  }
-  DeviceCaps caps() const override {
-    DeviceCaps c;
-    c.writable = c.can_flush = c.can_zero = c.can_trim = true;
-    return c;
-  }
-  Status write(uint64_t offset, std::span<const uint8_t> buf) override {
-    VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    size_t n = buf.size();
-    bool fail = writes++ == fail_at || writes_fail;
-    if (fail) n = std::min(n, keep);
-    std::copy_n(buf.begin(), n, bytes.begin() + static_cast<ptrdiff_t>(offset));
-    return fail ? Status::IoError("mem disk: write failed at " + std::to_string(offset)) : Status::Ok();
-  }
-  Status zero(uint64_t offset, uint64_t length) override {
-    std::vector<uint8_t> z(length);
-    return write(offset, z);
-  }
-  Status trim(uint64_t offset, uint64_t length) override { return zero(offset, length); }
-  Status flush() override { return Status::Ok(); }
-  const ImageInfo& info() const override { return info_; }
-
-  std::vector<uint8_t> bytes;
-  uint64_t writes = 0;
-  uint64_t fail_at = UINT64_MAX;
-  bool writes_fail = false;
-  size_t keep = 0;
-  ImageInfo info_;
-};
+// Random bytes; a failing write lands nothing unless a test sets torn_keep.
+std::shared_ptr<MemoryDevice> make_disk(uint64_t size) {
+  std::vector<uint8_t> bytes(size);
+  std::mt19937 rng(7);
+  for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+  auto d = std::make_shared<MemoryDevice>(std::move(bytes));
+  d->torn_keep = 0;
+  return d;
+}
 
 TEST(UndoDevice, RollbackRestoresEveryByteAfterOverlappingChanges) {
-  auto disk = std::make_shared<MemDisk>(1 << 20);
+  auto disk = make_disk(1 << 20);
   UndoDevice undo(disk);
   std::mt19937 rng(42);
   for (int round = 0; round < 20; ++round) {
-    const std::vector<uint8_t> before = disk->bytes;
+    const std::vector<uint8_t> before = disk->bytes();
     undo.begin();
     for (int k = 0; k < 50; ++k) {
       uint64_t off = rng() % ((1 << 20) - 70000);
@@ -76,10 +40,10 @@ TEST(UndoDevice, RollbackRestoresEveryByteAfterOverlappingChanges) {
         default: ASSERT_TRUE(undo.trim(off, len).ok()); break;
       }
     }
-    ASSERT_NE(disk->bytes, before);
+    ASSERT_NE(disk->bytes(), before);
     if (round % 2) {
       ASSERT_TRUE(undo.rollback().ok());
-      EXPECT_EQ(disk->bytes, before) << "round " << round;
+      EXPECT_EQ(disk->bytes(), before) << "round " << round;
     } else {
       undo.commit();  // the next round starts from these bytes
     }
@@ -89,24 +53,24 @@ TEST(UndoDevice, RollbackRestoresEveryByteAfterOverlappingChanges) {
 }
 
 TEST(UndoDevice, ATornWriteIsUndoneToo) {
-  auto disk = std::make_shared<MemDisk>(1 << 16);
+  auto disk = make_disk(1 << 16);
   UndoDevice undo(disk);
-  const std::vector<uint8_t> before = disk->bytes;
+  const std::vector<uint8_t> before = disk->bytes();
   undo.begin();
   std::vector<uint8_t> a(8192, 0xaa), b(8192, 0xbb);
   ASSERT_TRUE(undo.write(0, a).ok());
-  disk->fail_at = disk->writes;
-  disk->keep = 4096;
+  disk->fail_write = disk->writes.load();
+  disk->torn_keep = 4096;
   EXPECT_FALSE(undo.write(4096, b).ok());
   ASSERT_TRUE(undo.write(0, b).ok()) << "later writes still work";
   EXPECT_EQ(undo.first_error().code(), EIO) << "the failure is remembered for the caller that ignored it";
-  EXPECT_EQ(disk->bytes[4096], 0xbb) << "half of the torn write landed";
+  EXPECT_EQ(disk->bytes()[4096], 0xbb) << "half of the torn write landed";
   ASSERT_TRUE(undo.rollback().ok());
-  EXPECT_EQ(disk->bytes, before);
+  EXPECT_EQ(disk->bytes(), before);
 }
 
 TEST(UndoDevice, OutsideATransactionWritesAreNotKept) {
-  auto disk = std::make_shared<MemDisk>(1 << 16);
+  auto disk = make_disk(1 << 16);
   UndoDevice undo(disk);
   std::vector<uint8_t> a(4096, 1);
   ASSERT_TRUE(undo.write(0, a).ok());
@@ -115,31 +79,31 @@ TEST(UndoDevice, OutsideATransactionWritesAreNotKept) {
   ASSERT_TRUE(undo.write(0, a).ok());
   EXPECT_EQ(undo.held_bytes(), 4096u);
   ASSERT_TRUE(undo.rollback().ok());
-  EXPECT_EQ(disk->bytes[0], 1) << "the write before begin() stays";
+  EXPECT_EQ(disk->bytes()[0], 1) << "the write before begin() stays";
 }
 
 TEST(UndoDevice, LimitRefusesTheWriteBeforeAnyByteChanges) {
-  auto disk = std::make_shared<MemDisk>(1 << 16);
+  auto disk = make_disk(1 << 16);
   UndoDevice undo(disk, 10000);
-  const std::vector<uint8_t> before = disk->bytes;
+  const std::vector<uint8_t> before = disk->bytes();
   undo.begin();
   std::vector<uint8_t> a(8192, 1);
   ASSERT_TRUE(undo.write(0, a).ok());
   Status st = undo.write(8192, a);
   EXPECT_EQ(st.code(), EFBIG);
-  EXPECT_NE(disk->bytes[8192], 1);
+  EXPECT_NE(disk->bytes()[8192], 1);
   ASSERT_TRUE(undo.rollback().ok());
-  EXPECT_EQ(disk->bytes, before);
+  EXPECT_EQ(disk->bytes(), before);
 }
 
 TEST(UndoDevice, AFailedRollbackSaysHowMuchWasNotUndone) {
-  auto disk = std::make_shared<MemDisk>(1 << 16);
+  auto disk = make_disk(1 << 16);
   UndoDevice undo(disk);
   undo.begin();
   std::vector<uint8_t> a(4096, 1);
   ASSERT_TRUE(undo.write(0, a).ok());
   ASSERT_TRUE(undo.write(8192, a).ok());
-  disk->writes_fail = true;
+  disk->all_writes_fail = true;
   Status st = undo.rollback();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), EIO);

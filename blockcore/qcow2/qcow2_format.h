@@ -139,8 +139,10 @@ inline uint64_t l1_entries_for(uint64_t size, uint32_t l1_shift) {
   return size / per + (size % per != 0);
 }
 
-// Serializes a version-3 header with optional backing name/format extension, for new images.
-// Returns the bytes of the first cluster.
+// Serializes a version-3 header (16-bit refcounts, header length 112) with an
+// optional backing name/format extension, for new images: the one encoder
+// behind qcow2 overlays and the qcow2 convert target. Returns the bytes of the
+// first cluster.
 struct NewImageLayout {
   uint32_t cluster_bits = 16;
   uint64_t size = 0;
@@ -150,6 +152,8 @@ struct NewImageLayout {
   uint32_t refcount_table_clusters = 0;
   std::string backing_file;
   std::string backing_format;
+  // Compressed clusters are zstd (incompatible feature bit 3, compression type 1) rather than zlib.
+  bool zstd = false;
 };
 std::vector<uint8_t> encode_v3_header(const NewImageLayout& l);
 

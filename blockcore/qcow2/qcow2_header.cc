@@ -257,6 +257,10 @@ std::vector<uint8_t> encode_v3_header(const NewImageLayout& l) {
   store_be64(b + kOffL1TableOffset, l.l1_table_offset);
   store_be64(b + kOffRefcountTableOffset, l.refcount_table_offset);
   store_be32(b + kOffRefcountTableClusters, l.refcount_table_clusters);
+  if (l.zstd) {
+    store_be64(b + kOffIncompatible, kIncompatCompression);
+    b[kOffCompressionType] = 1;
+  }
   store_be32(b + kOffRefcountOrder, 4);
   const uint32_t header_length = 112;  // 104 + compression type, padded to 8
   store_be32(b + kOffHeaderLength, header_length);

@@ -15,9 +15,9 @@ MemoryDevice::MemoryDevice(std::vector<uint8_t> bytes, bool writable, std::strin
 Status MemoryDevice::read(uint64_t offset, std::span<uint8_t> buf) {
   VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
   std::lock_guard<std::mutex> g(mu_);
-  if (fail_reads) return Status::IoError("memory device: injected read error at " + std::to_string(offset));
+  if (fail_reads) return Status::IoError("memory device: injected read error at offset " + std::to_string(offset));
   if (bad_length && offset < bad_offset + bad_length && bad_offset < offset + buf.size())
-    return Status::IoError("memory device: bad range at " + std::to_string(bad_offset));
+    return Status::IoError("memory device: injected read error at offset " + std::to_string(bad_offset));
   std::memcpy(buf.data(), bytes_.data() + offset, buf.size());
   reads.fetch_add(1);
   if (on_read) on_read(offset, buf.size());

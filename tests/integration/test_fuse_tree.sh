@@ -38,7 +38,7 @@ set +e
 "$VDKIT" mount --in-place "$GUESTS/gpt.raw" "$mp" 2>/dev/null; rc2=$?
 "$VDKIT" mount "$SCRATCH/nonexistent.img" "$mp" 2>/dev/null; rc3=$?
 set -e
-check "a missing partition is an error naming the partitions" bash -c "[ $rc -eq 1 ] && grep -q 'partitions: 1' '$SCRATCH/err'"
+check "a missing partition is an error naming the partitions" bash -c "[ $rc -eq 1 ] && grep -q 'has no partition 9 (it has 1' '$SCRATCH/err'"
 check "--in-place without --rw is a usage error (exit 2)" [ "$rc2" -eq 2 ]
 check "a missing source exits 1" [ "$rc3" -eq 1 ]
 check "nothing stays mounted after refusals" bash -c "! mountpoint -q '$mp'"

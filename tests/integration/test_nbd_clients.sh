@@ -127,7 +127,7 @@ if start_server "$SCRATCH/server.log" file="$SCRATCH/part.vmdk" partition=3; the
   stop_server || true
 else
   check "partition=3 of a disk without it: the message lists the partitions there are" \
-    grep -q "partition=3: .*has no such partition (it has 1, 2, 5)" "$SCRATCH/server.log"
+    grep -q "partition=3: .*has no partition 3 (it has 1, 2, 5)" "$SCRATCH/server.log"
 fi
 # ---- nothing made before nbdkit forks ----
 # nbdkit daemonizes after get_ready, where the image is opened: worker threads or io_uring rings made before the fork

@@ -27,6 +27,16 @@ trap rg_run_deferred EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
+# rg_undo_now TEXT: runs now, and forgets, the deferred commands that mention TEXT (a mount point, a loop device),
+# so an exit later cannot detach a loop device another process has been given in the meantime.
+rg_undo_now() {
+  local i keep=()
+  for ((i = ${#RG_DEFERRED[@]} - 1; i >= 0; i--)); do
+    if [[ ${RG_DEFERRED[i]} == *"$1"* ]]; then eval "${RG_DEFERRED[i]}"; else keep=("${RG_DEFERRED[i]}" "${keep[@]}"); fi
+  done
+  RG_DEFERRED=("${keep[@]}")
+}
+
 # rg_tmpdir VAR: a scratch folder removed at exit (after whatever is mounted below it).
 rg_tmpdir() {
   local d
@@ -44,13 +54,14 @@ rg_umount_below() {
     while read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp" || true; done
 }
 
-# rg_loop IMAGE OFFSET SIZE: attaches one partition of IMAGE to a loop device (by offset, since partition
-# nodes of `losetup -P` need udev, which a container may lack) and prints the device; detached at exit.
+# rg_loop VAR IMAGE OFFSET SIZE: attaches one partition of IMAGE to a loop device (by offset, since partition
+# nodes of `losetup -P` need udev, which a container may lack), names it in VAR, and detaches it at exit. Not a
+# command substitution: the undo must be registered in this shell, not in a subshell.
 rg_loop() {
   local dev
-  dev=$(losetup --find --show --offset "$2" --sizelimit "$3" "$1")
+  dev=$(losetup --find --show --offset "$3" --sizelimit "$4" "$2")
   rg_defer "losetup -d '$dev'"
-  echo "$dev"
+  printf -v "$1" %s "$dev"
 }
 
 # rg_mount [MOUNT OPTIONS...] DEV DIR: mount(8) arguments as they are; mounted until exit.
