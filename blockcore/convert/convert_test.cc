@@ -14,6 +14,7 @@
 #include "blockcore/convert/qcow2_writer.h"
 #include "blockcore/convert/raw_writer.h"
 #include "blockcore/testing/memory_device.h"
+#include "blockcore/testing/test_shell.h"
 
 namespace vdkit {
 namespace {
@@ -49,22 +50,9 @@ std::unique_ptr<MemoryDevice> make_disk() {
   return d;
 }
 
-std::string temp_path(const char* tag) {
-  const char* dir = std::getenv("TMPDIR");
-  std::string p = std::string(dir ? dir : "/tmp") + "/vdkit-convert-test-" + tag + "-" + std::to_string(getpid());
-  ::unlink(p.c_str());
-  return p;
-}
+std::string temp_path(const char* tag) { return test::temp_path("vdkit-convert-test", tag); }
 
-std::vector<uint8_t> read_file(const std::string& p) {
-  std::vector<uint8_t> out;
-  int fd = ::open(p.c_str(), O_RDONLY);
-  uint8_t buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
-  ::close(fd);
-  return out;
-}
+std::vector<uint8_t> read_file(const std::string& p) { return test::read_file_bytes(p); }
 
 std::vector<uint8_t> read_image(const std::string& p) {
   auto dev = open_image(p);

@@ -8,25 +8,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "blockcore/testing/test_shell.h"
+
 namespace vdkit {
 namespace {
 
-std::string temp_path(const char* tag) {
-  const char* dir = std::getenv("TMPDIR");
-  std::string p = std::string(dir ? dir : "/tmp") + "/vdkit-raw-writer-test-" + tag + "-" + std::to_string(getpid());
-  ::unlink(p.c_str());
-  return p;
-}
+std::string temp_path(const char* tag) { return test::temp_path("vdkit-raw-writer-test", tag); }
 
-std::vector<uint8_t> read_all(const std::string& p) {
-  std::vector<uint8_t> out;
-  int fd = ::open(p.c_str(), O_RDONLY);
-  uint8_t buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
-  ::close(fd);
-  return out;
-}
+std::vector<uint8_t> read_all(const std::string& p) { return test::read_file_bytes(p); }
 
 // Writes aligned runs (direct when the file system allows), an aligned run
 // with a short tail, an unaligned buffer and two runs that merge, and checks

@@ -1,10 +1,15 @@
-// For tests only: run a shell command and capture what it printed (stdout and stderr together).
+// For tests only: run shell commands and capture their output, name temporary files, read whole files.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace vdkit::test {
 
@@ -31,6 +36,26 @@ inline int run(const std::string& cmd, std::string* out = nullptr) {
   std::string text = output_of(cmd + " 2>&1", &status);
   if (out) *out = text;
   return status;
+}
+
+// A path under $TMPDIR (or /tmp) unique to this process and tag; any old file there is removed.
+inline std::string temp_path(const std::string& prefix, const std::string& tag) {
+  const char* dir = std::getenv("TMPDIR");
+  std::string p = std::string(dir ? dir : "/tmp") + "/" + prefix + "-" + tag + "-" + std::to_string(::getpid());
+  ::unlink(p.c_str());
+  return p;
+}
+
+// The whole content of a file; empty when it cannot be read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::vector<uint8_t> out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  uint8_t buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
+  ::close(fd);
+  return out;
 }
 
 }  // namespace vdkit::test
