@@ -160,7 +160,8 @@ CommandRegistrar reg({"compare", "Check whether two images read the same, across
                             "zeros are not read. As with `qemu-img compare`, images of different sizes compare\n"
                             "equal when the extra part of the larger reads as zeros (unless --strict), and the\n"
                             "first difference is reported as \"Content mismatch at offset N!\" where N is the start\n"
-                            "of the first differing 512-byte sector.\n"
+                            "of the first differing 512-byte sector. -f names the format of IMAGE_A, -F that of\n"
+                            "IMAGE_B; each is probed from its content otherwise.\n"
                             "\n"
                             "Exit status: 0 when the images read the same; 1 when they differ; 2 for bad usage;\n"
                             "3 when an image cannot be opened or read.");

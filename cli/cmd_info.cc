@@ -97,7 +97,7 @@ CommandRegistrar reg({"info", "Show an image's format, sizes, layout and backing
                             "chain, extent files and dirty/corrupt flags. The format is found from the content.\n"
                             "Exit status: 0 on success, 1 for an image that cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
-                        sub.add_option("--output", a->output, "Output format")
+                        sub.add_option("--output", a->output, "Output format: human, or json for scripts")
                             ->check(CLI::IsMember({"human", "json"}))
                             ->default_val("human");
                         sub.add_flag("--backing-chain", a->backing_chain,

@@ -69,9 +69,10 @@ CommandRegistrar reg({"map", "List an image's extents: data, zero and hole runs"
                             "List the extents of the disk an image shows, merged: runs of data, zero (recorded\n"
                             "as zeros) and hole (stored nowhere in the chain). Both zero and hole read as zeros.\n"
                             "--output=json prints the shape of `qemu-img map --output=json` (start, length,\n"
-                            "depth, present, zero, data), so scripts written for it read ours.");
+                            "depth, present, zero, data), so scripts written for it read ours.\n"
+                            "Exit status: 0 on success, 1 for an image that cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
-                        sub.add_option("--output", a->output, "Output format")
+                        sub.add_option("--output", a->output, "Output format: human, or json (qemu-img map's shape)")
                             ->check(CLI::IsMember({"human", "json"}))
                             ->default_val("human");
                         sub.add_option("IMAGE", a->path, "The image to map")->required();
