@@ -1,5 +1,6 @@
 // Config-file parsers and rewriters for the KVM fixups: line-oriented, careful to keep every byte they do not change.
 #include "fixups/rules.h"
+#include "fixups/rules/text.h"
 
 #include <fnmatch.h>
 
@@ -9,87 +10,8 @@
 #include <memory>
 
 namespace vdkit::fixups {
+using namespace detail;
 namespace {
-
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
-
-// A line without its terminator, and the terminator.
-struct Line {
-  std::string_view body;
-  std::string_view eol;
-};
-Line cut(std::string_view line) {
-  size_t n = line.size();
-  if (n && line[n - 1] == '\n') {
-    size_t e = (n >= 2 && line[n - 2] == '\r') ? 2 : 1;
-    return {line.substr(0, n - e), line.substr(n - e)};
-  }
-  return {line, {}};
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-// The first blank-separated word of a line, and where it ends.
-std::string_view first_word(std::string_view body, size_t* end = nullptr) {
-  size_t i = 0;
-  while (i < body.size() && is_blank(body[i])) ++i;
-  size_t j = i;
-  while (j < body.size() && !is_space(body[j])) ++j;
-  if (end) *end = j;
-  return body.substr(i, j - i);
-}
-
-// Blank-separated fields with their positions.
-struct Field {
-  size_t pos;
-  std::string_view text;
-};
-std::vector<Field> fields(std::string_view body) {
-  std::vector<Field> out;
-  size_t i = 0;
-  while (i < body.size()) {
-    while (i < body.size() && is_space(body[i])) ++i;
-    if (i >= body.size()) break;
-    size_t j = i;
-    while (j < body.size() && !is_space(body[j])) ++j;
-    out.push_back({i, body.substr(i, j - i)});
-    i = j;
-  }
-  return out;
-}
-
-bool is_comment_or_blank(std::string_view body) {
-  std::string_view t = trim(body);
-  return t.empty() || t[0] == '#';
-}
-
-// Applies f to each line body; f returns the new body (or nullopt to drop the line).
-template <typename F>
-std::string map_lines(std::string_view text, F f) {
-  std::string out;
-  out.reserve(text.size());
-  for (auto l : split_lines_keep(text)) {
-    Line line = cut(l);
-    std::optional<std::string> nb = f(line.body);
-    if (!nb) continue;
-    out += *nb;
-    out += line.eol;
-  }
-  return out;
-}
 
 // Rewrites the device field `index` of fstab-like files.
 std::string rewrite_device_field(std::string_view text, const DeviceMapFn& map, size_t index) {
@@ -106,21 +28,6 @@ std::string rewrite_device_field(std::string_view text, const DeviceMapFn& map, 
 }
 
 }  // namespace
-
-std::vector<std::string_view> split_lines_keep(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find('\n', i);
-    if (j == std::string_view::npos)
-      j = text.size();
-    else
-      ++j;
-    out.push_back(text.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 std::optional<DeviceName> parse_device_name(std::string_view s) {
   if (!starts_with(s, "/dev/")) return std::nullopt;
@@ -375,7 +282,6 @@ std::string rewrite_syslinux(std::string_view text, const CmdlineEdit& edit) {
 }
 
 namespace {
-std::string rest_after_word(std::string_view body, size_t end) { return std::string(trim(body.substr(end))); }
 // grub legacy allows "default=0" and "default 0".
 bool grub_keyword(std::string_view body, std::string_view kw, std::string* value) {
   std::string_view t = trim(body);
@@ -448,11 +354,6 @@ BootMenu parse_grub_legacy(std::string_view text) {
 }
 
 namespace {
-std::string unquote(std::string_view v) {
-  v = trim(v);
-  if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'') && v.back() == v[0]) return std::string(v.substr(1, v.size() - 2));
-  return std::string(v);
-}
 
 // grub script words: '...' literal, "..." with \\ \" \$ escapes, bare words with \x escapes. Variables stay as
 // written ("${saved_entry}"). Stops at a bare '{' or ';', which end a menuentry header or a command.
@@ -1007,23 +908,6 @@ std::optional<std::string> shell_var(std::string_view text, std::string_view key
 }
 
 namespace {
-// "IPADDR", "IPADDR0", "IPADDR1" (Red Hat) and "IPADDR_1", "IPADDR_x" (SUSE's suffixed addresses) all match
-// base "IPADDR".
-bool key_is(std::string_view key, std::string_view base) {
-  if (!starts_with(key, base)) return false;
-  std::string_view suffix = key.substr(base.size());
-  if (starts_with(suffix, "_")) return true;
-  for (char c : suffix)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
-}
-std::string_view assignment_key(std::string_view body) {
-  std::string_view t = trim(body);
-  if (t.empty() || t[0] == '#') return {};
-  size_t eq = t.find('=');
-  if (eq == std::string_view::npos) return {};
-  return trim(t.substr(0, eq));
-}
 }  // namespace
 
 NetSummary summarize_ifcfg(std::string_view text) {
