@@ -1,14 +1,7 @@
-// Config-file parsers and rewriters for the KVM fixups: line-oriented, careful to keep every byte they do not change.
-#include "fixups/rules.h"
+// inittab and securetty: the gettys and logins Xen's console device had, moved to the serial port KVM gives.
+#include "fixups/rules/consoles.h"
+
 #include "fixups/rules/text.h"
-#include "fixups/rules/boot_lines.h"
-
-#include <fnmatch.h>
-
-#include <algorithm>
-#include <cctype>
-#include <cstring>
-#include <memory>
 
 namespace vdkit::fixups {
 using namespace detail;
@@ -59,35 +52,6 @@ std::string rewrite_securetty(std::string_view text) {
   std::string out(text);
   if (!out.empty() && out.back() != '\n') out += "\n";
   return out + "ttyS0\n";
-}
-
-int count_udev_rules(std::string_view text) {
-  int n = 0;
-  for (auto l : split_lines_keep(text))
-    if (!is_comment_or_blank(cut(l).body)) ++n;
-  return n;
-}
-
-std::string rewrite_persistent_net_rules(std::string_view text) { return {}; }
-
-std::vector<std::string> cloud_init_datasources(std::string_view text) {
-  std::vector<std::string> out;
-  for (auto l : split_lines_keep(text)) {
-    std::string_view t = trim(cut(l).body);
-    if (!starts_with(t, "datasource_list:")) continue;
-    std::string_view v = t.substr(16);
-    for (char c : std::string("[]"))
-      if (auto p = v.find(c); p != std::string_view::npos) v = c == '[' ? v.substr(p + 1) : v.substr(0, p);
-    size_t i = 0;
-    while (i <= v.size()) {
-      size_t j = v.find(',', i);
-      if (j == std::string_view::npos) j = v.size();
-      std::string item = unquote(trim(v.substr(i, j - i)));
-      if (!item.empty()) out.push_back(item);
-      i = j + 1;
-    }
-  }
-  return out;
 }
 
 }  // namespace vdkit::fixups
