@@ -9,6 +9,7 @@
 
 #include "blockcore/checked.h"
 #include "blockcore/partition.h"
+#include "fixups/rules/fstab.h"
 #ifdef VDKIT_HAVE_EXT2_VOLUME
 #include "fuse/ext2_device.h"
 #endif

@@ -8,7 +8,9 @@
 
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
-#include "fixups/rules.h"
+#include "fixups/rules/boot_menu.h"
+#include "fixups/rules/fstab.h"
+#include "fixups/rules/net_summary.h"
 
 namespace vdkit::fixups {
 
