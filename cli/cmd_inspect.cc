@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "fixups/inspect_report.h"
 #include "fixups/run.h"
 
 namespace vdkit::cli {

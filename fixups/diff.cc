@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "fixups/rules.h"
+#include "fixups/rules/text.h"
 
 namespace vdkit::fixups {
 namespace {

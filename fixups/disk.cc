@@ -9,6 +9,7 @@
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
+#include "fixups/rules/fstab.h"
 #ifdef VDKIT_HAVE_EXT2_VOLUME
 #include "fuse/ext2_device.h"
 #endif

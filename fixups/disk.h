@@ -10,7 +10,7 @@
 
 #include "blockcore/base/block_device.h"
 #include "fixups/guest_fs.h"
-#include "fixups/rules.h"
+#include "fixups/rules/device_names.h"
 
 namespace vdkit::fixups {
 

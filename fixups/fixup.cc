@@ -7,6 +7,22 @@
 #include <sstream>
 
 #include "fixups/diff.h"
+#include "fixups/rules/bls.h"
+#include "fixups/rules/cmdline.h"
+#include "fixups/rules/consoles.h"
+#include "fixups/rules/default_grub.h"
+#include "fixups/rules/device_names.h"
+#include "fixups/rules/fstab.h"
+#include "fixups/rules/grub2.h"
+#include "fixups/rules/grub_legacy.h"
+#include "fixups/rules/grubenv.h"
+#include "fixups/rules/ifcfg.h"
+#include "fixups/rules/interfaces.h"
+#include "fixups/rules/netplan.h"
+#include "fixups/rules/nm_keyfile.h"
+#include "fixups/rules/shell_vars.h"
+#include "fixups/rules/syslinux.h"
+#include "fixups/rules/udev_net_rules.h"
 
 namespace vdkit::fixups {
 namespace {

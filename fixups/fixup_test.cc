@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "fixups/inspect_report.h"
+
 namespace vdkit::fixups {
 namespace {
 

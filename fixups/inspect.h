@@ -2,13 +2,14 @@
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
-#include "fixups/rules.h"
+#include "fixups/rules/boot_menu.h"
+#include "fixups/rules/fstab.h"
+#include "fixups/rules/net_summary.h"
 
 namespace vdkit::fixups {
 
@@ -92,11 +93,8 @@ struct Inspection {
   std::vector<std::string> notes;  // things inspection could not read
 };
 
-// Inspects the guest tree. filesystems (may be empty for a folder) are copied in.
+// Inspects the guest tree. filesystems (may be empty for a folder) are copied in. inspect_report.h renders the result.
 Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems);
-
-nlohmann::json to_json(const Inspection& in);
-std::string to_human(const Inspection& in);
 
 // The entry a BLS menu boots when grubenv names none: the newest by version, as grub's blscfg sorts them.
 int newest_bls_entry(const std::vector<BootEntry>& entries);

@@ -1,4 +1,7 @@
 // Fuzzes the BLS entry parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/bls.h"
+#include "fixups/rules/grubenv.h"
+#include "fixups/rules/rpm_version.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

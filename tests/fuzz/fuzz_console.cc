@@ -1,4 +1,9 @@
 // Fuzzes the inittab, securetty and 70-persistent-net.rules parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/cloud_init.h"
+#include "fixups/rules/cmdline.h"
+#include "fixups/rules/consoles.h"
+#include "fixups/rules/device_names.h"
+#include "fixups/rules/udev_net_rules.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

@@ -1,4 +1,9 @@
 // Fuzzes the grub2 grub.cfg, /etc/default/grub and grubenv parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/cmdline.h"
+#include "fixups/rules/default_grub.h"
+#include "fixups/rules/grub2.h"
+#include "fixups/rules/grubenv.h"
+#include "fixups/rules/shell_vars.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

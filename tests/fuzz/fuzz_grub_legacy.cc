@@ -1,4 +1,5 @@
 // Fuzzes the grub legacy menu.lst/grub.conf parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/grub_legacy.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

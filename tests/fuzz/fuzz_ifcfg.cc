@@ -2,6 +2,7 @@
 // and structure kept (see fuzz_rewriter.h).
 #include <vector>
 
+#include "fixups/rules/ifcfg.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

@@ -1,4 +1,5 @@
 // Fuzzes the /etc/network/interfaces parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/interfaces.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

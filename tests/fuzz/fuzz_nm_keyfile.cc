@@ -1,4 +1,5 @@
 // Fuzzes the NetworkManager keyfile parser and rewriter of the fixups: idempotence and structure kept (see fuzz_rewriter.h).
+#include "fixups/rules/nm_keyfile.h"
 #include "tests/fuzz/fuzz_rewriter.h"
 
 using namespace vdkit::fixups;

@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "fixups/rules.h"
+#include "fixups/rules/cmdline.h"
+#include "fixups/rules/device_names.h"
 
 namespace vdkit::fuzz {
 

@@ -32,7 +32,11 @@ trap 'exit 143' TERM HUP
 rg_undo_now() {
   local i keep=()
   for ((i = ${#RG_DEFERRED[@]} - 1; i >= 0; i--)); do
-    if [[ ${RG_DEFERRED[i]} == *"$1"* ]]; then eval "${RG_DEFERRED[i]}"; else keep=("${RG_DEFERRED[i]}" "${keep[@]}"); fi
+    if [[ ${RG_DEFERRED[i]} == *"$1"* ]]; then
+      eval "${RG_DEFERRED[i]}" || true
+    else
+      keep=("${RG_DEFERRED[i]}" "${keep[@]}")
+    fi
   done
   RG_DEFERRED=("${keep[@]}")
 }
@@ -72,17 +76,21 @@ rg_mount() {
   rg_defer "rg_umount_below '$dir'"
 }
 
-# The Debian mirror apt is configured with: the one this machine can reach. VDKIT_DEBIAN_MIRROR overrides.
+# The Debian mirror apt is configured with for this suite: the one this machine can reach (other repositories in
+# the same lists are skipped by their suite). VDKIT_DEBIAN_MIRROR overrides.
 rg_mirror() {
   if [ -n "${VDKIT_DEBIAN_MIRROR:-}" ]; then echo "$VDKIT_DEBIAN_MIRROR"; return; fi
   local uri
-  uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; break } }' |
-    grep -v -- '-security' | head -n1 || true)
-  if [ -z "$uri" ]; then
-    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-      awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' | grep -v -- '-security' | head -n1 || true)
-  fi
+  uri=$({
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk -v s="$RG_SUITE" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z+]+:/ && $(i + 1) == s) print $i }'
+    # deb822 stanzas: a URIs line counts when its stanza's Suites names the suite and it is not disabled.
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$RG_SUITE" -v RS= '
+      tolower($0) !~ /\nenabled: *no/ && $0 ~ ("(^|\n)Suites:([^\n]* )?" s "( |\n|$)") {
+        if (match($0, /(^|\n)URIs: *[^ \n]+/)) {
+          u = substr($0, RSTART, RLENGTH); sub(/^\n?URIs: */, "", u); print u
+        } }'
+  } | sed -n 1p)
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -92,13 +100,4 @@ rg_rootfs_tarball() {
   local key
   key=$(sha256sum "$RG_DIR/build-rootfs" | cut -c1-16)
   echo "$RG_CACHE/rootfs-$RG_SUITE-$key.tar.zst"
-}
-
-# rg_root_tools: whether this machine has what building and booting a guest takes (prints what is missing).
-RG_TOOLS=(debootstrap extlinux qemu-system-x86_64 qemu-img sfdisk mkfs.ext4 losetup zstd setpriv)
-rg_missing_tools() {
-  local t missing=()
-  for t in "${RG_TOOLS[@]}"; do command -v "$t" >/dev/null || missing+=("$t"); done
-  [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(mbr.bin)
-  echo "${missing[*]}"
 }

@@ -1,0 +1,30 @@
+// Unit tests for the fstab and crypttab rewrites: only the device field changes, every other byte stays.
+#include "fixups/rules/fstab.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fixups/test_device_map.h"
+
+namespace vdkit::fixups {
+namespace {
+
+TEST(Fstab, RewritesDeviceFieldOnlyAndKeepsBytes) {
+  std::string in =
+      "# /dev/xvda1 in a comment stays\r\n/dev/xvda1\t/  ext4 defaults 1 1\r\n  /dev/xvda2 none swap sw 0 0\n"
+      "/dev/xvdb1 /data ext4 defaults 0 2\nLABEL=x /x ext4 defaults 0 0";
+  std::string out = rewrite_fstab(in, test_map());
+  EXPECT_EQ(out,
+            "# /dev/xvda1 in a comment stays\r\nUUID=11111111-2222-3333-4444-555555555555\t/  ext4 defaults 1 1\r\n"
+            "  LABEL=SWAP none swap sw 0 0\n/dev/xvdb1 /data ext4 defaults 0 2\nLABEL=x /x ext4 defaults 0 0");
+  EXPECT_EQ(rewrite_fstab(out, test_map()), out);
+}
+
+TEST(Crypttab, RewritesSecondField) {
+  std::string in = "luks-root /dev/sda1 none luks\n";
+  EXPECT_EQ(rewrite_crypttab(in, test_map()), "luks-root UUID=11111111-2222-3333-4444-555555555555 none luks\n");
+}
+
+}  // namespace
+}  // namespace vdkit::fixups

@@ -1,0 +1,15 @@
+// Debian's /etc/network/interfaces: iface stanzas from static to DHCP, pinned MACs dropped.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "fixups/rules/net_summary.h"
+
+namespace vdkit::fixups {
+
+// Static -> DHCP, pinned MAC addresses dropped.
+std::string rewrite_interfaces(std::string_view text);
+NetSummary summarize_interfaces(std::string_view text);
+
+}  // namespace vdkit::fixups

@@ -1,0 +1,15 @@
+// NetworkManager keyfiles (system-connections/*.nmconnection): ipv4 manual to auto, pinned MACs dropped.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "fixups/rules/net_summary.h"
+
+namespace vdkit::fixups {
+
+// Static -> DHCP, pinned MAC addresses dropped.
+std::string rewrite_nm_keyfile(std::string_view text);
+NetSummary summarize_nm_keyfile(std::string_view text);
+
+}  // namespace vdkit::fixups
