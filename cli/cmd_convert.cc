@@ -10,6 +10,7 @@
 
 #include "blockcore/convert/convert_job.h"
 #include "cli/command.h"
+#include "cli/fixup_flags.h"
 #include "fixups/run.h"
 
 namespace vdkit::cli {
@@ -92,9 +93,7 @@ struct ConvertArgs {
   std::string source, target;
   // --fixup (issue 6): the KVM fixups applied in an overlay on the way.
   bool fixup = false;
-  std::string device_names = "uuid";
-  bool no_network = false;
-  bool backup = false;
+  FixupFlags fixup_flags;
 };
 
 int run_convert(const ConvertArgs& a) {
@@ -121,11 +120,17 @@ int run_convert(const ConvertArgs& a) {
   ProgressBar bar;
   if (a.progress) o.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
   fixups::FixupResult fix;
+  if (!a.fixup && a.fixup_flags.any_given()) {
+    std::fprintf(stderr, "vdkit convert: --device-names, --network, --no-network and --backup need --fixup\n");
+    return kExitUsage;
+  }
   if (a.fixup) {
-    fixups::FixupOptions fo;
-    fo.naming = *fixups::parse_device_naming(a.device_names);
-    fo.network = !a.no_network;
-    fo.backup = a.backup;
+    auto parsed = a.fixup_flags.options();
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "vdkit convert: %s\n", parsed.status().message().c_str());
+      return kExitUsage;
+    }
+    const fixups::FixupOptions fo = *parsed;
     o.prepare_source = [fo, &fix](std::shared_ptr<BlockDevice> src) {
       return fixups::make_fixed_overlay(std::move(src), fo, &fix);
     };
@@ -225,11 +230,7 @@ CommandRegistrar reg(
        sub.add_flag("--fixup", a->fixup,
                     "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
                     "source is unchanged) and print their diffs and warnings at the end");
-       sub.add_option("--device-names", a->device_names, "With --fixup: uuid (default), label or vd")
-           ->check(CLI::IsMember({"uuid", "label", "vd"}))
-           ->default_val("uuid");
-       sub.add_flag("--no-network", a->no_network, "With --fixup: leave network configs as they are");
-       sub.add_flag("--backup", a->backup, "With --fixup: keep each edited file as FILE.vdkit-orig in the guest");
+       a->fixup_flags.add_to(sub, "With --fixup: ");
        sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
        sub.add_option("TARGET", a->target, "Target file, or '-' for standard output")->required();
        return [a] { return run_convert(*a); };

@@ -7,6 +7,7 @@
 
 #include "blockcore/convert/convert_job.h"
 #include "cli/command.h"
+#include "cli/fixup_flags.h"
 #include "fixups/run.h"
 
 namespace vdkit::cli {
@@ -18,10 +19,8 @@ struct FixupArgs {
   bool in_place = false;
   std::string output;
   std::string target_format = "qcow2";
-  std::string device_names = "uuid";
-  bool no_network = false;
+  FixupFlags fixup;
   bool output_json = false;
-  bool backup = false;
   bool overwrite = false;
   std::string source;
 };
@@ -33,10 +32,12 @@ int run_fixup(const FixupArgs& a) {
     std::fprintf(stderr, "vdkit fixup: give exactly one of --dry-run, --in-place or -o OUTPUT\n");
     return kExitUsage;
   }
-  FixupOptions opt;
-  opt.naming = *parse_device_naming(a.device_names);
-  opt.network = !a.no_network;
-  opt.backup = a.backup;
+  auto parsed = a.fixup.options();
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "vdkit fixup: %s\n", parsed.status().message().c_str());
+    return kExitUsage;
+  }
+  const FixupOptions opt = *parsed;
   struct stat st;
   bool folder = ::stat(a.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   Result<FixupResult> r = Status::IoError("not run");
@@ -102,8 +103,10 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                             "interfaces, netplan, NetworkManager; the default routes of an ifcfg made DHCP are\n"
                             "commented out in route-IF, ifroute-IF and SUSE's routes); a config naming eth<N> gets\n"
                             "net.ifnames=0 on a guest with predictable NIC names, and a lone netplan NIC keyed by\n"
-                            "the old hypervisor's PCI name (ens192) is matched by name \"en*\" instead; all unless\n"
-                            "--no-network.\n\n"
+                            "the old hypervisor's PCI name (ens192) is matched by name \"en*\" instead. With\n"
+                            "--network keep, static addresses and their routes stay and only the pinned MACs and\n"
+                            "NIC names are fixed; with --network none (or --no-network) nothing network-related is\n"
+                            "touched.\n\n"
                             "Warnings (never silent): virtio drivers missing from a kernel or its initrd, with the\n"
                             "command to run in the guest; cloud-init missing; no boot loader recognised; more than\n"
                             "one disk referenced. Every change is printed as a unified diff. A second run finds\n"
@@ -120,12 +123,7 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                             ->check(CLI::IsMember({"qcow2", "raw"}))
                             ->default_val("qcow2");
                         sub.add_flag("--overwrite", a->overwrite, "Replace OUTPUT if it exists");
-                        sub.add_option("--device-names", a->device_names,
-                                       "How device names are written: uuid (default), label, or vd (/dev/vdX)")
-                            ->check(CLI::IsMember({"uuid", "label", "vd"}))
-                            ->default_val("uuid");
-                        sub.add_flag("--no-network", a->no_network, "Leave network configs as they are");
-                        sub.add_flag("--backup", a->backup, "Keep each edited file as FILE.vdkit-orig in the guest");
+                        a->fixup.add_to(sub);
                         sub.add_flag("--output-json", a->output_json, "Print changes and warnings as JSON");
                         sub.add_option("SOURCE", a->source, "Disk image or guest folder")->required();
                         return [a] { return run_fixup(*a); };

@@ -137,10 +137,10 @@ void ConvergeTest::sweep() {
 TEST_P(ConvergeTest, AnyPrefixOfTheChangesThenARerunEndsLikeOneRun) {
   // Each way of naming devices, and with the network left alone: the options change the plan, so each is swept.
   for (auto naming : {DeviceNaming::kUuid, DeviceNaming::kLabel, DeviceNaming::kVd})
-    for (bool network : {true, false}) {
+    for (NetworkMode network : {NetworkMode::kDhcp, NetworkMode::kKeep, NetworkMode::kNone}) {
       options_.naming = naming;
       options_.network = network;
-      SCOPED_TRACE("naming " + std::to_string(static_cast<int>(naming)) + (network ? "" : ", --no-network"));
+      SCOPED_TRACE("naming " + std::to_string(static_cast<int>(naming)) + ", --network " + to_string(network));
       sweep();
       run("rm -rf " + sh_quote(dir_) + "/*");
     }

@@ -346,7 +346,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   // those configs would match no NIC and the guest would come up with no network. The import guides' fix.
   CmdlineEdit ce{map, true, {}};
   std::vector<std::string> eths = eth_interfaces(in);
-  if (options.network && in.predictable_nic_names && !eths.empty()) {
+  if (options.network_edits() && in.predictable_nic_names && !eths.empty()) {
     ce.append.push_back("net.ifnames=0");
     if (in.biosdevname) ce.append.push_back("biosdevname=0");
   }
@@ -470,11 +470,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     }
   const std::string glob =
       in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 && !nm_renderer ? "en*" : "";
-  if (options.network) {
+  if (options.network_edits()) {
+    const Addressing addr = options.addressing();
     // Default routes of the interfaces about to become DHCP, written before their ifcfg: a rerun after a run cut off
-    // in between still sees the interface as static.
+    // in between still sees the interface as static. Addresses that are kept keep their routes.
     for (const auto& n : in.network) {
-      if (n.style != "ifcfg" || !n.summary.is_static || n.path.find("ifcfg-") == std::string::npos) continue;
+      if (addr != Addressing::kToDhcp || n.style != "ifcfg" || !n.summary.is_static || n.path.find("ifcfg-") == std::string::npos) continue;
       // The file's name and DEVICE's may differ (NetworkManager writes ifcfg-System_eth0 with DEVICE=eth0).
       std::string dir = guest_dirname(n.path);
       std::vector<std::string> ifaces{n.path.substr(n.path.rfind("ifcfg-") + 6)};
@@ -489,13 +490,13 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       if (dir == "/etc/sysconfig/network") p.edit(guest_join(dir, "routes"), "network", routes);
     }
     for (const auto& n : in.network) {
-      if (n.style == "ifcfg") p.edit(n.path, "network", [](const std::string& t) { return rewrite_ifcfg(t); });
+      if (n.style == "ifcfg") p.edit(n.path, "network", [&](const std::string& t) { return rewrite_ifcfg(t, addr); });
       if (n.style == "interfaces")
-        p.edit(n.path, "network", [](const std::string& t) { return rewrite_interfaces(t); });
+        p.edit(n.path, "network", [&](const std::string& t) { return rewrite_interfaces(t, addr); });
       if (n.style == "netplan")
-        p.edit(n.path, "network", [&](const std::string& t) { return rewrite_netplan(t, glob); });
+        p.edit(n.path, "network", [&](const std::string& t) { return rewrite_netplan(t, glob, addr); });
       if (n.style == "networkmanager")
-        p.edit(n.path, "network", [](const std::string& t) { return rewrite_nm_keyfile(t); });
+        p.edit(n.path, "network", [&](const std::string& t) { return rewrite_nm_keyfile(t, addr); });
     }
   }
   // A predictable name from the source hypervisor's PCI layout (VMware's ens160/ens192/ens33, Xen HVM's enX0)

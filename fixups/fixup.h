@@ -9,14 +9,9 @@
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
 #include "fixups/inspect.h"
+#include "fixups/options.h"
 
 namespace vdkit::fixups {
-
-struct FixupOptions {
-  DeviceNaming naming = DeviceNaming::kUuid;
-  bool network = true;  // --no-network clears it
-  bool backup = false;  // write PATH.vdkit-orig beside each edited file
-};
 
 struct FileChange {
   std::string path;

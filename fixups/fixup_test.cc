@@ -114,7 +114,7 @@ TEST_F(PlanTest, NoNetworkAndGeneratorMask) {
   put("/lib/udev/rules.d/75-persistent-net-generator.rules", "x\n");
   put("/etc/udev/rules.d/README", "");
   FixupOptions o;
-  o.network = false;
+  o.network = NetworkMode::kNone;
   FixupPlan p = plan(true, o);
   ASSERT_EQ(p.changes.size(), 1u);
   EXPECT_TRUE(p.changes[0].created);
@@ -124,6 +124,24 @@ TEST_F(PlanTest, NoNetworkAndGeneratorMask) {
   ASSERT_EQ(p.changes.size(), 1u);
   EXPECT_EQ(p.changes[0].after, "BOOTPROTO=dhcp\n");
   EXPECT_TRUE(plan(false).changes.empty());
+}
+
+// --network keep: the static ifcfg keeps its address and gateway, its default route stays, the MAC pin goes.
+TEST_F(PlanTest, KeepNetworkKeepsAddressesAndRoutes) {
+  put("/etc/sysconfig/network-scripts/ifcfg-eth0", "BOOTPROTO=static\nIPADDR=1.2.3.4\nGATEWAY=1.2.3.1\nHWADDR=aa\n");
+  put("/etc/sysconfig/network-scripts/route-eth0", "default via 1.2.3.1 dev eth0\n");
+  FixupOptions o;
+  o.network = NetworkMode::kKeep;
+  FixupPlan p = plan(true, o);
+  ASSERT_EQ(p.changes.size(), 1u);
+  EXPECT_EQ(p.changes[0].path, "/etc/sysconfig/network-scripts/ifcfg-eth0");
+  EXPECT_EQ(p.changes[0].after, "BOOTPROTO=static\nIPADDR=1.2.3.4\nGATEWAY=1.2.3.1\n");
+  EXPECT_TRUE(plan(false, o).changes.empty());
+  // The default run afterwards still makes it DHCP and comments the route out: keep is not a one-way door.
+  p = plan(true);
+  ASSERT_EQ(p.changes.size(), 2u);
+  EXPECT_EQ(p.changes[0].after, "# default via 1.2.3.1 dev eth0\n");
+  EXPECT_EQ(p.changes[1].after, "BOOTPROTO=dhcp\n");
 }
 
 // Debian: the Xen kernel is the top entry and default "0"; the generic one lives in the "Advanced options" submenu.
@@ -407,7 +425,7 @@ TEST_F(PlanTest, StaticGatewayRoutesGoWithTheAddress) {
   // --no-network: nothing.
   put("/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.122.13/24'\n");
   FixupOptions off;
-  off.network = false;
+  off.network = NetworkMode::kNone;
   EXPECT_EQ(change(plan(false, off), "/etc/sysconfig/network/routes"), nullptr);
 }
 
@@ -416,7 +434,7 @@ TEST_F(PlanTest, LonePredictableNetplanNameIsMatchedByAGlob) {
   put("/usr/lib/udev/rules.d/80-net-setup-link.rules", "x\n");
   put("/etc/netplan/01-net.yaml", "network:\n  version: 2\n  ethernets:\n    ens192:\n      dhcp4: true\n");
   FixupOptions off;
-  off.network = false;
+  off.network = NetworkMode::kNone;
   EXPECT_TRUE(has_warning(plan(false, off), "nic-name-may-change"));  // --no-network: reported only
   FixupPlan p = plan(true);
   ASSERT_NE(change(p, "/etc/netplan/01-net.yaml"), nullptr) << to_human(p);
@@ -579,7 +597,7 @@ TEST_F(NicNamesTest, LeftAloneWhenNothingWouldBreak) {
   // --no-network.
   guest();
   FixupOptions o;
-  o.network = false;
+  o.network = NetworkMode::kNone;
   FixupPlan p = plan(false, o);
   EXPECT_EQ(text(p, "/etc/default/grub"), "<unchanged>");
   EXPECT_FALSE(has_warning(p, "nic-names-pinned"));

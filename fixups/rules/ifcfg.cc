@@ -24,14 +24,15 @@ NetSummary summarize_ifcfg(std::string_view text) {
   return s;
 }
 
-std::string rewrite_ifcfg(std::string_view text) {
+std::string rewrite_ifcfg(std::string_view text, Addressing addressing) {
   NetSummary s = summarize_ifcfg(text);
+  const bool to_dhcp = s.is_static && addressing == Addressing::kToDhcp;
   bool saw_proto = false;
   std::string out = map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     std::string_view key = assignment_key(body);
     if (key.empty()) return std::string(body);
     if (key == "HWADDR" || key == "MACADDR" || key == "LLADDR") return std::nullopt;
-    if (s.is_static) {
+    if (to_dhcp) {
       if (key == "BOOTPROTO") {
         saw_proto = true;
         size_t eq = body.find('=');
@@ -44,7 +45,7 @@ std::string rewrite_ifcfg(std::string_view text) {
     }
     return std::string(body);
   });
-  if (s.is_static && !saw_proto) {
+  if (to_dhcp && !saw_proto) {
     if (!out.empty() && out.back() != '\n') out += "\n";
     out += "BOOTPROTO=dhcp\n";
   }

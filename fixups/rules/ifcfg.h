@@ -9,8 +9,8 @@
 
 namespace vdkit::fixups {
 
-// Static -> DHCP, pinned MAC addresses dropped.
-std::string rewrite_ifcfg(std::string_view text);
+// Static -> DHCP (unless kKeep), pinned MAC addresses dropped.
+std::string rewrite_ifcfg(std::string_view text, Addressing addressing = Addressing::kToDhcp);
 NetSummary summarize_ifcfg(std::string_view text);
 // Route files of an interface that rewrite_ifcfg turned from static to DHCP: SUSE's /etc/sysconfig/network/routes and
 // ifroute-IFACE (DEST GATEWAY NETMASK IFACE), RHEL's route-IFACE (ip route arguments). Default routes for one of

@@ -51,5 +51,16 @@ TEST(Routes, DefaultRoutesOfTheInterfaceAreCommentedOut) {
             "0.0.0.0 10.0.0.1 255.255.255.255 -\n");
 }
 
+// --network keep: the addresses and gateway stay, only the pinned MAC goes.
+TEST(Ifcfg, KeepAddressesDropsOnlyTheMac) {
+  std::string in =
+      "DEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.2\nPREFIX0=24\nGATEWAY=10.0.0.1\nHWADDR=aa:bb\nDNS1=1.1.1.1\n";
+  std::string out = rewrite_ifcfg(in, Addressing::kKeep);
+  EXPECT_EQ(out, "DEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.2\nPREFIX0=24\nGATEWAY=10.0.0.1\nDNS1=1.1.1.1\n");
+  EXPECT_EQ(rewrite_ifcfg(out, Addressing::kKeep), out);
+  EXPECT_TRUE(summarize_ifcfg(out).is_static);
+  EXPECT_EQ(rewrite_ifcfg("DEVICE=eth0\nIPADDR=1.2.3.4", Addressing::kKeep), "DEVICE=eth0\nIPADDR=1.2.3.4");
+}
+
 }  // namespace
 }  // namespace vdkit::fixups

@@ -35,7 +35,7 @@ NetSummary summarize_interfaces(std::string_view text) {
   return s;
 }
 
-std::string rewrite_interfaces(std::string_view text) {
+std::string rewrite_interfaces(std::string_view text, Addressing addressing) {
   bool in_iface = false;
   bool was_static = false;
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
@@ -44,7 +44,7 @@ std::string rewrite_interfaces(std::string_view text) {
     std::string_view w = fs[0].text;
     if (interfaces_top_keyword(w)) {
       in_iface = w == "iface" && fs.size() >= 4 && fs[1].text != "lo";
-      was_static = in_iface && fs[2].text == "inet" && fs[3].text == "static";
+      was_static = in_iface && fs[2].text == "inet" && fs[3].text == "static" && addressing == Addressing::kToDhcp;
       if (was_static) {
         std::string nb(body);
         nb.replace(fs[3].pos, fs[3].text.size(), "dhcp");

@@ -8,8 +8,8 @@
 
 namespace vdkit::fixups {
 
-// Static -> DHCP, pinned MAC addresses dropped.
-std::string rewrite_interfaces(std::string_view text);
+// Static -> DHCP (unless kKeep), pinned MAC addresses dropped.
+std::string rewrite_interfaces(std::string_view text, Addressing addressing = Addressing::kToDhcp);
 NetSummary summarize_interfaces(std::string_view text);
 
 }  // namespace vdkit::fixups

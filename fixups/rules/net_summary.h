@@ -6,6 +6,11 @@
 
 namespace vdkit::fixups {
 
+// What a network rewrite does with an interface's addresses: make a static one DHCP (the default: the old
+// addresses and gateway are rarely right in the new cloud), or keep it as configured (--network keep: the guest
+// moves with its addresses, and only what ties the config to the old hardware, such as pinned MACs, goes).
+enum class Addressing { kToDhcp, kKeep };
+
 // What a network config says, for inspection.
 struct NetSummary {
   std::vector<std::string> interfaces;

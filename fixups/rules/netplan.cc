@@ -193,7 +193,7 @@ std::optional<std::string> rewrite_flow_match(std::string_view t, const Flow& ma
 
 // An interface written as a flow map, with the block rewrite's edits: the MAC match (and a set-name that needed
 // it) and macaddress go; static addresses, gateway4 and routes go, and dhcp4 becomes true.
-std::string rewrite_flow_interface(std::string_view t, const Flow& iface) {
+std::string rewrite_flow_interface(std::string_view t, const Flow& iface, Addressing addressing) {
   if (iface.kind != Flow::kMap) return flow_text(t, iface);
   std::vector<std::optional<std::string>> items;
   bool has_addresses = false, has_dhcp4 = false, match_dropped = false;
@@ -211,7 +211,8 @@ std::string rewrite_flow_interface(std::string_view t, const Flow& iface) {
       items[k] = std::nullopt;
     } else if (it.key == "set-name") {
       set_name = k;
-    } else if (it.key == "addresses" || it.key == "gateway4" || it.key == "routes") {
+    } else if (addressing == Addressing::kToDhcp &&
+               (it.key == "addresses" || it.key == "gateway4" || it.key == "routes")) {
       has_addresses |= it.key == "addresses";
       items[k] = std::nullopt;
     } else if (it.key == "dhcp4") {
@@ -232,16 +233,16 @@ std::string rewrite_flow_interface(std::string_view t, const Flow& iface) {
 }
 
 // network.ethernets as a flow map: each interface rewritten.
-std::string rewrite_flow_ethernets(std::string_view t, const Flow& eth) {
+std::string rewrite_flow_ethernets(std::string_view t, const Flow& eth, Addressing addressing) {
   std::vector<std::optional<std::string>> items;
   for (const auto& it : eth.items) {
-    std::string iface = rewrite_flow_interface(t, *it.value);
+    std::string iface = rewrite_flow_interface(t, *it.value, addressing);
     items.push_back(iface == flow_text(t, *it.value) ? flow_item_text(t, it) : flow_item_with(t, it, iface));
   }
   return rebuild_flow(t, eth, items, {});
 }
 
-std::string rewrite_netplan_once(std::string_view text, const std::string& name_glob) {
+std::string rewrite_netplan_once(std::string_view text, const std::string& name_glob, Addressing addressing) {
   auto lines = split_lines_keep(text);
   std::vector<YamlLine> ys;
   for (auto l : lines) ys.push_back(yaml_line(cut(l).body));
@@ -252,7 +253,7 @@ std::string rewrite_netplan_once(std::string_view text, const std::string& name_
   for (const auto& eth : netplan_ethernets(ys, flows)) {
     if (!eth.flow) continue;
     std::string_view body = ys[eth.line].body;
-    std::string next = replace_span(body, *eth.flow, rewrite_flow_ethernets(body, *eth.flow));
+    std::string next = replace_span(body, *eth.flow, rewrite_flow_ethernets(body, *eth.flow, addressing));
     if (next != body) replace[eth.line] = next;
   }
   // The one ethernet the file configures, when there is exactly one (flow-style ethernets count too).
@@ -264,7 +265,7 @@ std::string rewrite_netplan_once(std::string_view text, const std::string& name_
   for (size_t k : ifaces) {
     if (auto f = line_flow(ys[k])) {
       std::string_view body = ys[k].body;
-      std::string next = replace_span(body, *f, rewrite_flow_interface(body, *f));
+      std::string next = replace_span(body, *f, rewrite_flow_interface(body, *f, addressing));
       if (next != body) replace[k] = next;
       continue;
     }
@@ -317,7 +318,7 @@ std::string rewrite_netplan_once(std::string_view text, const std::string& name_
         for (size_t q = j; q < bend; ++q) drop[q] = true;
       } else if (key == "set-name") {
         set_name = j;
-      } else if (key == "addresses" || key == "gateway4" || key == "routes") {
+      } else if (addressing == Addressing::kToDhcp && (key == "addresses" || key == "gateway4" || key == "routes")) {
         if (key == "addresses") has_addresses = true;
         for (size_t q = j; q < bend; ++q) drop[q] = true;
       } else if (key == "dhcp4") {
@@ -382,7 +383,7 @@ std::string rewrite_netplan_once(std::string_view text, const std::string& name_
 // is left exactly as it was, which keeps the rewrite idempotent and never half-edits something not understood.
 // So is a file with a flow collection ({...} or [...]) that does not end on its line: its continuation lines would
 // read as keys of their own.
-std::string rewrite_netplan(std::string_view text, const std::string& name_glob) {
+std::string rewrite_netplan(std::string_view text, const std::string& name_glob, Addressing addressing) {
   for (auto l : split_lines_keep(text)) {
     bool broken = false;
     (void)line_flow(yaml_line(cut(l).body), &broken);
@@ -391,7 +392,7 @@ std::string rewrite_netplan(std::string_view text, const std::string& name_glob)
   constexpr int kMaxPasses = 8;
   std::string cur(text);
   for (int pass = 0; pass < kMaxPasses; ++pass) {
-    std::string next = rewrite_netplan_once(cur, name_glob);
+    std::string next = rewrite_netplan_once(cur, name_glob, addressing);
     if (next == cur) return cur;
     cur = std::move(next);
   }

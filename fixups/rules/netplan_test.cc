@@ -147,5 +147,23 @@ TEST(Netplan, LonePredictableNameIsMatchedByAGlob) {
   EXPECT_FALSE(summarize_netplan("network:\n  renderer: networkd\n").nm_renderer);
 }
 
+// --network keep: addresses, gateway4 and routes stay and no dhcp4 is added; the MAC match still goes (block and
+// flow style), and the name glob still takes a lone predictable name.
+TEST(Netplan, KeepAddressesDropsOnlyTheMac) {
+  std::string in =
+      "network:\n  version: 2\n  ethernets:\n    ens192:\n      match:\n        macaddress: \"00:11\"\n"
+      "      addresses:\n        - 10.0.0.5/24\n      gateway4: 10.0.0.1\n";
+  std::string out = rewrite_netplan(in, "en*", Addressing::kKeep);
+  EXPECT_EQ(out,
+            "network:\n  version: 2\n  ethernets:\n    ens192:\n      match:\n        name: \"en*\"\n"
+            "      addresses:\n        - 10.0.0.5/24\n      gateway4: 10.0.0.1\n");
+  EXPECT_EQ(rewrite_netplan(out, "en*", Addressing::kKeep), out);
+  EXPECT_TRUE(summarize_netplan(out).is_static);
+  std::string flow = "network:\n  ethernets:\n    eth0: {match: {macaddress: \"00:11\"}, addresses: [10.0.0.5/24]}\n";
+  std::string fout = rewrite_netplan(flow, "", Addressing::kKeep);
+  EXPECT_EQ(fout, "network:\n  ethernets:\n    eth0: {addresses: [10.0.0.5/24]}\n");
+  EXPECT_EQ(rewrite_netplan(fout, "", Addressing::kKeep), fout);
+}
+
 }  // namespace
 }  // namespace vdkit::fixups

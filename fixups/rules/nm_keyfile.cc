@@ -36,8 +36,9 @@ NetSummary summarize_nm_keyfile(std::string_view text) {
   return s;
 }
 
-std::string rewrite_nm_keyfile(std::string_view text) {
+std::string rewrite_nm_keyfile(std::string_view text, Addressing addressing) {
   NetSummary s = summarize_nm_keyfile(text);
+  const bool to_dhcp = s.is_static && addressing == Addressing::kToDhcp;
   std::string sec;
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     if (auto n = ini_section(body); !n.empty()) {
@@ -47,7 +48,7 @@ std::string rewrite_nm_keyfile(std::string_view text) {
     std::string_view key = assignment_key(body);
     if (key.empty()) return std::string(body);
     if ((sec == "ethernet" || sec == "802-3-ethernet") && key == "mac-address") return std::nullopt;
-    if (sec == "ipv4" && s.is_static) {
+    if (sec == "ipv4" && to_dhcp) {
       if (key == "method") return std::string(body.substr(0, body.find('=') + 1)) + "auto";
       if (key_is(key, "address") || key_is(key, "addresses") || key == "gateway") return std::nullopt;
     }

@@ -17,5 +17,15 @@ TEST(NmKeyfile, ManualToAuto) {
   EXPECT_EQ(rewrite_nm_keyfile(out), out);
 }
 
+// --network keep: ipv4 stays manual with its addresses; the pinned MAC goes.
+TEST(NmKeyfile, KeepAddressesDropsOnlyTheMac) {
+  std::string in = "[connection]\nid=eth0\n[ethernet]\nmac-address=00:16:3E:00:00:01\n[ipv4]\nmethod=manual\n"
+                   "address1=10.0.0.5/24,10.0.0.1\n";
+  std::string out = rewrite_nm_keyfile(in, Addressing::kKeep);
+  EXPECT_EQ(out, "[connection]\nid=eth0\n[ethernet]\n[ipv4]\nmethod=manual\naddress1=10.0.0.5/24,10.0.0.1\n");
+  EXPECT_EQ(rewrite_nm_keyfile(out, Addressing::kKeep), out);
+  EXPECT_TRUE(summarize_nm_keyfile(out).is_static);
+}
+
 }  // namespace
 }  // namespace vdkit::fixups

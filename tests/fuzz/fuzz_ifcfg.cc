@@ -31,5 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t k = 0; same_shape && k < a.size(); ++k)
     same_shape = b[k] == a[k] || (b[k].substr(0, 2) == "# " && b[k].substr(2) == a[k]);
   if (!same_shape) violated("routes only comment lines out", in, r);
+  check_keeps_addressing("ifcfg keep idempotent", in, [](std::string_view t) { return rewrite_ifcfg(t, Addressing::kKeep); },
+                         [](std::string_view t) { return summarize_ifcfg(t); });
   return 0;
 }

@@ -9,5 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in = as_text(data, size);
   std::string out = check_idempotent("interfaces idempotent", in, [](std::string_view t) { return rewrite_interfaces(t); });
   if (summarize_interfaces(in).interfaces != summarize_interfaces(out).interfaces) violated("interfaces kept", in, out);
+  check_keeps_addressing("interfaces keep idempotent", in, [](std::string_view t) { return rewrite_interfaces(t, Addressing::kKeep); },
+                         [](std::string_view t) { return summarize_interfaces(t); });
   return 0;
 }

@@ -23,5 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (g != in && c.is_static) violated("netplan glob: static addresses dropped", in, g);
   if (c.macs.size() > a.macs.size()) violated("netplan glob: adds no MAC", in, g);
   if (g != out && c.name_matched.empty()) violated("netplan glob: what it added reads back as a glob match", in, g);
+  check_keeps_addressing("netplan keep idempotent", in, [](std::string_view t) { return rewrite_netplan(t, "en*", Addressing::kKeep); },
+                         [](std::string_view t) { return summarize_netplan(t); });
   return 0;
 }

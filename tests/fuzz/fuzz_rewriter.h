@@ -11,6 +11,7 @@
 
 #include "fixups/rules/cmdline.h"
 #include "fixups/rules/device_names.h"
+#include "fixups/rules/net_summary.h"
 
 namespace vdkit::fuzz {
 
@@ -49,6 +50,17 @@ std::string check_idempotent(const char* name, std::string_view in, F rewrite) {
   std::string twice = rewrite(once);
   if (once != twice) violated(name, in, once);
   return once;
+}
+
+// A network rewrite with --network keep: idempotent, the same interfaces, no MAC it did not have, and a static
+// config stays static (only what ties it to the old hardware may go).
+template <typename Rewrite, typename Summarize>
+void check_keeps_addressing(const char* name, std::string_view in, Rewrite rewrite, Summarize summarize) {
+  std::string out = check_idempotent(name, in, rewrite);
+  fixups::NetSummary a = summarize(in), b = summarize(out);
+  if (a.interfaces != b.interfaces) violated("keep: interfaces kept", in, out);
+  if (b.macs.size() > a.macs.size()) violated("keep: adds no MAC", in, out);
+  if (a.is_static && !b.is_static) violated("keep: static stays static", in, out);
 }
 
 }  // namespace vdkit::fuzz

@@ -80,6 +80,32 @@ check "convert --fixup leaves its source unchanged" [ "$(sum_of "$SCRATCH/g/canf
 "$VDKIT" convert --fixup --output-json -O raw "$SCRATCH/g/canfar.vmdk" "$SCRATCH/c3.raw" >"$SCRATCH/c3.json"
 check "convert --fixup --output-json carries the fixup report" \
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["fixup"]["changes"]' "$SCRATCH/c3.json"
+# --network keep|none and the --no-network alias, through both subcommands' shared option parser.
+cp -a "$GUESTS/ubuntu1404/root" "$SCRATCH/k"
+"$VDKIT" fixup --in-place --network keep "$SCRATCH/k" >/dev/null
+check "--network keep: the static stanza keeps its address and gateway" \
+  bash -c "grep -q 'iface eth0 inet static' '$SCRATCH/k/etc/network/interfaces' && grep -q 'gateway 10.0.0.1' '$SCRATCH/k/etc/network/interfaces'"
+check "--network keep: the pinned MAC is gone" bash -c "! grep -q hwaddress '$SCRATCH/k/etc/network/interfaces'"
+cp -a "$GUESTS/ubuntu1404/root" "$SCRATCH/n1"
+cp -a "$GUESTS/ubuntu1404/root" "$SCRATCH/n2"
+"$VDKIT" fixup --in-place --network none "$SCRATCH/n1" >/dev/null
+"$VDKIT" fixup --in-place --no-network "$SCRATCH/n2" >/dev/null
+check "--network none and --no-network make the same guest" diff -r "$SCRATCH/n1" "$SCRATCH/n2"
+check "--network none leaves interfaces alone" cmp -s "$GUESTS/ubuntu1404/root/etc/network/interfaces" \
+  "$SCRATCH/n1/etc/network/interfaces"
+check "an unknown --network is a usage error" [ "$(rc_of "$VDKIT" fixup --dry-run --network static "$SCRATCH/u")" = 2 ]
+check "--network with --no-network is a usage error" \
+  [ "$(rc_of "$VDKIT" fixup --dry-run --network keep --no-network "$SCRATCH/u")" = 2 ]
+check "convert: fixup options without --fixup are a usage error" \
+  [ "$(rc_of "$VDKIT" convert --network keep "$SCRATCH/g/canfar.vmdk" "$SCRATCH/c5.raw")" = 2 ]
+check "and no target was left" [ ! -e "$SCRATCH/c5.raw" ]
+"$VDKIT_SRC/scripts/make-guest" sl5 "$SCRATCH/g" >/dev/null
+"$VDKIT" convert --fixup --network keep -O raw "$SCRATCH/g/sl5.vmdk" "$SCRATCH/c6.raw" >/dev/null
+read -r _ off size _ < <(awk '$1 == 1' "$SCRATCH/g/sl5.parts")  # the root file system
+dd if="$SCRATCH/c6.raw" of="$SCRATCH/c6.p1" bs=1M skip=$((off / 1048576)) count=$((size / 1048576)) status=none
+ifcfg=$(debugfs -R 'cat /etc/sysconfig/network-scripts/ifcfg-eth0' "$SCRATCH/c6.p1" 2>/dev/null)
+check "convert --fixup --network keep: the static ifcfg keeps its address" grep -q '^IPADDR=192.168.122.50' <<<"$ifcfg"
+check "and its pinned MAC is gone" bash -c "! grep -q HWADDR <<<'$ifcfg'"
 check "a stdin stream cannot be fixed (exit 1)" \
   [ "$(rc_of sh -c "'$VDKIT' convert --fixup - '$SCRATCH/c4.qcow2' < '$SCRATCH/g/canfar.vmdk'")" = 1 ]
 check "and no target was left" [ ! -e "$SCRATCH/c4.qcow2" ]

@@ -101,3 +101,54 @@ rg_rootfs_tarball() {
   key=$(sha256sum "$RG_DIR/build-rootfs" | cut -c1-16)
   echo "$RG_CACHE/rootfs-$RG_SUITE-$key.tar.zst"
 }
+
+# rg_install_marker ROOT: the vdkit-marker unit every layout carries. Ordered after local-fs.target, it prints on
+# ttyS0 what boot-check judges a boot by (its VDKIT-* lines; keep the two in step) and powers off, so a boot that
+# works ends by itself. It writes to ttyS0 directly: the fixed guest's console is checked separately.
+rg_install_marker() {
+  local root=$1
+  cat >"$root/usr/local/sbin/vdkit-marker" <<'EOF'
+#!/bin/sh
+# Reports on the serial line what boot-check judges a boot by, then powers off so every boot ends by itself.
+exec >/dev/ttyS0 2>&1
+echo "VDKIT-BOOT-OK $(uname -r)"
+n=0
+while read -r spec mp type opts rest; do
+  case $spec in '' | '#'*) continue ;; esac
+  case $type in swap) continue ;; esac
+  case ",$opts," in *,noauto,*) continue ;; esac
+  n=$((n + 1))
+  if src=$(findmnt -n -f -o SOURCE --mountpoint "$mp"); then
+    echo "VDKIT-MOUNT $mp $src mounted"
+  else
+    echo "VDKIT-MOUNT $mp $spec MISSING"
+  fi
+done </etc/fstab
+echo "VDKIT-FSTAB $n"
+echo "VDKIT-ROOT $(findmnt -n -f -o OPTIONS / | cut -d, -f1)"
+echo "VDKIT-CONSOLE $(cat /sys/class/tty/console/active 2>/dev/null)"
+echo "VDKIT-CMDLINE $(cat /proc/cmdline)"
+# networking.service has run (ordering), but give a slow DHCP answer a moment before reporting.
+i=0
+while [ $i -lt 20 ] && [ -z "$(ip -4 -o addr show scope global)" ]; do sleep 1; i=$((i + 1)); done
+echo "VDKIT-NET $(ip -4 -o addr show scope global | awk '{print $2 "=" $4}' | tr '\n' ' ')"
+echo "VDKIT-FAILED-UNITS $(systemctl --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')"
+echo "VDKIT-BOOT-END"
+systemctl poweroff
+EOF
+  chmod 755 "$root/usr/local/sbin/vdkit-marker"
+  cat >"$root/etc/systemd/system/vdkit-marker.service" <<'EOF'
+[Unit]
+Description=vdkit real-guest boot marker
+After=local-fs.target networking.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/vdkit-marker
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+  ln -sf /etc/systemd/system/vdkit-marker.service "$root/etc/systemd/system/multi-user.target.wants/"
+}

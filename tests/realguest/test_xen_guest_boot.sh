@@ -81,6 +81,8 @@ boot "$src" control
 T_CONTROL=$BOOT_SECONDS
 check "control (unfixed Xen guest) does not boot: $STATE" [ "$STATE" != BOOTED ]
 check "control gives up before the timeout (${T_CONTROL} s)" [ "$STATE" = GAVE-UP ]
+# Failing later than the loader is what makes it a control: the disk boots, the kernel does not find its root.
+check "control: the guest's own boot loader loaded its kernel" grep -aq 'Loading /boot/vmlinuz' "$LOGS/control.serial"
 
 t=$SECONDS
 dst=$SCRATCH/kvm-guest.qcow2
@@ -98,6 +100,18 @@ if qemu-img check "$dst" >"$SCRATCH/check.out" 2>&1; then pass "qemu-img check o
   cat "$SCRATCH/check.out" >&2
   fail "qemu-img check of the converted image"
 fi
+
+# The fixups' writes leave both file systems clean, as qemu-img (the peer) reads the image.
+fsck_clean() { e2fsck -fn "$1" >"$SCRATCH/fsck.out" 2>&1 || { cat "$SCRATCH/fsck.out" >&2; return 1; }; }
+qemu-img convert -O raw "$dst" "$SCRATCH/fixed.raw"
+mapfile -t geo < <(sfdisk -d "$SCRATCH/fixed.raw" | sed -n 's/.*start= *\([0-9]*\), size= *\([0-9]*\).*/\1\n\2/p')
+[ ${#geo[@]} -eq 4 ] || { fail "converted image: partition table is not the two partitions made: ${geo[*]}"; geo=(); }
+for ((i = 0; i < ${#geo[@]}; i += 2)); do
+  dd if="$SCRATCH/fixed.raw" of="$SCRATCH/part.img" bs=1M iflag=skip_bytes,count_bytes conv=sparse status=none \
+    skip=$((geo[i] * 512)) count=$((geo[i + 1] * 512))
+  check "e2fsck -fn clean: partition $((i / 2 + 1)) of the converted image" fsck_clean "$SCRATCH/part.img"
+done
+rm -f "$SCRATCH/fixed.raw" "$SCRATCH/part.img"
 
 boot "$dst" fixed
 T_FIXED=$BOOT_SECONDS
