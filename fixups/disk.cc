@@ -10,7 +10,7 @@
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
 #ifdef VDKIT_HAVE_EXT2_VOLUME
-#include "fuse/ext2_device.h"
+#include "guestfs/ext2/ext2_volume.h"
 #endif
 
 namespace vdkit::fixups {

@@ -1,5 +1,5 @@
 // Tests for Ext2Volume: file systems made by mkfs.ext4 -d, edited through the path API, checked by e2fsck and debugfs.
-#include "fuse/ext2_device.h"
+#include "guestfs/ext2/ext2_volume.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,8 @@
 // Ext2Volume: an ext2/3/4 file system opened through libext2fs over a vdkit BlockDevice, with a small path API.
+//
+// The implementation is split by responsibility: volume.cc (open/close), inode.cc, names.cc, dirs.cc, data.cc,
+// xattrs.cc, paths.cc (the path API) and write_txn.cc (WriteFile's all-or-nothing transaction); the io_manager over
+// the BlockDevice is io_manager.cc, and errcode_t/errno/Status mapping errors.cc.
 #pragma once
 
 #include <ext2fs/ext2_fs.h>
@@ -17,16 +21,11 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
-#include "blockcore/layers/undo_device.h"
 #include "blockcore/base/status.h"
+#include "blockcore/layers/undo_device.h"
+#include "guestfs/ext2/errors.h"
 
 namespace vdkit {
-
-// Maps a libext2fs error code to the errno a caller should see (ENOSPC for a
-// full file system, EROFS, ENOENT, ENOTDIR, EEXIST, ENODATA, EIO, ...).
-int ext2_errno(errcode_t err);
-// A Status carrying ext2_errno(err) and "what: <libext2fs message>".
-Status ext2_status(errcode_t err, const std::string& what);
 
 // What stat(2) would say about an inode, as the guest has it.
 struct Ext2Stat {
