@@ -9,9 +9,7 @@
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
-#ifdef VDKIT_HAVE_EXT2_VOLUME
-#include "guestfs/ext2/ext2_volume.h"
-#endif
+#include "guestfs/ext2/ext2_guest_fs.h"
 
 namespace vdkit::fixups {
 namespace {
@@ -183,71 +181,17 @@ Status GuestDisk::close() {
   return first;
 }
 
-#ifdef VDKIT_HAVE_EXT2_VOLUME
-namespace {
-
-class ExtGuestFs : public GuestFs {
- public:
-  ExtGuestFs(std::shared_ptr<Ext2Volume> vol, std::string what) : vol_(std::move(vol)), what_(std::move(what)) {}
-
-  Result<std::string> read_file(const std::string& path, size_t max_bytes) override {
-    VDKIT_ASSIGN_OR_RETURN(Ext2Stat st, vol_->Stat(path));
-    if (!S_ISREG(st.mode)) return Status::Error(EISDIR, path + " in " + what_ + " is not a regular file");
-    if (st.size > max_bytes)
-      return Status::Error(EFBIG, path + " in " + what_ + " holds " + std::to_string(st.size) +
-                                      " bytes, more than the limit of " + std::to_string(max_bytes));
-    return vol_->ReadFile(path);
-  }
-  bool is_file(const std::string& path) override {
-    auto st = vol_->Stat(path);
-    return st.ok() && S_ISREG(st->mode);
-  }
-  bool is_dir(const std::string& path) override {
-    auto st = vol_->Stat(path);
-    return st.ok() && S_ISDIR(st->mode);
-  }
-  std::vector<std::string> list_dir(const std::string& path) override {
-    std::vector<std::string> out;
-    auto st = vol_->Stat(path);
-    if (!st.ok() || !S_ISDIR(st->mode)) return out;
-    std::string p = path;
-    // ReadDir does not follow a final symlink; Stat did, so resolve it by listing "path/.".
-    auto ents = vol_->ReadDir(p == "/" ? p : p + "/.");
-    if (!ents.ok()) ents = vol_->ReadDir(p);
-    if (!ents.ok()) return out;
-    for (auto& e : *ents) out.push_back(e.name);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  Status write_file(const std::string& path, std::string_view data) override {
-    if (!vol_->writable()) return Status::Error(EROFS, what_ + " is opened read-only; cannot write " + path);
-    return vol_->WriteFile(path, data);
-  }
-  bool writable() const override { return vol_->writable(); }
-  std::string describe() const override { return what_; }
-
- private:
-  std::shared_ptr<Ext2Volume> vol_;
-  std::string what_;
-};
-
-}  // namespace
-#endif
 
 Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
-#ifdef VDKIT_HAVE_EXT2_VOLUME
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
   if (closer) *closer = [v] { return v->Close(); };
-  return GuestFsPtr(new ExtGuestFs(v, what));
-#else
-  return Status::Unsupported("opening " + what + ": this build has no libext2fs volume support (fuse/ext2_device)");
-#endif
+  return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
 Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable) {
