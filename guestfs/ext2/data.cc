@@ -27,7 +27,7 @@ Result<size_t> Ext2Volume::ReadLocked(std::unique_lock<std::mutex>& lock, ext2_i
     std::vector<Run> runs;
     ext2_extent_handle_t h;
     errcode_t err = ext2fs_extent_open2(fs_, ino, reinterpret_cast<ext2_inode*>(&in), &h);
-    if (err) return ext2_status(err, "reading the extent tree of inode " + std::to_string(ino));
+    if (err) return ext2_status(fs_, err, "reading the extent tree of inode " + std::to_string(ino));
     const uint64_t fs_blocks = ext2fs_blocks_count(fs_->super);
     uint64_t pos = offset, end = offset + len;
     while (pos < end) {
@@ -62,7 +62,7 @@ Result<size_t> Ext2Volume::ReadLocked(std::unique_lock<std::mutex>& lock, ext2_i
         pos += n;
       } else {
         ext2fs_extent_free(h);
-        return ext2_status(err, "mapping block " + std::to_string(lblk) + " of inode " + std::to_string(ino));
+        return ext2_status(fs_, err, "mapping block " + std::to_string(lblk) + " of inode " + std::to_string(ino));
       }
     }
     ext2fs_extent_free(h);
@@ -81,7 +81,7 @@ Result<size_t> Ext2Volume::ReadLocked(std::unique_lock<std::mutex>& lock, ext2_i
   }
   ext2_file_t f;
   errcode_t err = ext2fs_file_open2(fs_, ino, reinterpret_cast<ext2_inode*>(&in), 0, &f);
-  if (err) return ext2_status(err, "opening inode " + std::to_string(ino));
+  if (err) return ext2_status(fs_, err, "opening inode " + std::to_string(ino));
   err = ext2fs_file_llseek(f, offset, EXT2_SEEK_SET, nullptr);
   size_t done = 0;
   while (!err && done < len) {
@@ -92,8 +92,8 @@ Result<size_t> Ext2Volume::ReadLocked(std::unique_lock<std::mutex>& lock, ext2_i
     done += got;
   }
   errcode_t cerr = ext2fs_file_close(f);
-  if (err) return ext2_status(err, "reading inode " + std::to_string(ino));
-  if (cerr) return ext2_status(cerr, "closing inode " + std::to_string(ino));
+  if (err) return ext2_status(fs_, err, "reading inode " + std::to_string(ino));
+  if (cerr) return ext2_status(fs_, cerr, "closing inode " + std::to_string(ino));
   return done;
 }
 
@@ -118,7 +118,7 @@ Result<size_t> Ext2Volume::WriteLocked(ext2_ino_t ino, uint64_t offset, std::spa
   }
   ext2_file_t f;
   errcode_t err = ext2fs_file_open2(fs_, ino, nullptr, EXT2_FILE_WRITE, &f);
-  if (err) return ext2_status(err, "opening inode " + std::to_string(ino) + " for writing");
+  if (err) return ext2_status(fs_, err, "opening inode " + std::to_string(ino) + " for writing");
   err = ext2fs_file_llseek(f, offset, EXT2_SEEK_SET, nullptr);
   size_t done = 0;
   while (!err && done < buf.size()) {
@@ -135,8 +135,8 @@ Result<size_t> Ext2Volume::WriteLocked(ext2_ino_t ino, uint64_t offset, std::spa
     if (offset + done > cur) err = ext2fs_file_set_size2(f, offset + done);
   }
   errcode_t cerr = ext2fs_file_close(f);
-  if (err) return ext2_status(err, "writing inode " + std::to_string(ino));
-  if (cerr) return ext2_status(cerr, "writing inode " + std::to_string(ino));
+  if (err) return ext2_status(fs_, err, "writing inode " + std::to_string(ino));
+  if (cerr) return ext2_status(fs_, cerr, "writing inode " + std::to_string(ino));
   VDKIT_RETURN_IF_ERROR(TouchLocked(ino, true, true));
   return done;
 }
@@ -145,11 +145,11 @@ Status Ext2Volume::TruncateLocked(ext2_ino_t ino, uint64_t size) {
   VDKIT_RETURN_IF_ERROR(CheckWritable());
   ext2_file_t f;
   errcode_t err = ext2fs_file_open2(fs_, ino, nullptr, EXT2_FILE_WRITE, &f);
-  if (err) return ext2_status(err, "opening inode " + std::to_string(ino) + " for truncation");
+  if (err) return ext2_status(fs_, err, "opening inode " + std::to_string(ino) + " for truncation");
   err = ext2fs_file_set_size2(f, size);
   errcode_t cerr = ext2fs_file_close(f);
-  if (err) return ext2_status(err, "truncating inode " + std::to_string(ino));
-  if (cerr) return ext2_status(cerr, "truncating inode " + std::to_string(ino));
+  if (err) return ext2_status(fs_, err, "truncating inode " + std::to_string(ino));
+  if (cerr) return ext2_status(fs_, cerr, "truncating inode " + std::to_string(ino));
   return TouchLocked(ino, true, true);
 }
 

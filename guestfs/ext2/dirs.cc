@@ -14,10 +14,10 @@ Status Ext2Volume::LinkEntryLocked(ext2_ino_t dir, const std::string& name, ext2
   errcode_t err = ext2fs_link(fs_, dir, name.c_str(), ino, ext2_file_type(mode));
   if (err == EXT2_ET_DIR_NO_SPACE) {
     err = ext2fs_expand_dir(fs_, dir);
-    if (err) return ext2_status(err, "growing folder inode " + std::to_string(dir));
+    if (err) return ext2_status(fs_, err, "growing folder inode " + std::to_string(dir));
     err = ext2fs_link(fs_, dir, name.c_str(), ino, ext2_file_type(mode));
   }
-  if (err) return ext2_status(err, "adding '" + name + "' to folder inode " + std::to_string(dir));
+  if (err) return ext2_status(fs_, err, "adding '" + name + "' to folder inode " + std::to_string(dir));
   return TouchLocked(dir, true, true);
 }
 
@@ -35,14 +35,14 @@ Result<ext2_ino_t> Ext2Volume::CreateLocked(ext2_ino_t dir, const std::string& n
       err = ext2fs_expand_dir(fs_, dir);
       if (!err) err = ext2fs_mkdir(fs_, dir, 0, name.c_str());
     }
-    if (err) return ext2_status(err, "creating folder '" + name + "'");
+    if (err) return ext2_status(fs_, err, "creating folder '" + name + "'");
     VDKIT_ASSIGN_OR_RETURN(ino, LookupLocked(dir, name));
     VDKIT_RETURN_IF_ERROR(SetAttrLocked(ino, mode, uid, gid, now_ts(), now_ts()));
     VDKIT_RETURN_IF_ERROR(TouchLocked(dir, true, true));
     return ino;
   }
   err = ext2fs_new_inode(fs_, dir, static_cast<int>(mode), nullptr, &ino);
-  if (err) return ext2_status(err, "allocating an inode for '" + name + "'");
+  if (err) return ext2_status(fs_, err, "allocating an inode for '" + name + "'");
   VDKIT_RETURN_IF_ERROR(LinkEntryLocked(dir, name, ino, mode));
   ext2fs_inode_alloc_stats2(fs_, ino, +1, 0);
 
@@ -66,11 +66,11 @@ Result<ext2_ino_t> Ext2Volume::CreateLocked(ext2_ino_t dir, const std::string& n
     // An empty extent tree in i_block, as the kernel makes for new files.
     ext2_extent_handle_t h;
     err = ext2fs_extent_open2(fs_, ino, reinterpret_cast<ext2_inode*>(&in), &h);
-    if (err) return ext2_status(err, "initialising the extent tree of '" + name + "'");
+    if (err) return ext2_status(fs_, err, "initialising the extent tree of '" + name + "'");
     ext2fs_extent_free(h);
   }
   err = ext2fs_write_new_inode(fs_, ino, reinterpret_cast<ext2_inode*>(&in));
-  if (err) return ext2_status(err, "writing the new inode of '" + name + "'");
+  if (err) return ext2_status(fs_, err, "writing the new inode of '" + name + "'");
   // write_new_inode keeps only the first 128 bytes; write the whole inode (nanosecond times).
   if (EXT2_INODE_SIZE(fs_->super) > EXT2_GOOD_OLD_INODE_SIZE) {
     ext2_inode_large cur;
@@ -95,7 +95,7 @@ Result<ext2_ino_t> Ext2Volume::SymlinkLocked(ext2_ino_t dir, const std::string& 
     err = ext2fs_expand_dir(fs_, dir);
     if (!err) err = ext2fs_symlink(fs_, dir, 0, name.c_str(), target.c_str());
   }
-  if (err) return ext2_status(err, "creating symlink '" + name + "'");
+  if (err) return ext2_status(fs_, err, "creating symlink '" + name + "'");
   VDKIT_ASSIGN_OR_RETURN(ext2_ino_t ino, LookupLocked(dir, name));
   VDKIT_RETURN_IF_ERROR(SetAttrLocked(ino, std::nullopt, uid, gid, now_ts(), now_ts()));
   VDKIT_RETURN_IF_ERROR(TouchLocked(dir, true, true));
@@ -125,7 +125,7 @@ Status Ext2Volume::UnlinkLocked(ext2_ino_t dir, const std::string& name) {
   VDKIT_RETURN_IF_ERROR(ReadInodeLocked(ino, in));
   if (LINUX_S_ISDIR(in.i_mode)) return Status::Error(EISDIR, "'" + name + "' is a folder");
   errcode_t err = ext2fs_unlink(fs_, dir, name.c_str(), ino, 0);
-  if (err) return ext2_status(err, "removing '" + name + "'");
+  if (err) return ext2_status(fs_, err, "removing '" + name + "'");
   VDKIT_RETURN_IF_ERROR(TouchLocked(dir, true, true));
   return DropLinkLocked(ino);
 }
@@ -139,7 +139,7 @@ Result<bool> dir_is_empty(ext2_filsys fs, ext2_ino_t dir) {
     return DIRENT_ABORT;
   };
   errcode_t err = ext2fs_dir_iterate2(fs, dir, 0, nullptr, cb, &empty);
-  if (err) return ext2_status(err, "reading folder inode " + std::to_string(dir));
+  if (err) return ext2_status(fs, err, "reading folder inode " + std::to_string(dir));
   return empty;
 }
 
@@ -162,7 +162,7 @@ Status switch_entry(ext2_filsys fs, ext2_ino_t dir, const std::string& name, ext
     return DIRENT_CHANGED | DIRENT_ABORT;
   };
   errcode_t err = ext2fs_dir_iterate2(fs, dir, 0, nullptr, cb, &ctx);
-  if (err) return ext2_status(err, "updating '" + name + "'");
+  if (err) return ext2_status(fs, err, "updating '" + name + "'");
   if (!ctx.done) return Status::Error(ENOENT, "'" + name + "' vanished during rename");
   return Status::Ok();
 }
@@ -174,7 +174,7 @@ Status set_dotdot(ext2_filsys fs, ext2_ino_t dir, ext2_ino_t parent) {
     return DIRENT_CHANGED | DIRENT_ABORT;
   };
   errcode_t err = ext2fs_dir_iterate2(fs, dir, DIRENT_FLAG_INCLUDE_EMPTY, nullptr, cb, &parent);
-  return ext2_status(err, "updating '..' of folder inode " + std::to_string(dir));
+  return ext2_status(fs, err, "updating '..' of folder inode " + std::to_string(dir));
 }
 }  // namespace
 
@@ -188,7 +188,7 @@ Status Ext2Volume::RmdirLocked(ext2_ino_t dir, const std::string& name) {
   VDKIT_ASSIGN_OR_RETURN(bool empty, dir_is_empty(fs_, ino));
   if (!empty) return Status::Error(ENOTEMPTY, "folder '" + name + "' is not empty");
   errcode_t err = ext2fs_unlink(fs_, dir, name.c_str(), ino, 0);
-  if (err) return ext2_status(err, "removing folder '" + name + "'");
+  if (err) return ext2_status(fs_, err, "removing folder '" + name + "'");
   VDKIT_RETURN_IF_ERROR(FreeInodeLocked(ino));
   ext2_inode_large pin;
   VDKIT_RETURN_IF_ERROR(ReadInodeLocked(dir, pin));
@@ -238,7 +238,7 @@ Status Ext2Volume::RenameLocked(ext2_ino_t from_dir, const std::string& from, ex
   if (dst) VDKIT_RETURN_IF_ERROR(switch_entry(fs_, to_dir, to, src, ext2_file_type(sin.i_mode)));
   else VDKIT_RETURN_IF_ERROR(LinkEntryLocked(to_dir, to, src, sin.i_mode));
   errcode_t err = ext2fs_unlink(fs_, from_dir, from.c_str(), src, 0);
-  if (err) return ext2_status(err, "removing the old name '" + from + "'");
+  if (err) return ext2_status(fs_, err, "removing the old name '" + from + "'");
   if (dst) {
     if (dst_dir) VDKIT_RETURN_IF_ERROR(FreeInodeLocked(dst));
     else VDKIT_RETURN_IF_ERROR(DropLinkLocked(dst));

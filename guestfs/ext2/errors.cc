@@ -35,7 +35,27 @@ Status ext2_status(errcode_t err, const std::string& what) {
   return Status::Error(ext2_errno(err), what + ": " + error_message(err));
 }
 
+Status ext2_status(ext2::DeviceErrors* dev, errcode_t err, const std::string& what) {
+  Status st = ext2_status(err, what);
+  if (st.ok() || !dev || (st.code() != EIO && st.code() != EROFS)) return st;
+  std::string device = dev->take();
+  if (device.empty()) return st;
+  return Status::Error(st.code(), st.message() + " (device: " + device + ")");
+}
+
 namespace ext2 {
+
+void DeviceErrors::record(std::string message) noexcept {
+  std::lock_guard<std::mutex> g(mu_);
+  message_ = std::move(message);  // a move: cannot throw
+}
+
+std::string DeviceErrors::take() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::string m = std::move(message_);
+  message_.clear();
+  return m;
+}
 
 errcode_t status_to_errcode(const Status& st) { return st.code() == EROFS ? EXT2_ET_RO_FILSYS : EIO; }
 

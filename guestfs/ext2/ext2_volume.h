@@ -176,6 +176,7 @@ class Ext2Volume {
   bool writable_;
   bool damaged_ = false;  // a rollback failed: no more writes
   std::string channel_name_;
+  std::shared_ptr<ext2::DeviceErrors> io_errors_;  // the io_manager's record of the device's last failure
   std::mutex mu_;
   std::map<ext2_ino_t, int> open_count_;  // inodes held open by callers
 };

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "blockcore/testing/memory_device.h"
 #include "blockcore/testing/test_shell.h"
@@ -131,6 +132,41 @@ TEST_F(Ext2VolumeTest, RefusesWhatIsNotExt) {
   EXPECT_NE(vol.status().message().find("1080"), std::string::npos);
   auto ro = std::make_shared<MemoryDevice>(dev_->bytes(), false);
   EXPECT_EQ(Ext2Volume::Open(ro, true).status().code(), EROFS);
+}
+
+// libext2fs passes only an errcode_t up from the io_manager; the Status must still say what the device said.
+TEST_F(Ext2VolumeTest, AReadFaultNamesTheDeviceOffset) {
+  auto vol = Ext2Volume::Open(dev_, false);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  dev_->fail_reads = true;
+  auto text = (*vol)->ReadFile("/a/b/c.txt");
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), EIO);
+  const std::string& m = text.status().message();
+  EXPECT_NE(m.find("memory device: injected read error at "), std::string::npos) << m;
+  EXPECT_NE(m.find("bytes at offset "), std::string::npos) << m;
+  dev_->fail_reads = false;
+  auto again = (*vol)->ReadFile("/a/b/c.txt");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, "hello");
+  // A later error that is not the device's carries no stale device message.
+  auto missing = (*vol)->ReadFile("/a/none");
+  EXPECT_EQ(missing.status().code(), ENOENT);
+  EXPECT_EQ(missing.status().message().find("injected"), std::string::npos) << missing.status().message();
+}
+
+// An exception thrown by the device must not unwind through libext2fs: it comes back as an EIO naming it.
+TEST_F(Ext2VolumeTest, AnExceptionFromTheDeviceStaysOnOurSideOfLibext2fs) {
+  auto vol = Ext2Volume::Open(dev_, false);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  dev_->on_read = [](uint64_t, size_t) { throw std::runtime_error("the device went away mid-read"); };
+  auto text = (*vol)->ReadFile("/etc/fstab");
+  dev_->on_read = nullptr;
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), EIO);
+  EXPECT_NE(text.status().message().find("the device went away mid-read"), std::string::npos)
+      << text.status().message();
+  EXPECT_TRUE((*vol)->ReadFile("/etc/fstab").ok());
 }
 
 TEST_F(Ext2VolumeTest, FullFileSystemGivesEnospc) {

@@ -15,13 +15,13 @@ Status Ext2Volume::ReadInodeLocked(ext2_ino_t ino, ext2_inode_large& inode) {
   if (ino < EXT2_ROOT_INO || ino > fs_->super->s_inodes_count)
     return Status::Error(ENOENT, "inode " + std::to_string(ino) + " is out of range");
   errcode_t err = ext2fs_read_inode_full(fs_, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode);
-  return ext2_status(err, "reading inode " + std::to_string(ino));
+  return ext2_status(fs_, err, "reading inode " + std::to_string(ino));
 }
 
 Status Ext2Volume::WriteInodeLocked(ext2_ino_t ino, ext2_inode_large& inode) {
   VDKIT_RETURN_IF_ERROR(CheckWritable());
   errcode_t err = ext2fs_write_inode_full(fs_, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode);
-  return ext2_status(err, "writing inode " + std::to_string(ino));
+  return ext2_status(fs_, err, "writing inode " + std::to_string(ino));
 }
 
 Result<Ext2Stat> Ext2Volume::StatLocked(ext2_ino_t ino) {
@@ -79,12 +79,12 @@ Status Ext2Volume::FreeInodeLocked(ext2_ino_t ino) {
   errcode_t err = 0;
   if ((in.i_flags & EXT4_INLINE_DATA_FL) || ext2fs_inode_has_valid_blocks2(fs_, reinterpret_cast<ext2_inode*>(&in))) {
     err = ext2fs_punch(fs_, ino, reinterpret_cast<ext2_inode*>(&in), nullptr, 0, ~0ULL);
-    if (err) return ext2_status(err, "freeing the blocks of inode " + std::to_string(ino));
+    if (err) return ext2_status(fs_, err, "freeing the blocks of inode " + std::to_string(ino));
     VDKIT_RETURN_IF_ERROR(ReadInodeLocked(ino, in));
   }
   if (ext2fs_file_acl_block(fs_, reinterpret_cast<ext2_inode*>(&in))) {
     err = ext2fs_free_ext_attr(fs_, ino, &in);
-    if (err) return ext2_status(err, "freeing the extended attributes of inode " + std::to_string(ino));
+    if (err) return ext2_status(fs_, err, "freeing the extended attributes of inode " + std::to_string(ino));
   }
   in.i_links_count = 0;
   in.i_dtime = static_cast<uint32_t>(time(nullptr));

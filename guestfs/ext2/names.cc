@@ -15,7 +15,7 @@ Result<ext2_ino_t> Ext2Volume::ResolveLocked(const std::string& path, bool follo
   ext2_ino_t ino = 0;
   errcode_t err = follow_last ? ext2fs_namei_follow(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, path.c_str(), &ino)
                               : ext2fs_namei(fs_, EXT2_ROOT_INO, EXT2_ROOT_INO, path.c_str(), &ino);
-  if (err) return ext2_status(err, "looking up '" + path + "'");
+  if (err) return ext2_status(fs_, err, "looking up '" + path + "'");
   return ino;
 }
 
@@ -23,7 +23,7 @@ Result<ext2_ino_t> Ext2Volume::LookupLocked(ext2_ino_t dir, const std::string& n
   if (name.size() > EXT2_NAME_LEN) return Status::Error(ENAMETOOLONG, "file name longer than 255 bytes");
   ext2_ino_t ino = 0;
   errcode_t err = ext2fs_lookup(fs_, dir, name.data(), static_cast<int>(name.size()), nullptr, &ino);
-  if (err) return ext2_status(err, "looking up '" + name + "' in folder inode " + std::to_string(dir));
+  if (err) return ext2_status(fs_, err, "looking up '" + name + "' in folder inode " + std::to_string(dir));
   return ino;
 }
 
@@ -54,7 +54,7 @@ Result<std::vector<Ext2DirEntry>> Ext2Volume::ReadDirLocked(ext2_ino_t dir) {
     return 0;
   };
   errcode_t err = ext2fs_dir_iterate2(fs_, dir, 0, nullptr, cb, &ctx);
-  if (err) return ext2_status(err, "reading folder inode " + std::to_string(dir));
+  if (err) return ext2_status(fs_, err, "reading folder inode " + std::to_string(dir));
   return std::move(ctx.out);
 }
 

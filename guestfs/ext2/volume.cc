@@ -16,7 +16,8 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
   // Writes go through an UndoDevice, so WriteFile can put every block back when a write fails part way.
   std::shared_ptr<UndoDevice> undo = writable ? std::make_shared<UndoDevice>(dev) : nullptr;
   if (undo) dev = undo;
-  std::string name = ext2::register_device(dev);
+  auto io_errors = std::make_shared<ext2::DeviceErrors>();
+  std::string name = ext2::register_device(dev, io_errors);
   auto unregister = [&name] { ext2::unregister_device(name); };
   ext2_filsys fs = nullptr;
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable ? EXT2_FLAG_RW : 0);
@@ -24,10 +25,11 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
   if (err) {
     unregister();
     if (err == EXT2_ET_BAD_MAGIC) return Status::Invalid("no ext2/3/4 superblock (magic 0xEF53 at byte 1080)");
-    return ext2_status(err, "opening the ext2/3/4 file system");
+    return ext2_status(io_errors.get(), err, "opening the ext2/3/4 file system");
   }
   std::unique_ptr<Ext2Volume> vol(new Ext2Volume(dev, fs, writable, name));
   vol->undo_ = undo;
+  vol->io_errors_ = io_errors;
   // A refused open must not write: drop the file system without Close()'s flush, and forget the device name.
   auto refuse = [&](Status st) -> Status {
     vol->fs_ = nullptr;
@@ -44,7 +46,7 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
       return refuse(
           Status::Error(EROFS, "the file system is marked as having errors; run e2fsck before writing to it"));
     err = ext2fs_read_bitmaps(fs);
-    if (err) return refuse(ext2_status(err, "reading the block and inode bitmaps"));
+    if (err) return refuse(ext2_status(fs, err, "reading the block and inode bitmaps"));
     // Mark the file system in use until Close(), as the kernel does, so a
     // crash leaves it flagged for e2fsck.
     fs->super->s_mnt_count++;
@@ -53,7 +55,7 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
     ext2fs_mark_super_dirty(fs);
     undo->begin();
     err = ext2fs_flush2(fs, 0);
-    Status st = err ? ext2::with_device_error(ext2_status(err, "writing the superblock"), *undo) : undo->first_error();
+    Status st = err ? ext2::with_device_error(ext2_status(fs, err, "writing the superblock"), *undo) : undo->first_error();
     if (!st.ok()) {
       Status rb = undo->rollback();
       if (!rb.ok())
@@ -109,7 +111,7 @@ Status Ext2Volume::Close() {
   open_count_.clear();
   if (st.ok() && writable_ && !damaged_) {
     errcode_t err = ext2fs_close_free(&fs_);  // nothing dirty is left; this stops MMP and frees
-    if (err) st = ext2_status(err, "closing the file system");
+    if (err) st = ext2_status(io_errors_.get(), err, "closing the file system");
   } else {
     ext2fs_free(fs_);  // never write again after a failure
   }
@@ -128,7 +130,7 @@ Status Ext2Volume::CheckWritable() const {
 Status Ext2Volume::FlushLocked() {
   if (!writable_) return Status::Ok();
   errcode_t err = ext2fs_flush2(fs_, 0);
-  if (err) return ext2_status(err, "writing file system metadata");
+  if (err) return ext2_status(fs_, err, "writing file system metadata");
   return dev_->flush();
 }
 

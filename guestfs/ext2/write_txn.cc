@@ -46,12 +46,12 @@ Status Ext2Volume::ReopenLocked() {
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable_ ? EXT2_FLAG_RW : 0);
   ext2_filsys fs = nullptr;
   errcode_t err = ext2fs_open2(channel_name_.c_str(), nullptr, flags, 0, 0, ext2::block_device_io_manager(), &fs);
-  if (err) return ext2_status(err, "reopening the file system");
+  if (err) return ext2_status(io_errors_.get(), err, "reopening the file system");
   if (writable_) {
     err = ext2fs_read_bitmaps(fs);
     if (err) {
       ext2fs_free(fs);
-      return ext2_status(err, "reading the block and inode bitmaps again");
+      return ext2_status(fs, err, "reading the block and inode bitmaps again");
     }
   }
   if (fs_) ext2fs_free(fs_);

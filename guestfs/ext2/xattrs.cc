@@ -17,9 +17,9 @@ struct XattrHandle {
 
 Status open_xattrs(ext2_filsys fs, ext2_ino_t ino, XattrHandle& x) {
   errcode_t err = ext2fs_xattrs_open(fs, ino, &x.h);
-  if (err) return ext2_status(err, "opening extended attributes of inode " + std::to_string(ino));
+  if (err) return ext2_status(fs, err, "opening extended attributes of inode " + std::to_string(ino));
   err = ext2fs_xattrs_read(x.h);
-  return ext2_status(err, "reading extended attributes of inode " + std::to_string(ino));
+  return ext2_status(fs, err, "reading extended attributes of inode " + std::to_string(ino));
 }
 }  // namespace
 
@@ -32,7 +32,7 @@ Result<std::vector<std::string>> Ext2Volume::ListXattrsLocked(ext2_ino_t ino) {
     return 0;
   };
   errcode_t err = ext2fs_xattrs_iterate(x.h, cb, &names);
-  if (err) return ext2_status(err, "listing extended attributes of inode " + std::to_string(ino));
+  if (err) return ext2_status(fs_, err, "listing extended attributes of inode " + std::to_string(ino));
   return names;
 }
 
@@ -42,7 +42,7 @@ Result<std::string> Ext2Volume::GetXattrLocked(ext2_ino_t ino, const std::string
   void* value = nullptr;
   size_t len = 0;
   errcode_t err = ext2fs_xattr_get(x.h, name.c_str(), &value, &len);
-  if (err) return ext2_status(err, "extended attribute '" + name + "'");
+  if (err) return ext2_status(fs_, err, "extended attribute '" + name + "'");
   std::string out(static_cast<const char*>(value), len);
   ext2fs_free_mem(&value);
   return out;
@@ -111,7 +111,7 @@ Status Ext2Volume::SetXattrLocked(ext2_ino_t ino, const std::string& name, std::
       return Status::Error(ENODATA, "no extended attribute '" + name + "'");
   }
   errcode_t err = ext2fs_xattr_set(x.h, name.c_str(), value.data(), value.size());
-  if (err) return ext2_status(err, "setting extended attribute '" + name + "'");
+  if (err) return ext2_status(fs_, err, "setting extended attribute '" + name + "'");
   return TouchLocked(ino, false, true);
 }
 
@@ -122,10 +122,10 @@ Status Ext2Volume::RemoveXattrLocked(ext2_ino_t ino, const std::string& name) {
   void* v = nullptr;
   size_t l = 0;
   errcode_t err = ext2fs_xattr_get(x.h, name.c_str(), &v, &l);
-  if (err) return ext2_status(err, "extended attribute '" + name + "'");
+  if (err) return ext2_status(fs_, err, "extended attribute '" + name + "'");
   ext2fs_free_mem(&v);
   err = ext2fs_xattr_remove(x.h, name.c_str());
-  if (err) return ext2_status(err, "removing extended attribute '" + name + "'");
+  if (err) return ext2_status(fs_, err, "removing extended attribute '" + name + "'");
   return TouchLocked(ino, false, true);
 }
 
