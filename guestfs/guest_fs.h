@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blockcore/base/status.h"
+#include "guestfs/free_space.h"
 
 namespace vdkit::guestfs {
 
@@ -44,6 +45,9 @@ class GuestFs {
   virtual bool writable() const = 0;
   // What this is, for messages ("folder /mnt/guest", "ext4 on partition 1").
   virtual std::string describe() const = 0;
+  // The map of blocks this file system does not use, from backends that read its device themselves (ext2/3/4);
+  // nullptr from a folder, whose device vdkit does not see, and from a mount table, which spans several devices.
+  virtual FreeSpaceMap* free_space() { return nullptr; }
 };
 
 using GuestFsPtr = std::unique_ptr<GuestFs>;

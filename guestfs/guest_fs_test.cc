@@ -65,6 +65,9 @@ TEST_F(FolderTest, MountTableRoutes) {
   EXPECT_EQ(normalize_guest_path("//a/./b/../c/"), "/a/c");
   EXPECT_EQ(normalize_guest_path("../.."), "/");
   EXPECT_EQ(guest_dirname("/etc/fstab"), "/etc");
+  // Neither a folder nor a table spanning several devices can say which blocks are free.
+  EXPECT_EQ(m.free_space(), nullptr);
+  EXPECT_EQ((*open_folder_guest(root_, false))->free_space(), nullptr);
 }
 
 }  // namespace

@@ -150,6 +150,13 @@ class Ext2Volume {
   Status RemoveXattrLocked(ext2_ino_t ino, const std::string& name);
   Status FlushLocked();  // metadata to the device, then BlockDevice::flush()
 
+  // The blocks the block bitmap marks free, as {offset, length} byte ranges of the volume's device, merged and
+  // sorted; returns how many blocks that is. Reads the bitmap if this volume has not yet (a read-only one); a
+  // writable one answers from its bitmap in memory, changes not yet flushed included. Blocks before
+  // s_first_data_block (the 1 KiB boot block of a 1 KiB-block file system) and past the last block are not in the
+  // bitmap and never reported. Locks the mutex itself.
+  Result<uint64_t> UnusedRanges(std::vector<std::pair<uint64_t, uint64_t>>& out);
+
   // Open-file bookkeeping, so an unlinked file keeps its data while open
   // (caller holds mutex()). The last Release of an inode with no links frees it.
   void AcquireLocked(ext2_ino_t ino);
