@@ -148,28 +148,29 @@ errcode_t vd_flush(io_channel ch) noexcept {
 
 errcode_t vd_set_option(io_channel, const char*, const char*) noexcept { return EXT2_ET_INVALID_ARGUMENT; }
 
-errcode_t vd_discard(io_channel ch, unsigned long long block, unsigned long long count) noexcept {
-  return guarded(ch, "discard", [&]() -> errcode_t {
+// discard and zeroout: a BlockDevice call on `count` blocks at `block`, when the device can do it at all.
+template <typename Call>
+errcode_t on_blocks(io_channel ch, const char* op, const char* doing, bool can, unsigned long long block,
+                    unsigned long long count, Call&& call) noexcept {
+  return guarded(ch, op, [&]() -> errcode_t {
     BlockDevice* dev = dev_of(ch);
-    if (!dev->caps().can_trim) return EXT2_ET_UNIMPLEMENTED;
+    if (!can) return EXT2_ET_UNIMPLEMENTED;
     auto off = checked_mul(block, ch->block_size);
     auto len = checked_mul(count, ch->block_size);
     if (!off || !len || !range_within(*off, *len, dev->size())) return EXT2_ET_INVALID_ARGUMENT;
-    Status st = dev->trim(*off, *len);
-    return st.ok() ? 0 : (failed(ch, "discarding " + at(*off, *len), st), EIO);
+    Status st = call(*dev, *off, *len);
+    return st.ok() ? 0 : (failed(ch, doing + (" " + at(*off, *len)), st), EIO);
   });
 }
 
+errcode_t vd_discard(io_channel ch, unsigned long long block, unsigned long long count) noexcept {
+  return on_blocks(ch, "discard", "discarding", dev_of(ch)->caps().can_trim, block, count,
+                   [](BlockDevice& d, uint64_t off, uint64_t len) { return d.trim(off, len); });
+}
+
 errcode_t vd_zeroout(io_channel ch, unsigned long long block, unsigned long long count) noexcept {
-  return guarded(ch, "zeroout", [&]() -> errcode_t {
-    BlockDevice* dev = dev_of(ch);
-    if (!dev->caps().can_zero) return EXT2_ET_UNIMPLEMENTED;
-    auto off = checked_mul(block, ch->block_size);
-    auto len = checked_mul(count, ch->block_size);
-    if (!off || !len || !range_within(*off, *len, dev->size())) return EXT2_ET_INVALID_ARGUMENT;
-    Status st = dev->zero(*off, *len);
-    return st.ok() ? 0 : (failed(ch, "zeroing " + at(*off, *len), st), EIO);
-  });
+  return on_blocks(ch, "zeroout", "zeroing", dev_of(ch)->caps().can_zero, block, count,
+                   [](BlockDevice& d, uint64_t off, uint64_t len) { return d.zero(off, len); });
 }
 
 errcode_t vd_cache_readahead(io_channel, unsigned long long, unsigned long long) noexcept { return 0; }
