@@ -456,7 +456,9 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 // ---------------------------------------------------------------- xattrs
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
-  simple_op(req, "setxattr", [&](Ext2Volume& v) { return v.SetXattrLocked(to_ext2(ino), name, std::string_view(value, size), flags); });
+  simple_op(req, "setxattr", [&](Ext2Volume& v) {
+    return v.SetXattrLocked(to_ext2(ino), name, std::string_view(value, size), flags);
+  });
 }
 
 void reply_sized(fuse_req_t req, const std::string& data, size_t size) {

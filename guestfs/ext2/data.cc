@@ -1,4 +1,4 @@
-// Ext2Volume file data: reads (long device runs for extent-mapped files), writes that refuse a half-mapped ENOSPC, truncation.
+// Ext2Volume file data: reads (long device runs for extent-mapped files), writes refusing a half-mapped ENOSPC.
 #include <algorithm>
 #include <cstring>
 

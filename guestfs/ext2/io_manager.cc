@@ -61,9 +61,7 @@ errcode_t guarded(io_channel ch, const char* op, F&& body) noexcept {
   }
 }
 
-std::string at(uint64_t off, uint64_t len) {
-  return std::to_string(len) + " bytes at offset " + std::to_string(off);
-}
+std::string at(uint64_t off, uint64_t len) { return std::to_string(len) + " bytes at offset " + std::to_string(off); }
 
 // Byte range of `count` blocks at `block` (count < 0 means -count bytes, as libext2fs defines it).
 bool byte_range(io_channel ch, unsigned long long block, int count, uint64_t& off, uint64_t& len) {

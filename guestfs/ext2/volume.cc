@@ -55,7 +55,8 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
     ext2fs_mark_super_dirty(fs);
     undo->begin();
     err = ext2fs_flush2(fs, 0);
-    Status st = err ? ext2::with_device_error(ext2_status(fs, err, "writing the superblock"), *undo) : undo->first_error();
+    Status st = err ? ext2::with_device_error(ext2_status(fs, err, "writing the superblock"), *undo)
+                    : undo->first_error();
     if (!st.ok()) {
       Status rb = undo->rollback();
       if (!rb.ok())

@@ -1,4 +1,4 @@
-// Ext2Volume::WriteFile's transaction: new inode then rename, every changed block in an undo log, rolled back on failure.
+// Ext2Volume::WriteFile's transaction: new inode then rename, changed blocks in an undo log, rolled back on failure.
 #include "guestfs/ext2/errors.h"
 #include "guestfs/ext2/ext2_volume.h"
 #include "guestfs/ext2/io_manager.h"
@@ -14,7 +14,8 @@ Status Ext2Volume::WriteFile(const std::string& path_in, std::string_view data, 
   Status st = WriteFileLocked(path_in, data, mode_if_new);
   if (st.ok()) st = FlushLocked();
   if (st.ok() && undo_) st = undo_->first_error();
-  if (!st.ok()) return undo_ ? RollBackLocked(ext2::with_device_error(st, *undo_).Context("writing '" + path_in + "'")) : st;
+  if (!st.ok())
+    return undo_ ? RollBackLocked(ext2::with_device_error(st, *undo_).Context("writing '" + path_in + "'")) : st;
   if (undo_) undo_->commit();
   return Status::Ok();
 }
