@@ -1,4 +1,4 @@
-// GuestFs: the small file-system interface the inspection, the fixup rules and the FUSE-free tools work on.
+// GuestFs: the file-system interface inspection and the fixup rules work on (a folder, ext2/3/4, or a mount table).
 #pragma once
 
 #include <cstddef>
