@@ -1,94 +1,32 @@
-// Guest disk: partitions and file-system superblocks (ext2/3/4, xfs, swap), device-name mapping, and the mounted tree.
+// Guest disk: partitions and their file systems (guestfs/probe.h), device-name mapping, and the mounted tree.
 #include "fixups/disk.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <array>
-#include <cstring>
+#include <cctype>
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
 #include "fixups/rules/fstab.h"
-#ifdef VDKIT_HAVE_EXT2_VOLUME
-#include "fuse/ext2_device.h"
-#endif
+#include "guestfs/ext2/ext2_guest_fs.h"
+#include "guestfs/probe.h"
 
 namespace vdkit::fixups {
 namespace {
 
-// Bytes read from the start of each file system to find its superblock
-// (swap headers sit at the end of the first page, up to 64 KiB pages).
-constexpr size_t kProbeBytes = 64 * 1024;
-
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
-uint32_t le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
-
-std::string uuid_string(const uint8_t* u) {
-  static const char* hex = "0123456789abcdef";
-  bool all_zero = true;
-  for (int i = 0; i < 16; ++i) all_zero &= u[i] == 0;
-  if (all_zero) return {};
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += hex[u[i] >> 4];
-    s += hex[u[i] & 15];
-  }
-  return s;
-}
-
-// A NUL-padded label field, cut at the first NUL and kept only if printable.
-std::string label_string(const uint8_t* p, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n && p[i]; ++i) {
-    if (p[i] < 0x20 || p[i] == 0x7f) return {};
-    s += static_cast<char>(p[i]);
-  }
-  return s;
-}
-
-void probe_superblock(const std::vector<uint8_t>& b, FsInfo& fs) {
-  constexpr size_t kExt = 1024;
-  if (b.size() >= kExt + 0x100 && le16(&b[kExt + 0x38]) == 0xEF53) {
-    uint32_t compat = le32(&b[kExt + 0x5C]), incompat = le32(&b[kExt + 0x60]);
-    // As blkid: extents, 64bit or flex_bg make ext4; a journal makes ext3.
-    if (incompat & (0x40 | 0x80 | 0x200))
-      fs.type = "ext4";
-    else if (compat & 0x4)
-      fs.type = "ext3";
-    else
-      fs.type = "ext2";
-    fs.uuid = uuid_string(&b[kExt + 0x68]);
-    fs.label = label_string(&b[kExt + 0x78], 16);
-    return;
-  }
-  if (b.size() >= 512 && std::memcmp(b.data(), "XFSB", 4) == 0) {
-    fs.type = "xfs";
-    fs.uuid = uuid_string(&b[32]);
-    fs.label = label_string(&b[108], 12);
-    return;
-  }
-  for (size_t page : {4096u, 8192u, 16384u, 65536u}) {
-    if (b.size() >= page && std::memcmp(&b[page - 10], "SWAPSPACE2", 10) == 0) {
-      fs.type = "swap";
-      fs.uuid = uuid_string(&b[1024 + 12]);
-      fs.label = label_string(&b[1024 + 28], 16);
-      return;
-    }
-  }
-}
-
-Status probe_one(BlockDevice& dev, FsInfo& fs) {
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kProbeBytes, fs.length)));
-  if (buf.empty()) return Status::Ok();
-  VDKIT_RETURN_IF_ERROR(
-      dev.read(fs.offset, buf).Context("probing the file system at offset " + std::to_string(fs.offset)));
-  probe_superblock(buf, fs);
+Status probe_into(BlockDevice& dev, FsInfo& fs) {
+  VDKIT_ASSIGN_OR_RETURN(guestfs::FsProbe p, guestfs::probe_fs(dev, fs.offset, fs.length));
+  fs.type = std::move(p.type);
+  fs.uuid = std::move(p.uuid);
+  fs.label = std::move(p.label);
   return Status::Ok();
 }
 
 bool ieq_prefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 }  // namespace
 
@@ -98,7 +36,7 @@ Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev) {
   if (parts.empty()) {
     FsInfo fs;
     fs.length = dev.size();
-    VDKIT_RETURN_IF_ERROR(probe_one(dev, fs));
+    VDKIT_RETURN_IF_ERROR(probe_into(dev, fs));
     out.push_back(fs);
     return out;
   }
@@ -114,7 +52,7 @@ Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev) {
     if (p.scheme == "mbr" &&
         (p.type == "0x5" || p.type == "0x05" || p.type == "0xf" || p.type == "0x0f" || p.type == "0x85"))
       continue;
-    VDKIT_RETURN_IF_ERROR(probe_one(dev, fs));
+    VDKIT_RETURN_IF_ERROR(probe_into(dev, fs));
     out.push_back(fs);
   }
   return out;
@@ -136,9 +74,9 @@ const FsInfo* DeviceMapper::find(std::string_view device) const {
   std::string_view v = device;
   if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
   if (ieq_prefix(v, "UUID=")) {
-    std::string u(v.substr(5));
-    for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return by([&](const FsInfo& f) { return !f.uuid.empty() && f.uuid == u; });
+    // vfat and NTFS serials are upper case where blkid prints them, ext and xfs UUIDs lower case.
+    std::string u = lower(std::string(v.substr(5)));
+    return by([&](const FsInfo& f) { return !f.uuid.empty() && lower(f.uuid) == u; });
   }
   if (ieq_prefix(v, "LABEL=")) return by([&](const FsInfo& f) { return !f.label.empty() && f.label == v.substr(6); });
   if (ieq_prefix(v, "/dev/disk/by-uuid/"))
@@ -157,12 +95,15 @@ std::optional<std::string> DeviceMapper::map(std::string_view device) const {
   if (!parse_device_name(device)) return std::nullopt;  // UUID=, LABEL=, LVM names stay as they are
   const FsInfo* f = find(device);
   if (!f) return std::nullopt;
+  // udev links /dev/disk/by-uuid and by-label for file systems, swap and LUKS, not for LVM physical volumes.
+  const bool linked = f->type != guestfs::kFsLvm2Member;
   std::string out;
-  if (naming_ == DeviceNaming::kUuid && !f->uuid.empty())
+  if (naming_ == DeviceNaming::kUuid && linked && !f->uuid.empty())
     out = "UUID=" + f->uuid;
-  else if (naming_ != DeviceNaming::kVd && !f->label.empty() && f->label.find_first_of(" \t") == std::string::npos)
+  else if (naming_ != DeviceNaming::kVd && linked && !f->label.empty() &&
+           f->label.find_first_of(" \t") == std::string::npos)
     out = "LABEL=" + f->label;
-  else if (naming_ == DeviceNaming::kLabel && !f->uuid.empty())
+  else if (naming_ == DeviceNaming::kLabel && linked && !f->uuid.empty())
     out = "UUID=" + f->uuid;
   else
     out = "/dev/vda" + (f->partition ? std::to_string(f->partition) : std::string());
@@ -184,71 +125,17 @@ Status GuestDisk::close() {
   return first;
 }
 
-#ifdef VDKIT_HAVE_EXT2_VOLUME
-namespace {
-
-class ExtGuestFs : public GuestFs {
- public:
-  ExtGuestFs(std::shared_ptr<Ext2Volume> vol, std::string what) : vol_(std::move(vol)), what_(std::move(what)) {}
-
-  Result<std::string> read_file(const std::string& path, size_t max_bytes) override {
-    VDKIT_ASSIGN_OR_RETURN(Ext2Stat st, vol_->Stat(path));
-    if (!S_ISREG(st.mode)) return Status::Error(EISDIR, path + " in " + what_ + " is not a regular file");
-    if (st.size > max_bytes)
-      return Status::Error(EFBIG, path + " in " + what_ + " holds " + std::to_string(st.size) +
-                                      " bytes, more than the limit of " + std::to_string(max_bytes));
-    return vol_->ReadFile(path);
-  }
-  bool is_file(const std::string& path) override {
-    auto st = vol_->Stat(path);
-    return st.ok() && S_ISREG(st->mode);
-  }
-  bool is_dir(const std::string& path) override {
-    auto st = vol_->Stat(path);
-    return st.ok() && S_ISDIR(st->mode);
-  }
-  std::vector<std::string> list_dir(const std::string& path) override {
-    std::vector<std::string> out;
-    auto st = vol_->Stat(path);
-    if (!st.ok() || !S_ISDIR(st->mode)) return out;
-    std::string p = path;
-    // ReadDir does not follow a final symlink; Stat did, so resolve it by listing "path/.".
-    auto ents = vol_->ReadDir(p == "/" ? p : p + "/.");
-    if (!ents.ok()) ents = vol_->ReadDir(p);
-    if (!ents.ok()) return out;
-    for (auto& e : *ents) out.push_back(e.name);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  Status write_file(const std::string& path, std::string_view data) override {
-    if (!vol_->writable()) return Status::Error(EROFS, what_ + " is opened read-only; cannot write " + path);
-    return vol_->WriteFile(path, data);
-  }
-  bool writable() const override { return vol_->writable(); }
-  std::string describe() const override { return what_; }
-
- private:
-  std::shared_ptr<Ext2Volume> vol_;
-  std::string what_;
-};
-
-}  // namespace
-#endif
 
 Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
-#ifdef VDKIT_HAVE_EXT2_VOLUME
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
   if (closer) *closer = [v] { return v->Close(); };
-  return GuestFsPtr(new ExtGuestFs(v, what));
-#else
-  return Status::Unsupported("opening " + what + ": this build has no libext2fs volume support (fuse/ext2_device)");
-#endif
+  return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
 Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable) {
@@ -262,7 +149,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
   Status last = Status::Error(ENOENT, "no ext2/3/4 file system on the disk holds /etc/fstab");
   for (size_t k = 0; k < g->filesystems.size() && root < 0; ++k) {
     const FsInfo& f = g->filesystems[k];
-    if (f.type.rfind("ext", 0) != 0) continue;
+    if (!guestfs::is_ext(f.type)) continue;
     // Look for the root read-only: a file system that turns out not to be it is never written to (not even the
     // superblock's mount count), and a failure there cannot be mistaken for "not the root".
     std::function<Status()> closer;
@@ -300,7 +187,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     }
     if (e.mount_point.empty() || e.mount_point[0] != '/' || e.mount_point == "/" || !info.mount_point.empty()) continue;
     info.mount_point = e.mount_point;
-    if (info.type.rfind("ext", 0) != 0) continue;
+    if (!guestfs::is_ext(info.type)) continue;
     std::function<Status()> closer;
     auto fs = open_ext_guest(dev, info, writable, &closer);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);

@@ -19,14 +19,14 @@ struct FsInfo {
   int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk
   uint64_t offset = 0;
   uint64_t length = 0;
-  std::string type;  // "ext2", "ext3", "ext4", "xfs", "swap", "" when unknown
-  std::string uuid;  // lower case, as blkid prints it
+  std::string type;  // as guestfs::probe_fs (blkid's TYPE): "ext4", "xfs", "swap", "LVM2_member", ...; "" when unknown
+  std::string uuid;  // as blkid prints it
   std::string label;
   std::string mount_point;  // where the guest's fstab mounts it, filled by open_guest
 };
 
 // Reads the partition table and probes each partition (or the whole disk when
-// there is no table) for ext2/3/4, xfs and swap superblocks.
+// there is no table) with guestfs::probe_fs.
 Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev);
 
 // How fixed device names are written.

@@ -619,5 +619,20 @@ TEST_F(NicNamesTest, LeftAloneWhenNothingWouldBreak) {
   EXPECT_EQ(text(plan(false), "/boot/grub2/grub.cfg"), "<unchanged>");
 }
 
+#ifdef VDKIT_GUESTS_DIR
+// The test guest trees read through the folder implementation.
+TEST(GuestTrees, InspectSl5Folder) {
+  auto fs = open_folder_guest(std::string(VDKIT_GUESTS_DIR) + "/sl5/root", false);
+  ASSERT_TRUE(fs.ok());
+  Inspection in = inspect_guest(**fs, {});
+  EXPECT_EQ(in.os.distro, "scientificlinux");
+  ASSERT_EQ(in.boot_loaders.size(), 1u);  // grub.conf and its menu.lst link are one config
+  EXPECT_EQ(in.boot_loaders[0].kind, "grub-legacy");
+  ASSERT_EQ(in.kernels.size(), 2u);
+  EXPECT_TRUE(in.kernels[1].xen_only);
+  EXPECT_EQ(in.kernels[0].drivers["virtio_blk"], "module");
+}
+#endif
+
 }  // namespace
 }  // namespace vdkit::fixups

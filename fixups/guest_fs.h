@@ -1,76 +1,18 @@
-// GuestFs: the small file-system interface the inspection and fixup rules work on (a folder, or ext2/3/4 in an image).
+// The fixups' names for the guest file-system layer (guestfs/guest_fs.h), used unqualified by inspection and rules.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include "blockcore/base/status.h"
+#include "guestfs/guest_fs.h"
 
 namespace vdkit::fixups {
 
-// The most a guest config file, kernel config or initrd may hold before we
-// refuse to read it (initrds of real distributions are tens of MiB).
-inline constexpr size_t kMaxGuestFileBytes = 256u << 20;
-// Symbolic links followed while resolving one path (as Linux's MAXSYMLINKS).
-inline constexpr int kMaxSymlinkHops = 40;
-
-// Paths are absolute guest paths ("/etc/fstab"); symbolic links are followed
-// inside the guest, never into the host. Errors carry ENOENT for a missing
-// file, EROFS when the file system was opened read-only.
-class GuestFs {
- public:
-  virtual ~GuestFs() = default;
-  // The whole content of a regular file; EFBIG above max_bytes.
-  virtual Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxGuestFileBytes) = 0;
-  virtual bool is_file(const std::string& path) = 0;
-  virtual bool is_dir(const std::string& path) = 0;
-  // Names in a folder (without "." and ".."), sorted; empty when it is not a folder.
-  virtual std::vector<std::string> list_dir(const std::string& path) = 0;
-  // Replaces (or creates) a regular file with data, keeping the mode, owner
-  // and links of an existing file; a new file gets mode 0644, owner root.
-  virtual Status write_file(const std::string& path, std::string_view data) = 0;
-  virtual bool writable() const = 0;
-  // What this is, for messages ("folder /mnt/guest", "ext4 on partition 1").
-  virtual std::string describe() const = 0;
-};
-
-using GuestFsPtr = std::unique_ptr<GuestFs>;
-
-// A guest tree in a host folder (tests; a guest mounted by `vdkit mount`).
-// Guest-absolute symbolic links resolve against `root`, never the host's /.
-Result<GuestFsPtr> open_folder_guest(const std::string& root, bool writable);
-
-// Several file systems shown as one guest tree: each path goes to the file
-// system mounted at its longest matching mount point ("/" must be present).
-class MountedGuestFs : public GuestFs {
- public:
-  // Takes ownership; mount points are guest paths without a trailing slash ("/", "/boot").
-  void add(const std::string& mount_point, GuestFsPtr fs);
-  bool has(const std::string& mount_point) const { return mounts_.count(mount_point) != 0; }
-  Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxGuestFileBytes) override;
-  bool is_file(const std::string& path) override;
-  bool is_dir(const std::string& path) override;
-  std::vector<std::string> list_dir(const std::string& path) override;
-  Status write_file(const std::string& path, std::string_view data) override;
-  bool writable() const override;
-  std::string describe() const override;
-
- private:
-  // The file system holding path and the path inside it.
-  std::pair<GuestFs*, std::string> route(const std::string& path) const;
-  std::map<std::string, GuestFsPtr> mounts_;
-};
-
-// Normalises a guest path: one leading slash, no "." or empty parts, ".." resolved (never above /).
-std::string normalize_guest_path(std::string_view path);
-// "/etc/fstab" -> "/etc"; "/" -> "/".
-std::string guest_dirname(const std::string& path);
-// Joins a folder and a name.
-std::string guest_join(const std::string& dir, const std::string& name);
+using guestfs::GuestFs;
+using guestfs::GuestFsPtr;
+using guestfs::guest_dirname;
+using guestfs::guest_join;
+using guestfs::kMaxGuestFileBytes;
+using guestfs::kMaxSymlinkHops;
+using guestfs::MountedGuestFs;
+using guestfs::normalize_guest_path;
+using guestfs::open_folder_guest;
 
 }  // namespace vdkit::fixups

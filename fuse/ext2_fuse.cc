@@ -13,6 +13,7 @@
 #include <cstring>
 #include <new>
 
+#include "fuse/fuse_guard.h"
 #include "fuse/fuse_views.h"
 
 namespace vdkit {
@@ -22,19 +23,6 @@ Ext2FuseContext& ctx_of(fuse_req_t req) { return *static_cast<Ext2FuseContext*>(
 
 ext2_ino_t to_ext2(fuse_ino_t ino) { return ino == FUSE_ROOT_ID ? EXT2_ROOT_INO : static_cast<ext2_ino_t>(ino); }
 fuse_ino_t to_fuse(ext2_ino_t ino) { return ino == EXT2_ROOT_INO ? FUSE_ROOT_ID : ino; }
-
-// Runs an operation body; an allocation failure becomes ENOMEM instead of an
-// exception crossing into libfuse. Bodies reply as their last step.
-template <typename F>
-void guarded(fuse_req_t req, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
-  } catch (...) {
-    fuse_reply_err(req, EIO);
-  }
-}
 
 int err_of(const Status& st) {
   if (st.ok()) return 0;
@@ -85,16 +73,18 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
 }
 
 void op_destroy(void* userdata) {
-  auto* c = static_cast<Ext2FuseContext*>(userdata);
-  c->close_status = c->volume->Close();
-  if (!c->close_status.ok())
-    std::fprintf(stderr, "vdkit mount: closing the file system: %s\n", c->close_status.message().c_str());
+  guarded("destroy", [&] {
+    auto* c = static_cast<Ext2FuseContext*>(userdata);
+    c->close_status = c->volume->Close();
+    if (!c->close_status.ok())
+      std::fprintf(stderr, "vdkit mount: closing the file system: %s\n", c->close_status.message().c_str());
+  });
 }
 
 // ---------------------------------------------------------------- names
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  guarded(req, [&] {
+  guarded(req, "lookup", [&] {
     auto& c = ctx_of(req);
     Result<Ext2Stat> st = Status::Error(ENOENT, "");
     {
@@ -121,7 +111,7 @@ void op_forget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
 void op_forget_multi(fuse_req_t req, size_t, struct fuse_forget_data*) { fuse_reply_none(req); }
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "getattr", [&] {
     auto& c = ctx_of(req);
     Result<Ext2Stat> st = Status::Error(EIO, "");
     {
@@ -135,7 +125,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "setattr", [&] {
     auto& c = ctx_of(req);
     if (!c.writable) return (void)fuse_reply_err(req, EROFS);
     Result<Ext2Stat> st = Status::Error(EIO, "");
@@ -165,7 +155,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, s
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  guarded(req, [&] {
+  guarded(req, "readlink", [&] {
     auto& c = ctx_of(req);
     Result<std::string> target = Status::Error(EIO, "");
     {
@@ -179,8 +169,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 // Creates something and replies with its entry (and an open handle for create()).
 template <typename Make>
-void create_common(fuse_req_t req, Make&& make, struct fuse_file_info* fi = nullptr) {
-  guarded(req, [&] {
+void create_common(fuse_req_t req, const char* op, Make&& make, struct fuse_file_info* fi = nullptr) {
+  guarded(req, op, [&] {
     auto& c = ctx_of(req);
     if (!c.writable) return (void)fuse_reply_err(req, EROFS);
     const fuse_ctx* who = fuse_req_ctx(req);
@@ -210,26 +200,26 @@ void create_common(fuse_req_t req, Make&& make, struct fuse_file_info* fi = null
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  create_common(req, [&](Ext2Volume& v, uid_t uid, gid_t gid) {
+  create_common(req, "mknod", [&](Ext2Volume& v, uid_t uid, gid_t gid) {
     return v.CreateLocked(to_ext2(parent), name, mode, uid, gid, rdev);
   });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  create_common(req, [&](Ext2Volume& v, uid_t uid, gid_t gid) {
+  create_common(req, "mkdir", [&](Ext2Volume& v, uid_t uid, gid_t gid) {
     return v.CreateLocked(to_ext2(parent), name, S_IFDIR | (mode & 07777), uid, gid);
   });
 }
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  create_common(req, [&](Ext2Volume& v, uid_t uid, gid_t gid) {
+  create_common(req, "symlink", [&](Ext2Volume& v, uid_t uid, gid_t gid) {
     return v.SymlinkLocked(to_ext2(parent), name, link, uid, gid);
   });
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, struct fuse_file_info* fi) {
   create_common(
-      req,
+      req, "create",
       [&](Ext2Volume& v, uid_t uid, gid_t gid) {
         return v.CreateLocked(to_ext2(parent), name, S_IFREG | (mode & 07777), uid, gid);
       },
@@ -237,38 +227,38 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-  create_common(req, [&](Ext2Volume& v, uid_t, gid_t) -> Result<ext2_ino_t> {
+  create_common(req, "link", [&](Ext2Volume& v, uid_t, gid_t) -> Result<ext2_ino_t> {
     VDKIT_RETURN_IF_ERROR(v.LinkLocked(to_ext2(ino), to_ext2(newparent), newname));
     return to_ext2(ino);
   });
 }
 
-template <typename Op>
-void simple_op(fuse_req_t req, Op&& op) {
-  guarded(req, [&] {
+template <typename Fn>
+void simple_op(fuse_req_t req, const char* op, Fn&& fn) {
+  guarded(req, op, [&] {
     auto& c = ctx_of(req);
     if (!c.writable) return (void)fuse_reply_err(req, EROFS);
     Status st;
     {
       std::lock_guard<std::mutex> g(c.volume->mutex());
-      st = op(*c.volume);
+      st = fn(*c.volume);
     }
     fuse_reply_err(req, err_of(st));
   });
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  simple_op(req, [&](Ext2Volume& v) { return v.UnlinkLocked(to_ext2(parent), name); });
+  simple_op(req, "unlink", [&](Ext2Volume& v) { return v.UnlinkLocked(to_ext2(parent), name); });
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  simple_op(req, [&](Ext2Volume& v) { return v.RmdirLocked(to_ext2(parent), name); });
+  simple_op(req, "rmdir", [&](Ext2Volume& v) { return v.RmdirLocked(to_ext2(parent), name); });
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
                unsigned int flags) {
   if (flags & ~RENAME_NOREPLACE) return (void)fuse_reply_err(req, EINVAL);  // RENAME_EXCHANGE, WHITEOUT
-  simple_op(req, [&](Ext2Volume& v) {
+  simple_op(req, "rename", [&](Ext2Volume& v) {
     return v.RenameLocked(to_ext2(parent), name, to_ext2(newparent), newname, (flags & RENAME_NOREPLACE) != 0);
   });
 }
@@ -276,7 +266,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 // ---------------------------------------------------------------- files
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
-  guarded(req, [&] {
+  guarded(req, "open", [&] {
     auto& c = ctx_of(req);
     bool wants_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (wants_write && !c.writable) return (void)fuse_reply_err(req, EROFS);
@@ -300,7 +290,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "release", [&] {
     auto& c = ctx_of(req);
     Status st;
     {
@@ -312,7 +302,7 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "read", [&] {
     auto& c = ctx_of(req);
     if (off < 0) return (void)fuse_reply_err(req, EINVAL);
     std::unique_ptr<uint8_t[]> buf(new uint8_t[size]);
@@ -327,7 +317,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 }
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "write", [&] {
     auto& c = ctx_of(req);
     if (!c.writable) return (void)fuse_reply_err(req, EROFS);
     if (off < 0) return (void)fuse_reply_err(req, EINVAL);
@@ -345,7 +335,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
 void op_flush(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "fsync", [&] {
     auto& c = ctx_of(req);
     Status st;
     {
@@ -363,7 +353,7 @@ struct DirHandle {
 };
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
-  guarded(req, [&] {
+  guarded(req, "opendir", [&] {
     auto& c = ctx_of(req);
     auto h = std::make_unique<DirHandle>();
     Status st;
@@ -388,7 +378,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
-  guarded(req, [&] {
+  guarded(req, "readdir", [&] {
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
     std::string buf(size, '\0');
     size_t used = 0;
@@ -408,7 +398,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_
 
 // readdir with attributes, so `find`, `ls -l` and `du` need no lookup per entry.
 void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
-  guarded(req, [&] {
+  guarded(req, "readdirplus", [&] {
     auto& c = ctx_of(req);
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
     std::string buf(size, '\0');
@@ -444,7 +434,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
-  guarded(req, [&] {
+  guarded(req, "statfs", [&] {
     auto& c = ctx_of(req);
     struct statvfs sv{};
     {
@@ -466,7 +456,9 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 // ---------------------------------------------------------------- xattrs
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
-  simple_op(req, [&](Ext2Volume& v) { return v.SetXattrLocked(to_ext2(ino), name, std::string_view(value, size), flags); });
+  simple_op(req, "setxattr", [&](Ext2Volume& v) {
+    return v.SetXattrLocked(to_ext2(ino), name, std::string_view(value, size), flags);
+  });
 }
 
 void reply_sized(fuse_req_t req, const std::string& data, size_t size) {
@@ -476,7 +468,7 @@ void reply_sized(fuse_req_t req, const std::string& data, size_t size) {
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  guarded(req, [&] {
+  guarded(req, "getxattr", [&] {
     auto& c = ctx_of(req);
     Result<std::string> v = Status::Error(EIO, "");
     {
@@ -489,7 +481,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  guarded(req, [&] {
+  guarded(req, "listxattr", [&] {
     auto& c = ctx_of(req);
     Result<std::vector<std::string>> names = Status::Error(EIO, "");
     {
@@ -511,7 +503,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  simple_op(req, [&](Ext2Volume& v) { return v.RemoveXattrLocked(to_ext2(ino), name); });
+  simple_op(req, "removexattr", [&](Ext2Volume& v) { return v.RemoveXattrLocked(to_ext2(ino), name); });
 }
 
 const fuse_lowlevel_ops kOps = [] {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
-#include "fuse/ext2_device.h"
+#include "guestfs/ext2/ext2_volume.h"
 
 namespace vdkit {
 

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -25,30 +24,13 @@
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
+#include "guestfs/probe.h"
 
 extern char** environ;
 
 namespace vdkit {
 
 namespace fs = std::filesystem;
-
-std::string probe_fs_type(BlockDevice& dev) {
-  uint8_t head[4096] = {};
-  size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, dev.size()));
-  if (!dev.read(0, std::span<uint8_t>(head, n)).ok()) return "";
-  if (n >= 1082 && head[1080] == 0x53 && head[1081] == 0xef) return "ext2/3/4";
-  if (n >= 4 && std::memcmp(head, "XFSB", 4) == 0) return "xfs";
-  if (n >= 6 && std::memcmp(head, "LUKS\xba\xbe", 6) == 0) return "luks";
-  if (n >= 544 && std::memcmp(head + 512, "LABELONE", 8) == 0 && std::memcmp(head + 536, "LVM2 001", 8) == 0)
-    return "lvm2";
-  if (n >= 4096 && std::memcmp(head + 4086, "SWAPSPACE2", 10) == 0) return "swap";
-  if (n >= 11 && std::memcmp(head + 3, "NTFS    ", 8) == 0) return "ntfs";
-  if (n >= 90 && (std::memcmp(head + 82, "FAT32   ", 8) == 0 || std::memcmp(head + 54, "FAT1", 4) == 0)) return "vfat";
-  uint8_t btrfs[8];
-  if (dev.size() >= 0x10040 + 8 && dev.read(0x10040, btrfs).ok() && std::memcmp(btrfs, "_BHRfS_M", 8) == 0)
-    return "btrfs";
-  return "";
-}
 
 namespace {
 
@@ -133,11 +115,17 @@ std::string describe(const Partition& p) {
   return "partition " + std::to_string(p.number) + " (" + p.scheme + " type " + p.type + ")";
 }
 
-bool needs_kernel(const std::string& type) { return type == "xfs" || type == "btrfs"; }
+// The type guestfs::probe_fs finds at the start of dev; "" when unknown or unreadable.
+std::string fs_type_of(BlockDevice& dev) {
+  auto probe = guestfs::probe_fs(dev);
+  return probe.ok() ? probe->type : std::string();
+}
+
+bool needs_kernel(const std::string& type) { return type == guestfs::kFsXfs || type == guestfs::kFsBtrfs; }
 
 std::string upper_name(const std::string& type) {
-  if (type == "xfs") return "XFS";
-  if (type == "btrfs") return "Btrfs";
+  if (type == guestfs::kFsXfs) return "XFS";
+  if (type == guestfs::kFsBtrfs) return "Btrfs";
   return type;
 }
 
@@ -192,8 +180,9 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     std::string seen;
     for (const auto& p : plan.partitions) {
       auto v = view_of(&p);
-      std::string t = probe_fs_type(*v);
-      if (t == "ext2/3/4" || (cfg.kernel && !t.empty() && t != "swap" && t != "lvm2" && t != "luks")) {
+      std::string t = fs_type_of(*v);
+      if (guestfs::is_ext(t) || (cfg.kernel && !t.empty() && t != guestfs::kFsSwap && t != guestfs::kFsLvm2Member &&
+                                 t != guestfs::kFsLuks)) {
         chosen = &p;
         break;
       }
@@ -202,7 +191,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     }
     if (!chosen) {
       for (const auto& p : plan.partitions) {
-        std::string t = probe_fs_type(*view_of(&p));
+        std::string t = fs_type_of(*view_of(&p));
         if (needs_kernel(t))
           return Status::Unsupported(describe(p) + " holds an " + upper_name(t) +
                                      " file system, which vdkit cannot show itself (libext2fs reads only "
@@ -214,12 +203,12 @@ Result<Plan> make_plan(const MountConfig& cfg) {
   plan.fs_device = view_of(chosen);
   plan.what = chosen ? describe(*chosen) : std::string("the whole disk");
   plan.kernel_partition = chosen ? chosen->number : 0;
-  std::string t = probe_fs_type(*plan.fs_device);
+  std::string t = fs_type_of(*plan.fs_device);
   if (cfg.kernel) {
     if (t.empty()) return Status::Unsupported("no known file system on " + plan.what);
     return plan;
   }
-  if (t != "ext2/3/4") {
+  if (!guestfs::is_ext(t)) {
     if (needs_kernel(t))
       return Status::Unsupported(plan.what + " holds an " + upper_name(t) +
                                  " file system, which vdkit cannot show itself (libext2fs reads only ext2/3/4); "

@@ -33,8 +33,4 @@ Status run_mount(const MountConfig& cfg);
 // --kernel) and waits until the daemon has flushed and exited.
 Status run_umount(const std::string& mountpoint);
 
-// What file system starts at byte 0 of dev, by magic number: "ext2/3/4",
-// "xfs", "btrfs", "swap", "lvm2", "luks", "vfat", "ntfs", or "" when unknown.
-std::string probe_fs_type(BlockDevice& dev);
-
 }  // namespace vdkit

@@ -11,23 +11,13 @@
 #include <new>
 
 #include "blockcore/base/checked.h"
+#include "fuse/fuse_guard.h"
 #include "fuse/fuse_views.h"
 
 namespace vdkit {
 namespace {
 
 RawFuseContext& ctx_of(fuse_req_t req) { return *static_cast<RawFuseContext*>(fuse_req_userdata(req)); }
-
-template <typename F>
-void guarded(fuse_req_t req, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
-  } catch (...) {
-    fuse_reply_err(req, EIO);
-  }
-}
 
 const RawFuseEntry* entry_of(RawFuseContext& c, fuse_ino_t ino) {
   if (ino < 2 || ino - 2 >= c.entries.size()) return nullptr;
@@ -67,16 +57,18 @@ void op_init(void*, struct fuse_conn_info* conn) {
 }
 
 void op_destroy(void* userdata) {
-  auto* c = static_cast<RawFuseContext*>(userdata);
-  if (!c->writable) return;
-  for (auto& e : c->entries) {
-    Status st = e.device->flush();
-    if (!st.ok() && c->flush_status.ok()) c->flush_status = st;
-  }
+  guarded("destroy", [&] {
+    auto* c = static_cast<RawFuseContext*>(userdata);
+    if (!c->writable) return;
+    for (auto& e : c->entries) {
+      Status st = e.device->flush();
+      if (!st.ok() && c->flush_status.ok()) c->flush_status = st;
+    }
+  });
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  guarded(req, [&] {
+  guarded(req, "lookup", [&] {
     auto& c = ctx_of(req);
     if (parent != FUSE_ROOT_ID) return (void)fuse_reply_err(req, ENOTDIR);
     for (size_t i = 0; i < c.entries.size(); ++i) {
@@ -93,7 +85,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "getattr", [&] {
     auto& c = ctx_of(req);
     if (ino != FUSE_ROOT_ID && !entry_of(c, ino)) return (void)fuse_reply_err(req, ENOENT);
     struct stat st = stat_of(c, ino);
@@ -102,7 +94,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int to_set, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "setattr", [&] {
     auto& c = ctx_of(req);
     // A disk's size is fixed; times, owners and modes are not stored anywhere.
     if (to_set & FUSE_SET_ATTR_SIZE) return (void)fuse_reply_err(req, c.writable ? EPERM : EROFS);
@@ -122,7 +114,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "read", [&] {
     auto& c = ctx_of(req);
     const RawFuseEntry* e = entry_of(c, ino);
     if (!e || off < 0) return (void)fuse_reply_err(req, EINVAL);
@@ -137,7 +129,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 }
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "write", [&] {
     auto& c = ctx_of(req);
     const RawFuseEntry* e = entry_of(c, ino);
     if (!e || off < 0) return (void)fuse_reply_err(req, EINVAL);
@@ -153,7 +145,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "fsync", [&] {
     auto& c = ctx_of(req);
     const RawFuseEntry* e = entry_of(c, ino);
     if (!e || !c.writable) return (void)fuse_reply_err(req, 0);
@@ -166,7 +158,7 @@ void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply
 
 // SEEK_DATA / SEEK_HOLE answered from the device's extents, scanned in bounded windows.
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "lseek", [&] {
     auto& c = ctx_of(req);
     const RawFuseEntry* e = entry_of(c, ino);
     if (!e) return (void)fuse_reply_err(req, EINVAL);
@@ -199,7 +191,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info*) {
-  guarded(req, [&] {
+  guarded(req, "readdir", [&] {
     auto& c = ctx_of(req);
     std::string buf(size, '\0');
     size_t used = 0;

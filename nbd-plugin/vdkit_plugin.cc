@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "blockcore/base/caught_exception.h"
 #include "blockcore/env/env_settings.h"
 #include "nbd-plugin/export.h"
 
@@ -52,15 +53,11 @@ template <typename Fn>
 int guarded(const char* what, Fn&& fn) noexcept {
   try {
     return fn();
-  } catch (const std::bad_alloc&) {
-    nbdkit_error("%s: out of memory", what);
-    nbdkit_set_error(ENOMEM);
-  } catch (const std::exception& e) {
-    nbdkit_error("%s: internal error: %s", what, e.what());
-    nbdkit_set_error(EIO);
   } catch (...) {
-    nbdkit_error("%s: internal error", what);
-    nbdkit_set_error(EIO);
+    CaughtException e = describe_caught_exception();
+    if (e.code == ENOMEM) nbdkit_error("%s: %s", what, e.message);
+    else nbdkit_error("%s: internal error: %s", what, e.message);
+    nbdkit_set_error(e.code);
   }
   return -1;
 }

@@ -1,5 +1,5 @@
 // Folder GuestFs: guest-absolute symlinks stay inside the guest root; the mount table routes by longest mount point.
-#include "fixups/guest_fs.h"
+#include "guestfs/guest_fs.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,9 +7,7 @@
 
 #include <fstream>
 
-#include "fixups/inspect.h"
-
-namespace vdkit::fixups {
+namespace vdkit::guestfs {
 namespace {
 
 class FolderTest : public testing::Test {
@@ -67,22 +65,10 @@ TEST_F(FolderTest, MountTableRoutes) {
   EXPECT_EQ(normalize_guest_path("//a/./b/../c/"), "/a/c");
   EXPECT_EQ(normalize_guest_path("../.."), "/");
   EXPECT_EQ(guest_dirname("/etc/fstab"), "/etc");
+  // Neither a folder nor a table spanning several devices can say which blocks are free.
+  EXPECT_EQ(m.free_space(), nullptr);
+  EXPECT_EQ((*open_folder_guest(root_, false))->free_space(), nullptr);
 }
-
-#ifdef VDKIT_GUESTS_DIR
-// The test guest trees read through the folder implementation.
-TEST(GuestTrees, InspectSl5Folder) {
-  auto fs = open_folder_guest(std::string(VDKIT_GUESTS_DIR) + "/sl5/root", false);
-  ASSERT_TRUE(fs.ok());
-  Inspection in = inspect_guest(**fs, {});
-  EXPECT_EQ(in.os.distro, "scientificlinux");
-  ASSERT_EQ(in.boot_loaders.size(), 1u);  // grub.conf and its menu.lst link are one config
-  EXPECT_EQ(in.boot_loaders[0].kind, "grub-legacy");
-  ASSERT_EQ(in.kernels.size(), 2u);
-  EXPECT_TRUE(in.kernels[1].xen_only);
-  EXPECT_EQ(in.kernels[0].drivers["virtio_blk"], "module");
-}
-#endif
 
 }  // namespace
-}  // namespace vdkit::fixups
+}  // namespace vdkit::guestfs

@@ -1,5 +1,5 @@
 // Tests for Ext2Volume: file systems made by mkfs.ext4 -d, edited through the path API, checked by e2fsck and debugfs.
-#include "fuse/ext2_device.h"
+#include "guestfs/ext2/ext2_volume.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,70 +9,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <sstream>
+#include <stdexcept>
+
+#include "blockcore/testing/memory_device.h"
+#include "blockcore/testing/test_shell.h"
 
 namespace vdkit {
 namespace {
 
-// A writable BlockDevice held in memory, so the tests never touch the image file they started from.
-class MemoryDevice final : public BlockDevice {
- public:
-  explicit MemoryDevice(std::vector<uint8_t> bytes, bool writable = true)
-      : bytes_(std::move(bytes)), writable_(writable) {
-    info_.format = "raw";
-    info_.virtual_size = bytes_.size();
-  }
-  uint64_t size() const override { return bytes_.size(); }
-  Status read(uint64_t off, std::span<uint8_t> buf) override {
-    VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
-    std::lock_guard<std::mutex> g(mu_);
-    if (fail_reads) return Status::IoError("memory device: injected read error at " + std::to_string(off));
-    std::memcpy(buf.data(), bytes_.data() + off, buf.size());
-    return Status::Ok();
-  }
-  Status extents(uint64_t off, uint64_t len, std::vector<Extent>& out) override {
-    append_extent(out, {off, len, ExtentType::kData});
-    return Status::Ok();
-  }
-  DeviceCaps caps() const override {
-    DeviceCaps c;
-    c.writable = writable_;
-    return c;
-  }
-  Status write(uint64_t off, std::span<const uint8_t> buf) override {
-    if (!writable_) return BlockDevice::write(off, buf);
-    VDKIT_RETURN_IF_ERROR(check_range(off, buf.size()));
-    std::lock_guard<std::mutex> g(mu_);
-    bool fail = writes_++ == fail_write;
-    if (fail && fail_reads_after_write_error) fail_reads = true;
-    // A failing write is torn: its first half lands.
-    std::memcpy(bytes_.data() + off, buf.data(), fail ? buf.size() / 2 : buf.size());
-    return fail ? Status::IoError("memory device: injected write error at " + std::to_string(off)) : Status::Ok();
-  }
-  uint64_t writes() const { return writes_; }
-  uint64_t fail_write = UINT64_MAX;  // index of the one write that fails
-  bool fail_reads_after_write_error = false;  // that failure also makes every read fail, until fail_reads is reset
-  bool fail_reads = false;
-  const ImageInfo& info() const override { return info_; }
-  const std::vector<uint8_t>& bytes() const { return bytes_; }
-
- private:
-  std::mutex mu_;
-  std::vector<uint8_t> bytes_;
-  bool writable_;
-  uint64_t writes_ = 0;
-  ImageInfo info_;
-};
-
+// Every command here redirects its own stderr; the braces keep test::run's 2>&1 from overriding that.
 std::string run(const std::string& cmd, int* status = nullptr) {
   std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
+  int st = test::run("{ " + cmd + "; }", &out);
   if (status) *status = st;
   return out;
 }
@@ -185,6 +134,41 @@ TEST_F(Ext2VolumeTest, RefusesWhatIsNotExt) {
   EXPECT_EQ(Ext2Volume::Open(ro, true).status().code(), EROFS);
 }
 
+// libext2fs passes only an errcode_t up from the io_manager; the Status must still say what the device said.
+TEST_F(Ext2VolumeTest, AReadFaultNamesTheDeviceOffset) {
+  auto vol = Ext2Volume::Open(dev_, false);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  dev_->fail_reads = true;
+  auto text = (*vol)->ReadFile("/a/b/c.txt");
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), EIO);
+  const std::string& m = text.status().message();
+  EXPECT_NE(m.find("memory device: injected read error at "), std::string::npos) << m;
+  EXPECT_NE(m.find("bytes at offset "), std::string::npos) << m;
+  dev_->fail_reads = false;
+  auto again = (*vol)->ReadFile("/a/b/c.txt");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, "hello");
+  // A later error that is not the device's carries no stale device message.
+  auto missing = (*vol)->ReadFile("/a/none");
+  EXPECT_EQ(missing.status().code(), ENOENT);
+  EXPECT_EQ(missing.status().message().find("injected"), std::string::npos) << missing.status().message();
+}
+
+// An exception thrown by the device must not unwind through libext2fs: it comes back as an EIO naming it.
+TEST_F(Ext2VolumeTest, AnExceptionFromTheDeviceStaysOnOurSideOfLibext2fs) {
+  auto vol = Ext2Volume::Open(dev_, false);
+  ASSERT_TRUE(vol.ok()) << vol.status().message();
+  dev_->on_read = [](uint64_t, size_t) { throw std::runtime_error("the device went away mid-read"); };
+  auto text = (*vol)->ReadFile("/etc/fstab");
+  dev_->on_read = nullptr;
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), EIO);
+  EXPECT_NE(text.status().message().find("the device went away mid-read"), std::string::npos)
+      << text.status().message();
+  EXPECT_TRUE((*vol)->ReadFile("/etc/fstab").ok());
+}
+
 TEST_F(Ext2VolumeTest, FullFileSystemGivesEnospc) {
   auto vol = Ext2Volume::Open(dev_, true);
   ASSERT_TRUE(vol.ok());
@@ -211,7 +195,7 @@ TEST_F(Ext2VolumeTest, AWriteFailingAnywhereLeavesEachFileOldOrNew) {
     {
       auto vol = Ext2Volume::Open(dev_, true);
       ASSERT_TRUE(vol.ok()) << vol.status().message();
-      dev_->fail_write = dev_->writes() + k;  // counted from after the open
+      dev_->fail_write = dev_->writes.load() + k;  // counted from after the open
       first = (*vol)->WriteFile("/etc/fstab", new_fstab);
       second = first.ok() ? (*vol)->WriteFile("/a/b/c.txt", new_c) : first;
       closed = (*vol)->Close();
@@ -250,7 +234,7 @@ TEST_F(Ext2VolumeTest, AReloadFailingAfterRollBackLeavesTheVolumeReadableAndClos
   auto vol = Ext2Volume::Open(dev_, true);
   ASSERT_TRUE(vol.ok()) << vol.status().message();
   dev_->fail_reads_after_write_error = true;
-  dev_->fail_write = dev_->writes();  // the first write of the next change
+  dev_->fail_write = dev_->writes.load();  // the first write of the next change
   Status w = (*vol)->WriteFile("/etc/fstab", "UUID=2 / ext4 defaults 0 1\n");
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.message().find("put back"), std::string::npos) << w.message();

@@ -1,4 +1,8 @@
 // Ext2Volume: an ext2/3/4 file system opened through libext2fs over a vdkit BlockDevice, with a small path API.
+//
+// The implementation is split by responsibility: volume.cc (open/close), inode.cc, names.cc, dirs.cc, data.cc,
+// xattrs.cc, paths.cc (the path API) and write_txn.cc (WriteFile's all-or-nothing transaction); the io_manager over
+// the BlockDevice is io_manager.cc, and errcode_t/errno/Status mapping errors.cc.
 #pragma once
 
 #include <ext2fs/ext2_fs.h>
@@ -17,16 +21,11 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
-#include "blockcore/layers/undo_device.h"
 #include "blockcore/base/status.h"
+#include "blockcore/layers/undo_device.h"
+#include "guestfs/ext2/errors.h"
 
 namespace vdkit {
-
-// Maps a libext2fs error code to the errno a caller should see (ENOSPC for a
-// full file system, EROFS, ENOENT, ENOTDIR, EEXIST, ENODATA, EIO, ...).
-int ext2_errno(errcode_t err);
-// A Status carrying ext2_errno(err) and "what: <libext2fs message>".
-Status ext2_status(errcode_t err, const std::string& what);
 
 // What stat(2) would say about an inode, as the guest has it.
 struct Ext2Stat {
@@ -151,6 +150,13 @@ class Ext2Volume {
   Status RemoveXattrLocked(ext2_ino_t ino, const std::string& name);
   Status FlushLocked();  // metadata to the device, then BlockDevice::flush()
 
+  // The blocks the block bitmap marks free, as {offset, length} byte ranges of the volume's device, merged and
+  // sorted; returns how many blocks that is. Reads the bitmap if this volume has not yet (a read-only one); a
+  // writable one answers from its bitmap in memory, changes not yet flushed included. Blocks before
+  // s_first_data_block (the 1 KiB boot block of a 1 KiB-block file system) and past the last block are not in the
+  // bitmap and never reported. Locks the mutex itself.
+  Result<uint64_t> UnusedRanges(std::vector<std::pair<uint64_t, uint64_t>>& out);
+
   // Open-file bookkeeping, so an unlinked file keeps its data while open
   // (caller holds mutex()). The last Release of an inode with no links frees it.
   void AcquireLocked(ext2_ino_t ino);
@@ -177,6 +183,7 @@ class Ext2Volume {
   bool writable_;
   bool damaged_ = false;  // a rollback failed: no more writes
   std::string channel_name_;
+  std::shared_ptr<ext2::DeviceErrors> io_errors_;  // the io_manager's record of the device's last failure
   std::mutex mu_;
   std::map<ext2_ino_t, int> open_count_;  // inodes held open by callers
 };
