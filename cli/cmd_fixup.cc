@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blockcore/convert/convert_job.h"
+#include "blockcore/layers/device_stack.h"
 #include "cli/command.h"
 #include "cli/fixup_flags.h"
 #include "fixups/run.h"
@@ -64,15 +65,15 @@ int run_fixup(const FixupArgs& a) {
       if (!stats.ok()) return fail("fixup", stats.status().Context(a.source));
       r = std::move(res);
     } else {
-      OpenOptions oo = a.image.open_options();
-      oo.writable = a.in_place;
-      auto dev = open_image(a.source, oo);
-      if (!dev.ok()) return fail("fixup", dev.status());
-      std::shared_ptr<BlockDevice> d(std::move(*dev));
-      if (a.in_place && !d->caps().writable)
-        return fail("fixup",
-                    Status::Error(EROFS, a.source + ": this format cannot be written in place; use -o OUTPUT"));
-      r = fixup_device(d, opt, a.in_place);
+      StackSpec spec;
+      spec.source = a.source;
+      spec.open = a.image.open_options();
+      spec.writes = a.in_place ? WriteLayer::kInPlace : WriteLayer::kNone;
+      spec.labels.in_place = "--in-place";
+      spec.labels.overlay_hint = "use -o OUTPUT";
+      auto stack = open_device_stack(spec);
+      if (!stack.ok()) return fail("fixup", stack.status());
+      r = fixup_device(stack->top, opt, a.in_place);
     }
   }
   if (!r.ok()) return fail("fixup", r.status().Context(a.source));
@@ -105,8 +106,8 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                             "net.ifnames=0 on a guest with predictable NIC names, and a lone netplan NIC keyed by\n"
                             "the old hypervisor's PCI name (ens192) is matched by name \"en*\" instead. With\n"
                             "--network keep, static addresses and their routes stay and only the pinned MACs and\n"
-                            "NIC names are fixed; with --network none (or --no-network) nothing network-related is\n"
-                            "touched.\n\n"
+                            "NIC names are fixed; with --network none (or --no-network) the network configs and\n"
+                            "NIC naming stay as they are (70-persistent-net.rules is still emptied).\n\n"
                             "Warnings (never silent): virtio drivers missing from a kernel or its initrd, with the\n"
                             "command to run in the guest; cloud-init missing; no boot loader recognised; more than\n"
                             "one disk referenced. Every change is printed as a unified diff. A second run finds\n"

@@ -14,6 +14,11 @@ namespace vdkit::cli {
 // Add to a subcommand's arguments; options() after parsing turns what was given into FixupOptions through
 // fixups::set_fixup_option, so a flag and a plan-file column mean the same.
 struct FixupFlags {
+  FixupFlags() = default;
+  // The flags' callbacks hold this object's address: a copy would leave them filling the original.
+  FixupFlags(const FixupFlags&) = delete;
+  FixupFlags& operator=(const FixupFlags&) = delete;
+
   // help_prefix goes before each help line ("With --fixup: ").
   void add_to(CLI::App& sub, const std::string& help_prefix = "");
   Result<fixups::FixupOptions> options() const;

@@ -7,6 +7,7 @@
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
 #include "fixups/rules/fstab.h"
+#include "fixups/rules/text.h"
 #include "guestfs/ext2/ext2_guest_fs.h"
 #include "guestfs/probe.h"
 
@@ -22,11 +23,6 @@ Status probe_into(BlockDevice& dev, FsInfo& fs) {
 }
 
 bool ieq_prefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 }  // namespace
 
@@ -75,8 +71,8 @@ const FsInfo* DeviceMapper::find(std::string_view device) const {
   if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
   if (ieq_prefix(v, "UUID=")) {
     // vfat and NTFS serials are upper case where blkid prints them, ext and xfs UUIDs lower case.
-    std::string u = lower(std::string(v.substr(5)));
-    return by([&](const FsInfo& f) { return !f.uuid.empty() && lower(f.uuid) == u; });
+    std::string u = detail::lower(v.substr(5));
+    return by([&](const FsInfo& f) { return !f.uuid.empty() && detail::lower(f.uuid) == u; });
   }
   if (ieq_prefix(v, "LABEL=")) return by([&](const FsInfo& f) { return !f.label.empty() && f.label == v.substr(6); });
   if (ieq_prefix(v, "/dev/disk/by-uuid/"))

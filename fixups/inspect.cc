@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "blockcore/base/bytes.h"
 #include "fixups/initramfs.h"
 #include "fixups/rules/bls.h"
 #include "fixups/rules/cloud_init.h"
@@ -129,7 +130,8 @@ void detect_os(GuestFs& fs, OsInfo& os) {
                    "\x7f"
                    "ELF") != 0)
       continue;
-    unsigned machine = static_cast<unsigned char>((*t)[18]) | static_cast<unsigned char>((*t)[19]) << 8;
+    // e_machine, little-endian as on every architecture vdkit moves guests from.
+    unsigned machine = load_le16(reinterpret_cast<const uint8_t*>(t->data()) + 18);
     switch (machine) {
       case 3:
         os.arch = "i386";

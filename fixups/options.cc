@@ -25,7 +25,7 @@ const std::vector<FixupOptionSpec>& fixup_option_specs() {
        "How fstab, crypttab and boot loaders name disks: uuid (default), label, or vd (/dev/vdX)"},
       {"network", {"dhcp", "keep", "none"},
        "Network configs: dhcp (default: static becomes DHCP, pinned MACs go), keep (addresses stay, pinned MACs "
-       "go), none (left as they are)"},
+       "go), none (configs and NIC naming left as they are)"},
       {"no-network", {}, "Same as --network none"},
       {"backup", {}, "Keep each edited file as FILE.vdkit-orig beside it in the guest"},
   };

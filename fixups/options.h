@@ -15,7 +15,7 @@ namespace vdkit::fixups {
 enum class NetworkMode {
   kDhcp,  // static addresses become DHCP, their default routes are commented out, pinned MACs go (the default)
   kKeep,  // addresses stay as configured; pinned MACs go, NIC names are made to match the virtio NIC
-  kNone,  // network configs and NIC naming are left exactly as they are
+  kNone,  // network configs and NIC naming on the command line are left as they are (udev's pinned-MAC rules still go)
 };
 
 struct FixupOptions {

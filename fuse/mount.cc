@@ -167,6 +167,8 @@ Result<Plan> make_plan(const MountConfig& cfg) {
 
   const Partition* chosen = nullptr;
   if (cfg.partition > 0) {
+    if (plan.partitions.empty())
+      return Status::Invalid("'" + cfg.source + "' has no partition table; omit --partition to use the whole disk");
     VDKIT_ASSIGN_OR_RETURN(Partition p, find_partition(*plan.disk, cfg.partition, cfg.source));
     for (const auto& q : plan.partitions)
       if (q.number == p.number) chosen = &q;

@@ -206,7 +206,8 @@ bool is_ext(std::string_view type) {
 
 FsProbe probe_fs_bytes(std::span<const uint8_t> head) {
   FsProbe out;
-  // ext first, as both earlier probers did; vfat last, its signature being the weakest.
+  // The most specific signatures first (ext's magic with its feature checks); vfat last, its signature being the
+  // weakest (a boot sector any of the others may also start with).
   for (auto probe : {probe_ext, probe_xfs, probe_luks, probe_lvm2, probe_swap, probe_btrfs, probe_ntfs, probe_vfat}) {
     if (probe(head, out)) return out;
     out = FsProbe();

@@ -204,7 +204,7 @@ void vdkit_cleanup() noexcept {
 }
 
 void vdkit_dump_plugin() noexcept {
-  std::printf("vdkit_version=0.1.0\n");
+  std::printf("vdkit_version=%s\n", VDKIT_VERSION);
   std::printf("vdkit_formats=raw,qcow2,vmdk\n");
   std::printf("vdkit_parameters=%s\n", kParams);
   std::printf("vdkit_writable=false,overlay,in-place\n");
@@ -347,7 +347,7 @@ nbdkit_plugin make_plugin() {
   nbdkit_plugin p{};
   p.name = "vdkit";
   p.longname = "vdkit: VMDK, qcow2 and raw disks as raw NBD exports";
-  p.version = "0.1.0";
+  p.version = VDKIT_VERSION;
   p.description = "Export a raw, qcow2 or VMDK disk (with its backing chain) as a raw disk, with extents";
   p.config = vdkit_config;
   p.config_complete = vdkit_config_complete;

@@ -1,6 +1,4 @@
 // qcow2 v3 target writer: sequential layout, exact 16-bit refcounts, raw-deflate or zstd compressed clusters.
-#include "blockcore/base/bytes.h"
-#include "blockcore/qcow2/qcow2_format.h"
 #include "blockcore/convert/qcow2_writer.h"
 
 #include <fcntl.h>
@@ -9,7 +7,9 @@
 #include <cstring>
 #include <vector>
 
+#include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
+#include "blockcore/qcow2/qcow2_format.h"
 #include "blockcore/io/io_engine.h"
 #include "blockcore/convert/raw_writer.h"
 

@@ -16,15 +16,17 @@ struct EnvSettings {
   std::string fault;           // VDKIT_FAULT (tests): fault_io.h's rule syntax
 };
 
-// Reads the variables; the only getenv of VDKIT_* settings in the project.
+// Reads the variables: the only getenv of the I/O settings in the project.
 EnvSettings read_env_settings();
 
 // Makes the engines the settings ask for (wrapped in a FaultInjectingEngine
 // when `fault` is set, so injected faults reach a real nbdkit or FUSE process)
 // and installs them as the process-wide defaults. Returns how convert should
 // write file targets. A malformed `fault` is an error naming the variable.
-// Call once, before any image is opened; with nbdkit, before it forks (the
-// io_uring probe's ring is closed again; per-thread rings come on first use).
+// Call once, before any image is opened with the default engines. The nbdkit
+// plugin calls it in after_fork: choosing the engine probes an io_uring ring,
+// and none may exist before nbdkit forks (until then the plugin's files use
+// its own fork-safe pread/pwrite engine).
 Result<TargetIo> apply_env_settings(const EnvSettings& settings);
 
 }  // namespace vdkit

@@ -6,6 +6,11 @@
 
 namespace vdkit {
 
+namespace {
+// A label the front end left empty adds nothing.
+Status labelled(const Status& st, const std::string& label) { return label.empty() ? st : st.Context(label); }
+}  // namespace
+
 Result<Partition> find_partition(BlockDevice& disk, int number, const std::string& disk_name) {
   VDKIT_ASSIGN_OR_RETURN(auto table, read_partition_table(disk));
   if (table.empty()) return Status::Invalid("'" + disk_name + "' has no MBR or GPT partition table");
@@ -27,7 +32,7 @@ Result<DeviceStack> open_device_stack(const StackSpec& spec) {
   OpenOptions opts = spec.open;
   opts.writable = spec.writes == WriteLayer::kInPlace;
   auto src = open_image(spec.source, opts);
-  if (!src.ok()) return src.status().Context(spec.labels.source);
+  if (!src.ok()) return labelled(src.status(), spec.labels.source);
   DeviceStack st;
   st.disk = std::shared_ptr<BlockDevice>(std::move(*src));
   st.source_info = st.disk->info();
@@ -38,9 +43,9 @@ Result<DeviceStack> open_device_stack(const StackSpec& spec) {
       if (!st.disk->caps().writable) {
         const ImageInfo& i = st.source_info;
         std::string fmt = i.format + (i.subformat.empty() ? "" : " " + i.subformat);
-        return Status::Unsupported("vdkit cannot write " + fmt + " images in place ('" + spec.source + "'); " +
-                                   spec.labels.overlay_hint + " to keep writes apart from the source")
-            .Context(spec.labels.in_place);
+        Status refused = Status::Unsupported("vdkit cannot write " + fmt + " images in place ('" + spec.source +
+                                             "'); " + spec.labels.overlay_hint + " to keep writes apart from the source");
+        return labelled(refused, spec.labels.in_place);
       }
       break;
     case WriteLayer::kMemoryOverlay: st.disk = make_memory_overlay(std::move(st.disk)); break;
@@ -49,7 +54,7 @@ Result<DeviceStack> open_device_stack(const StackSpec& spec) {
       ov_opts.writable = true;
       // The overlay names the source as given, so the pair can be moved together when it lies below the overlay.
       auto ov = create_qcow2_overlay(spec.overlay_path, spec.source, st.source_info.format, st.disk->size(), ov_opts);
-      if (!ov.ok()) return ov.status().Context(spec.labels.overlay);
+      if (!ov.ok()) return labelled(ov.status(), spec.labels.overlay);
       st.disk = std::shared_ptr<BlockDevice>(std::move(*ov));
       break;
     }
@@ -58,7 +63,7 @@ Result<DeviceStack> open_device_stack(const StackSpec& spec) {
   st.top = st.disk;
   if (spec.partition > 0) {
     auto p = find_partition(*st.disk, spec.partition, spec.source);
-    if (!p.ok()) return p.status().Context(spec.labels.partition);
+    if (!p.ok()) return labelled(p.status(), spec.labels.partition);
     st.partition = *p;
     st.top = make_partition_view(st.disk, p->offset, p->length);
   }

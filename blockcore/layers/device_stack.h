@@ -21,6 +21,7 @@ enum class WriteLayer {
 
 // How errors name what the user gave: the nbdkit plugin says "file=disk.vmdk",
 // "overlay=...", "partition=2"; the CLI says "'disk.vmdk'", "--overlay", "--partition 2".
+// An empty label adds no context (the message already names the file).
 struct StackLabels {
   std::string source;        // context of a failed open
   std::string overlay;       // context of a failed overlay creation

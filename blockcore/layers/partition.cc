@@ -1,5 +1,4 @@
 // MBR (with extended/logical chains) and GPT (with CRC checks and backup-header fallback) readers, and PartitionView.
-#include "blockcore/base/bytes.h"
 #include "blockcore/layers/partition.h"
 
 #include <zlib.h>
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
 
 namespace vdkit {

@@ -26,7 +26,7 @@ uint64_t get_entry(const uint8_t* b, uint32_t order, uint64_t i) {
     case 3:
       return b[i];
     case 4:
-      return (uint64_t{b[2 * i]} << 8) | b[2 * i + 1];
+      return load_be16(b + 2 * i);
     case 5:
       return load_be32(b + 4 * i);
     default:
@@ -48,8 +48,7 @@ void set_entry(uint8_t* b, uint32_t order, uint64_t i, uint64_t v) {
       b[i] = static_cast<uint8_t>(v);
       break;
     case 4:
-      b[2 * i] = static_cast<uint8_t>(v >> 8);
-      b[2 * i + 1] = static_cast<uint8_t>(v);
+      store_be16(b + 2 * i, static_cast<uint16_t>(v));
       break;
     case 5:
       store_be32(b + 4 * i, static_cast<uint32_t>(v));

@@ -1,9 +1,9 @@
 // Parsers and checks for VMDK binary structures: the hosted sparse header, stream markers and footer, seSparse headers.
-#include "blockcore/base/bytes.h"
 #include "blockcore/vmdk/vmdk_format.h"
 
 #include <cstring>
 
+#include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
 
 namespace vdkit::vmdk {

@@ -29,8 +29,6 @@ Result<GrainBuffer> GrainMap::grain_table(uint64_t offset, size_t bytes) {
 
 namespace {
 
-static_assert(std::endian::native == std::endian::little, "VMDK tables are read in place on little-endian hosts");
-
 class HostedGrainMap final : public GrainMap {
  public:
   HostedGrainMap(std::shared_ptr<File> file, uint64_t file_size, uint32_t file_id, GrainCache* gt_cache,
