@@ -27,7 +27,6 @@
 namespace vdkit::fixups {
 namespace {
 
-constexpr size_t kMaxConfigBytes = 4u << 20;
 constexpr const char* kGeneratorMask = "/etc/udev/rules.d/75-persistent-net-generator.rules";
 
 class Planner {

@@ -30,9 +30,6 @@
 namespace vdkit::fixups {
 namespace {
 
-// Config files are small; anything larger is not a config file we can use.
-constexpr size_t kMaxConfigBytes = 4u << 20;
-
 std::optional<std::string> read_small(GuestFs& fs, const std::string& path) {
   if (!fs.is_file(path)) return std::nullopt;
   auto r = fs.read_file(path, kMaxConfigBytes);
@@ -43,11 +40,8 @@ std::optional<std::string> read_small(GuestFs& fs, const std::string& path) {
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using detail::lower;
+using detail::starts_with;
 std::string trim_blanks(const std::string& s) {
   size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);

@@ -1,6 +1,7 @@
 // Guest inspection: OS, boot loaders and entries, kernels and their virtio drivers, network, consoles, cloud-init.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -12,6 +13,9 @@
 #include "fixups/rules/net_summary.h"
 
 namespace vdkit::fixups {
+
+// Config files are small; anything larger is not a config file inspection or the fixups can use.
+inline constexpr size_t kMaxConfigBytes = 4u << 20;
 
 // The virtio drivers a guest needs on KVM, and the kernel config symbol of each.
 inline constexpr const char* kVirtioDrivers[][2] = {{"virtio_blk", "CONFIG_VIRTIO_BLK"},
