@@ -122,9 +122,12 @@ Status GuestDisk::close() {
 }
 
 
-Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
+bool can_open_fs(std::string_view type) { return guestfs::is_ext(type); }
+
+Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
+  if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   auto vol = Ext2Volume::Open(view, writable);
@@ -142,14 +145,14 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
   // The root: the first ext file system with an /etc/fstab.
   int root = -1;
   std::string fstab;
-  Status last = Status::Error(ENOENT, "no ext2/3/4 file system on the disk holds /etc/fstab");
+  Status last = Status::Error(ENOENT, "no file system vdkit reads on the disk holds /etc/fstab");
   for (size_t k = 0; k < g->filesystems.size() && root < 0; ++k) {
     const FsInfo& f = g->filesystems[k];
-    if (!guestfs::is_ext(f.type)) continue;
+    if (!can_open_fs(f.type)) continue;
     // Look for the root read-only: a file system that turns out not to be it is never written to (not even the
     // superblock's mount count), and a failure there cannot be mistaken for "not the root".
     std::function<Status()> closer;
-    auto fs = open_ext_guest(dev, f, false, &closer);
+    auto fs = open_volume_fs(dev, f, false, &closer);
     if (!fs.ok()) {
       last = fs.status();
       continue;
@@ -158,7 +161,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     if (closer) VDKIT_RETURN_IF_ERROR(closer());
     closer = nullptr;
     if (!text.ok()) continue;
-    fs = open_ext_guest(dev, f, writable, &closer);
+    fs = open_volume_fs(dev, f, writable, &closer);
     if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
@@ -183,9 +186,9 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     }
     if (e.mount_point.empty() || e.mount_point[0] != '/' || e.mount_point == "/" || !info.mount_point.empty()) continue;
     info.mount_point = e.mount_point;
-    if (!guestfs::is_ext(info.type)) continue;
+    if (!can_open_fs(info.type)) continue;
     std::function<Status()> closer;
-    auto fs = open_ext_guest(dev, info, writable, &closer);
+    auto fs = open_volume_fs(dev, info, writable, &closer);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);
     g->fs->add(e.mount_point, std::move(*fs));
     if (closer) g->closers.push_back(closer);

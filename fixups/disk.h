@@ -74,8 +74,13 @@ struct GuestDisk {
 // image opened with OpenOptions::writable).
 Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable);
 
-// Opens one ext2/3/4 file system of dev as a GuestFs (libext2fs, no FUSE).
-Result<GuestFsPtr> open_ext_guest(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
+// Whether open_volume_fs can open a file system of this type (blkid's TYPE name).
+bool can_open_fs(std::string_view type);
+
+// Opens one file system of dev as a GuestFs, by its probed type: ext2/3/4 through libext2fs (read-write when
+// asked); every reader vdkit adds for other types plugs in here, so open_guest and the front ends need no change.
+// closer, when set, receives what flushes and closes the file system.
+Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer);
 
 }  // namespace vdkit::fixups

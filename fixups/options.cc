@@ -28,6 +28,10 @@ const std::vector<FixupOptionSpec>& fixup_option_specs() {
        "go), none (configs and NIC naming left as they are)"},
       {"no-network", {}, "Same as --network none"},
       {"backup", {}, "Keep each edited file as FILE.vdkit-orig beside it in the guest"},
+      {"kernel", {}, "Write XFS and Btrfs guests through the host kernel (a private loop mount; needs root)"},
+      {"replay-journal", {}, "With --in-place: replay a journal that needs recovery into the image itself"},
+      {"force", {}, "Write even when the pre-write checks find the file system inconsistent"},
+      {"no-initramfs", {}, "Leave the guest's initramfs images as they are (no virtio drivers added)"},
   };
   return specs;
 }
@@ -54,6 +58,23 @@ Status set_fixup_option(FixupOptions& o, std::string_view name, std::string_view
   }
   if (n == "backup") {
     VDKIT_ASSIGN_OR_RETURN(o.backup, parse_flag(name, value));
+    return Status::Ok();
+  }
+  if (n == "kernel") {
+    VDKIT_ASSIGN_OR_RETURN(o.kernel, parse_flag(name, value));
+    return Status::Ok();
+  }
+  if (n == "replay-journal") {
+    VDKIT_ASSIGN_OR_RETURN(o.replay_journal, parse_flag(name, value));
+    return Status::Ok();
+  }
+  if (n == "force") {
+    VDKIT_ASSIGN_OR_RETURN(o.force, parse_flag(name, value));
+    return Status::Ok();
+  }
+  if (n == "no-initramfs") {
+    VDKIT_ASSIGN_OR_RETURN(bool on, parse_flag(name, value));
+    o.initramfs = !on;
     return Status::Ok();
   }
   std::vector<std::string> names;

@@ -22,6 +22,16 @@ struct FixupOptions {
   DeviceNaming naming = DeviceNaming::kUuid;
   NetworkMode network = NetworkMode::kDhcp;
   bool backup = false;  // keep each edited file as PATH.vdkit-orig beside it in the guest
+  // Write file systems vdkit cannot write itself (XFS, Btrfs) through the host kernel (guestfs/kernel_mount.*);
+  // needs root. Without it such guests are inspected and planned, never written.
+  bool kernel = false;
+  // --in-place only: replay a journal that needs recovery into the image itself (into the overlay it is always
+  // replayed, since the source stays untouched there).
+  bool replay_journal = false;
+  // Write even where the pre-write consistency checks found a problem.
+  bool force = false;
+  // Add missing virtio drivers to the guest's initramfs images (--no-initramfs turns it off).
+  bool initramfs = true;
 
   // Whether any network edit is made at all, and what the network rewriters do with addresses.
   bool network_edits() const { return network != NetworkMode::kNone; }

@@ -58,6 +58,22 @@ TEST(FixupOptions, FlagsTakePlanFileBooleans) {
   }
 }
 
+TEST(FixupOptions, SecondRoundFlags) {
+  FixupOptions o;
+  EXPECT_FALSE(o.kernel);
+  EXPECT_FALSE(o.replay_journal);
+  EXPECT_FALSE(o.force);
+  EXPECT_TRUE(o.initramfs);
+  ASSERT_TRUE(set_fixup_option(o, "kernel", "").ok());
+  ASSERT_TRUE(set_fixup_option(o, "replay-journal", "yes").ok());
+  ASSERT_TRUE(set_fixup_option(o, "force", "1").ok());
+  ASSERT_TRUE(set_fixup_option(o, "no-initramfs", "").ok());
+  EXPECT_TRUE(o.kernel);
+  EXPECT_TRUE(o.replay_journal);
+  EXPECT_TRUE(o.force);
+  EXPECT_FALSE(o.initramfs);
+}
+
 TEST(FixupOptions, ErrorsNameTheOptionAndWhatItTakes) {
   FixupOptions o;
   Status st = set_fixup_option(o, "network", "static");
@@ -68,7 +84,7 @@ TEST(FixupOptions, ErrorsNameTheOptionAndWhatItTakes) {
   st = set_fixup_option(o, "backup", "maybe");
   EXPECT_EQ(st.message(), "backup=maybe: expected true or false");
   st = set_fixup_option(o, "colour", "blue");
-  EXPECT_EQ(st.message(), "unknown fixup option 'colour' (known: device-names, network, no-network, backup)");
+  EXPECT_EQ(st.message(), "unknown fixup option 'colour' (known: device-names, network, no-network, backup, kernel, replay-journal, force, no-initramfs)");
   EXPECT_EQ(o.network, NetworkMode::kDhcp) << "a refused value changes nothing";
 }
 
