@@ -24,9 +24,11 @@ ALLOWED = {
     "guestfs": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "fuse": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "guestfs"},
     "fixups": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "guestfs"},
+    "batch": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/convert",
+              "guestfs", "fixups"},
     "nbd-plugin": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/env"},
     "cli": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/convert",
-            "blockcore/env", "guestfs", "fuse", "fixups"},
+            "blockcore/env", "guestfs", "fuse", "fixups", "batch"},
 }
 # Tests beside the code may also use the test doubles, the shell helper and any blockcore layer (a test of the
 # I/O engine opens real images; a concurrency test stacks an overlay on a driver).

@@ -1,0 +1,304 @@
+// The batch runner: a queue of guests, biggest first, worked by --jobs threads that share the machine's cores.
+#include "batch/runner.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "blockcore/base/units.h"
+#include "blockcore/convert/convert_job.h"
+#include "blockcore/convert/target_names.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/sources/nbd_source.h"
+#include "fixups/run.h"
+
+namespace vdkit::batch {
+
+namespace {
+
+std::string dir_of(const std::string& p) {
+  size_t s = p.find_last_of('/');
+  if (s == std::string::npos) return ".";
+  return s == 0 ? "/" : p.substr(0, s);
+}
+
+std::string base_of(const std::string& p) { return p.substr(p.find_last_of('/') + 1); }
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+// mkdir -p.
+Status make_dirs(const std::string& dir) {
+  if (dir.empty() || exists(dir)) return Status::Ok();
+  VDKIT_RETURN_IF_ERROR(make_dirs(dir_of(dir)));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(errno, "creating " + dir);
+  return Status::Ok();
+}
+
+// A run killed with SIGKILL leaves convert's TARGET.vdkit-tmp.RANDOM behind; nothing else makes such names.
+void remove_leftovers(const std::string& target) {
+  std::string prefix = base_of(target) + ".vdkit-tmp.";
+  DIR* d = ::opendir(dir_of(target).c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d))
+    if (std::string(e->d_name).rfind(prefix, 0) == 0) ::unlink((dir_of(target) + "/" + e->d_name).c_str());
+  ::closedir(d);
+}
+
+struct GuestJob {
+  const PlanGuest* guest;
+  uint64_t size = 0;  // the disks' virtual sizes, 0 where a disk cannot be opened (it fails when run)
+};
+
+class Runner {
+ public:
+  Runner(StateFile& state, const BatchOptions& opts, EventLog& log, unsigned threads)
+      : state_(state), opts_(opts), log_(log), threads_(threads) {}
+
+  GuestOutcome run(const GuestJob& job) {
+    const PlanGuest& g = *job.guest;
+    GuestOutcome out;
+    out.name = g.name;
+    out.disks = g.disks.size();
+    out.virtual_size = job.size;
+    GuestRecord rec = state_.get(g.name);
+    if (rec.status == GuestStatus::kDone) {
+      out = from_record(g.name, rec);
+      out.result = "skipped";
+      return out;
+    }
+    log_.start(g.name, job.size);
+    auto t0 = std::chrono::steady_clock::now();
+    Status st = convert_guest(g, job.size, rec, out);
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bool stopped = opts_.stop && opts_.stop->load() && st.code() == ECANCELED;
+    if (!st.ok()) {
+      // A guest is all its disks or nothing: what this attempt finished of it goes too.
+      if (rec.attempted)
+        for (const auto& d : g.disks) {
+          remove_leftovers(d.target);
+          ::unlink(d.target.c_str());
+        }
+      out.result = stopped ? "interrupted" : "failed";
+      out.error = stopped ? "interrupted by a signal" : st.message();
+      rec.status = stopped ? GuestStatus::kInterrupted : GuestStatus::kFailed;
+      rec.error = out.error;
+    } else {
+      out.result = "done";
+      rec.status = GuestStatus::kDone;
+      rec.error.clear();
+    }
+    rec.bytes_read = out.bytes_read;
+    rec.bytes_written = out.bytes_written;
+    rec.seconds = out.seconds;
+    rec.virtual_size = out.virtual_size;
+    rec.warnings = out.warnings;
+    rec.disks = out.disks;
+    Status saved = state_.put(g.name, rec);
+    if (!saved.ok() && out.result == "done") {
+      out.result = "failed";
+      out.error = "saving the state: " + saved.message();
+    }
+    nlohmann::json detail = {{"bytes-read", out.bytes_read}, {"bytes-written", out.bytes_written},
+                             {"seconds", out.seconds}};
+    if (!out.error.empty()) detail["error"] = out.error;
+    log_.finished(g.name, out.result, detail);
+    return out;
+  }
+
+ private:
+  static GuestOutcome from_record(const std::string& name, const GuestRecord& r) {
+    GuestOutcome o;
+    o.name = name;
+    o.disks = r.disks;
+    o.virtual_size = r.virtual_size;
+    o.bytes_read = r.bytes_read;
+    o.bytes_written = r.bytes_written;
+    o.seconds = r.seconds;
+    o.warnings = r.warnings;
+    return o;
+  }
+
+  // The disk holding the guest's root file system: the fixups are applied on the way through that one.
+  Result<size_t> find_root_disk(const PlanGuest& g) {
+    Status last = Status::Error(ENOENT, "no disk");
+    for (size_t i = 0; i < g.disks.size(); ++i) {
+      auto dev = open_plan_disk(g.disks[i].source, opts_.open);
+      if (!dev.ok()) return dev.status().Context("disk " + std::to_string(i) + " (" + g.disks[i].source + ")");
+      auto in = fixups::inspect_device(*dev);
+      if (in.ok()) return i;
+      last = in.status();
+    }
+    return last.Context("finding the guest's root file system for the fixups");
+  }
+
+  Status convert_guest(const PlanGuest& g, uint64_t total, GuestRecord& rec, GuestOutcome& out) {
+    VDKIT_RETURN_IF_ERROR(make_dirs(g.output));
+    rec.targets.clear();
+    for (const auto& d : g.disks) {
+      remove_leftovers(d.target);
+      if (exists(d.target) && !rec.attempted && !opts_.overwrite)
+        return Status::Error(EEXIST, "the target " + d.target +
+                                         " exists and was not written by this plan (use --overwrite to replace it)");
+      rec.targets.push_back(d.target);
+    }
+    rec.status = GuestStatus::kRunning;
+    rec.attempted = true;
+    VDKIT_RETURN_IF_ERROR(state_.put(g.name, rec));
+    size_t root = g.disks.size();
+    if (g.fixup) {
+      log_.phase(g.name, "inspecting");
+      VDKIT_ASSIGN_OR_RETURN(root, find_root_disk(g));
+    }
+    uint64_t base = 0;
+    for (size_t i = 0; i < g.disks.size(); ++i) {
+      if (opts_.stop && opts_.stop->load()) return Status::Error(ECANCELED, "interrupted");
+      const PlanDisk& d = g.disks[i];
+      log_.phase(g.name, "disk " + std::to_string(i + 1) + "/" + std::to_string(g.disks.size()) +
+                             (i == root ? " fixups" : ""));
+      ConvertOptions o;
+      o.format = g.format == "qcow2" ? TargetFormat::kQcow2 : TargetFormat::kRaw;
+      o.compress = !g.compression.empty();
+      o.codec = g.compression == "zstd" ? Codec::kZstd : Codec::kDeflate;
+      o.threads = threads_;
+      o.overwrite = true;  // checked above: what is there is this plan's own leftover, or --overwrite was given
+      o.sync = opts_.sync;
+      o.open = opts_.open;
+      o.target_io = opts_.target_io;
+      o.cancel = opts_.stop;
+      o.progress = [&, base](uint64_t done, uint64_t) { log_.progress(g.name, base + done, total); };
+      fixups::FixupResult fix;
+      if (i == root) {
+        fixups::FixupOptions fo = g.fixup_options;
+        o.prepare_source = [fo, &fix](std::shared_ptr<BlockDevice> src) {
+          return fixups::make_fixed_overlay(std::move(src), fo, &fix);
+        };
+      }
+      auto stats = convert_path(d.source, d.target, o);
+      if (!stats.ok()) return stats.status().Context("disk " + std::to_string(i) + " (" + d.source + ")");
+      base += stats->virtual_size;
+      out.bytes_read += stats->bytes_read;
+      out.bytes_written += stats->bytes_written;
+      for (const auto& w : fix.plan.warnings) {
+        log_.warning(g.name, w.code, w.message);
+        out.warnings.push_back(w.code);
+      }
+    }
+    return Status::Ok();
+  }
+
+  StateFile& state_;
+  const BatchOptions& opts_;
+  EventLog& log_;
+  unsigned threads_;
+};
+
+}  // namespace
+
+size_t BatchReport::failed() const {
+  return static_cast<size_t>(std::count_if(guests.begin(), guests.end(), [](const GuestOutcome& g) {
+    return g.result == "failed";
+  }));
+}
+
+unsigned threads_per_job(unsigned cores, unsigned jobs) {
+  if (cores == 0) cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1u, cores / std::max(1u, jobs));
+}
+
+Result<std::shared_ptr<BlockDevice>> open_plan_disk(const std::string& source, const OpenOptions& open) {
+  if (!source_has_file_name(source)) {
+    VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr dev, open_nbd_source(source));
+    return std::shared_ptr<BlockDevice>(std::move(dev));
+  }
+  VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr dev, open_image(source, open));
+  return std::shared_ptr<BlockDevice>(std::move(dev));
+}
+
+BatchReport run_batch(const Plan& plan, const std::vector<size_t>& rows, StateFile& state, const BatchOptions& opts,
+                      EventLog& log) {
+  std::vector<size_t> chosen = rows;
+  if (chosen.empty())
+    for (size_t i = 0; i < plan.guests.size(); ++i) chosen.push_back(i);
+  std::vector<GuestJob> jobs;
+  for (size_t i : chosen) {
+    GuestJob j{&plan.guests[i], 0};
+    for (const auto& d : plan.guests[i].disks) {
+      auto dev = open_plan_disk(d.source, opts.open);
+      if (dev.ok()) j.size += (*dev)->size();
+    }
+    jobs.push_back(j);
+  }
+  // Biggest first, so the longest conversion does not start last and leave the other cores idle at the end.
+  std::vector<size_t> order(jobs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return jobs[a].size > jobs[b].size; });
+  BatchReport report;
+  report.guests.resize(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    report.guests[i].name = jobs[i].guest->name;
+    report.guests[i].disks = jobs[i].guest->disks.size();
+    report.guests[i].virtual_size = jobs[i].size;
+    report.guests[i].result = "not-run";
+  }
+  unsigned n = std::max(1u, std::min<unsigned>(opts.jobs, static_cast<unsigned>(jobs.size())));
+  Runner runner(state, opts, log, threads_per_job(opts.cores, opts.jobs));
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < n; ++w)
+    workers.emplace_back([&] {
+      for (;;) {
+        if (opts.stop && opts.stop->load()) return;
+        size_t k = next.fetch_add(1);
+        if (k >= order.size()) return;
+        report.guests[order[k]] = runner.run(jobs[order[k]]);
+      }
+    });
+  for (auto& t : workers) t.join();
+  report.interrupted = opts.stop && opts.stop->load();
+  return report;
+}
+
+std::string summary_table(const BatchReport& r) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-20s %5s %10s %10s %8s  %-11s %s\n", "GUEST", "DISKS", "READ", "WRITTEN",
+                "SECONDS", "RESULT", "WARNINGS / ERROR");
+  out += line;
+  for (const auto& g : r.guests) {
+    std::string notes;
+    for (const auto& w : g.warnings) notes += (notes.empty() ? "" : ", ") + w;
+    if (!g.error.empty()) notes = g.error;
+    std::snprintf(line, sizeof line, "%-20s %5zu %10s %10s %8.1f  %-11s %s\n", g.name.c_str(), g.disks,
+                  human_size(g.bytes_read).c_str(), human_size(g.bytes_written).c_str(), g.seconds, g.result.c_str(),
+                  notes.c_str());
+    out += line;
+  }
+  return out;
+}
+
+nlohmann::json summary_json(const BatchReport& r) {
+  nlohmann::json j;
+  j["guests"] = nlohmann::json::array();
+  std::vector<std::string> failed;
+  for (const auto& g : r.guests) {
+    nlohmann::json e = {{"name", g.name},           {"disks", g.disks},
+                        {"virtual-size", g.virtual_size}, {"bytes-read", g.bytes_read},
+                        {"bytes-written", g.bytes_written}, {"seconds", g.seconds},
+                        {"warnings", g.warnings},   {"result", g.result}};
+    if (!g.error.empty()) e["error"] = g.error;
+    if (g.result == "failed") failed.push_back(g.name);
+    j["guests"].push_back(e);
+  }
+  j["failed"] = failed;
+  j["interrupted"] = r.interrupted;
+  return j;
+}
+
+}  // namespace vdkit::batch
