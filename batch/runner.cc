@@ -226,6 +226,10 @@ BatchReport run_batch(const Plan& plan, const std::vector<size_t>& rows, StateFi
   std::vector<size_t> chosen = rows;
   if (chosen.empty())
     for (size_t i = 0; i < plan.guests.size(); ++i) chosen.push_back(i);
+  // Leftovers of a killed run go first, so none stays behind even for a guest this run does not reach.
+  for (size_t i : chosen)
+    if (state.get(plan.guests[i].name).status != GuestStatus::kDone)
+      for (const auto& d : plan.guests[i].disks) remove_leftovers(d.target);
   std::vector<GuestJob> jobs;
   for (size_t i : chosen) {
     GuestJob j{&plan.guests[i], 0};
