@@ -191,6 +191,13 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   return out;
 }
 
+Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map) {
+  VDKIT_ASSIGN_OR_RETURN(SparseMap m, build_sparse_map(disk));
+  std::shared_ptr<BlockDevice> dev = make_masked_device(std::move(disk), m.unused);
+  if (map) *map = std::move(m);
+  return dev;
+}
+
 std::string sparse_summary(const SparseMap& m) {
   std::string s;
   for (const auto& v : m.volumes) {

@@ -52,6 +52,10 @@ Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<
 // copied (no unused range).
 Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk);
 
+// sparsify's device: `disk` with every unused range of its map reading as zeros and reported as a hole (never read
+// from `disk`); `map` receives the map. Read-only.
+Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map);
+
 // One line per volume ("partition 1 (ext4, 1 GiB): 700 MiB unused, left out"), for people and logs.
 std::string sparse_summary(const SparseMap& m);
 
