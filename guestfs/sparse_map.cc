@@ -103,7 +103,13 @@ uint64_t SparseMap::unused_bytes() const {
 }
 
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
-  if (is_ext(type)) return ext_free_space(type, std::move(view));
+  if (is_ext(type)) {
+    // A swap signature beside the ext superblock (mkswap over an old file system keeps bytes it does not write):
+    // blkid calls that ambiguous, and so does sparsify.
+    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
+    if (h.page || h.hibernation) return copied_whole("both an ext superblock and a swap signature: ambiguous");
+    return ext_free_space(type, std::move(view));
+  }
   if (type == kFsSwap) return swap_free_space(std::move(view));
   // Each new reader adds its branch above: `if (type == kFsXfs) return xfs_free_space(view);`.
   if (type.empty()) {
@@ -192,7 +198,11 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
 }
 
 Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map) {
-  VDKIT_ASSIGN_OR_RETURN(SparseMap m, build_sparse_map(disk));
+  auto built = build_sparse_map(disk);
+  if (!built.ok())
+    return built.status().Context("finding the unused blocks (without --sparsify / sparsify=true the disk is copied "
+                                  "as it is)");
+  SparseMap m = std::move(*built);
   std::shared_ptr<BlockDevice> dev = make_masked_device(std::move(disk), m.unused);
   if (map) *map = std::move(m);
   return dev;

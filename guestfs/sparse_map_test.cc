@@ -137,6 +137,14 @@ TEST_F(SparseMapTest, GptKeepsBothTablesAndAWholeDiskFileSystemIsOneVolume) {
   EXPECT_TRUE(w->volumes[0].mapped);
   EXPECT_EQ(w->unused_bytes(), ext_free_bytes(img_));
   EXPECT_EQ(overlap_bytes(w->unused, 0, 4096), 0u);  // the superblock's block
+
+  // A swap signature beside the superblock: ambiguous, copied whole.
+  sh("printf SWAPSPACE2 | dd of=" + img_ + " bs=1 seek=4086 conv=notrunc status=none");
+  auto a = build_sparse_map(open());
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_FALSE(a->volumes[0].mapped);
+  EXPECT_NE(a->volumes[0].reason.find("ambiguous"), std::string::npos) << a->volumes[0].reason;
+  EXPECT_TRUE(a->unused.empty());
 }
 
 }  // namespace
