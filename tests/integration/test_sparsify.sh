@@ -208,6 +208,9 @@ check "block status reports at least the left-out bytes as holes ($holes >= $ski
 nbdkit -U - "$PLUGIN" file="$disk" sparsify=true partition=1 --run "nbdcopy \"\$uri\" '$SCRATCH/nbd.p1'"
 check "sparsify=true partition=1 is partition 1 of the sparsified disk" cmp -s "$SCRATCH/nbd.p1" <(dd if="$SCRATCH/mbr.raw" bs=$MB skip=$((OFF[1] / MB)) \
   count=$((LEN[1] / MB)) status=none)
+"$VDKIT" serve --sparsify "$disk" --run "nbdcopy \"\$uri\" '$SCRATCH/serve.raw'" >/dev/null
+check "vdkit serve --sparsify serves the same bytes" cmp -s "$SCRATCH/serve.raw" "$SCRATCH/mbr.raw"
+rm -f "$SCRATCH/serve.raw"
 check "sparsify=true with writable=overlay is refused" bash -c "! nbdkit -U - '$PLUGIN' file='$disk' sparsify=true \
   writable=overlay --run true 2>/dev/null"
 rm -f "$SCRATCH/nbd.raw" "$SCRATCH/nbd.p1" "$SCRATCH/mbr.qcow2"
