@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "blockcore/layers/masked.h"
 #include "blockcore/layers/partition.h"
 #include "blockcore/sources/image.h"
@@ -145,6 +147,42 @@ TEST_F(SparseMapTest, GptKeepsBothTablesAndAWholeDiskFileSystemIsOneVolume) {
   EXPECT_FALSE(a->volumes[0].mapped);
   EXPECT_NE(a->volumes[0].reason.find("ambiguous"), std::string::npos) << a->volumes[0].reason;
   EXPECT_TRUE(a->unused.empty());
+}
+
+TEST_F(SparseMapTest, OverlappingPartitionsLeaveNothingOut) {
+  // Two MBR entries over the same sectors (sfdisk refuses to write that, so the table is written by hand): one
+  // volume's free space may be the other's data, so nothing is left out, not even outside the partitions.
+  sh("truncate -s 16M " + img_ + " && truncate -s 8M " + dir_ + "/fs && mkfs.ext4 -q -F " + dir_ + "/fs && dd if=" +
+     dir_ + "/fs of=" + img_ + " bs=1M seek=1 conv=notrunc status=none");
+  {
+    // Entry 1: sectors 2048 + 16384; entry 2: sectors 4096 + 8192, inside entry 1.
+    uint8_t mbr[512] = {};
+    auto entry = [&](int i, uint32_t start, uint32_t sectors) {
+      uint8_t* e = mbr + 446 + 16 * i;
+      e[4] = 0x83;
+      for (int b = 0; b < 4; ++b) {
+        e[8 + b] = static_cast<uint8_t>(start >> (8 * b));
+        e[12 + b] = static_cast<uint8_t>(sectors >> (8 * b));
+      }
+    };
+    entry(0, 2048, 16384);
+    entry(1, 4096, 8192);
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    std::FILE* f = std::fopen(img_.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(mbr, 1, sizeof mbr, f), sizeof mbr);
+    std::fclose(f);
+  }
+  auto disk = open();
+  auto parts = read_partition_table(*disk);
+  ASSERT_TRUE(parts.ok()) << parts.status().message();
+  ASSERT_EQ(parts->size(), 2u);
+  auto m = build_sparse_map(disk);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(m->unused.empty()) << sparse_summary(*m);
+  ASSERT_EQ(m->volumes.size(), 2u);
+  for (const auto& v : m->volumes) EXPECT_EQ(v.reason, "partitions overlap");
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 # owners, user xattrs) the same as the source's through read-only kernel mounts, e2fsck -fn clean, the kept areas
 # (boot-loader gap, MBR/EBRs, both GPTs, swap header, unknown, dirty and hibernated volumes) byte for byte the
 # source's, deleted data gone, and the target no bigger than the file systems' used blocks + what is kept + 5%.
-# Needs root (loop mounts). About 30 s.
+# Needs root (loop mounts). About 40 s on the loaded 2-core dev machine.
 source "$(dirname "$0")/lib.sh"
 export PATH=$PATH:/sbin:/usr/sbin
 for t in mkfs.ext4 mkfs.ext2 mkswap debugfs dumpe2fs e2fsck sfdisk qemu-img nbdkit nbdcopy nbdinfo blkid setfattr; do
