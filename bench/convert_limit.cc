@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
   // Walk the markers from the end of the header's overhead to the end-of-stream marker.
   std::vector<Grain> grains;
   for (uint64_t at = h->overhead * 512; at + vdkit::vmdk::kGrainMarkerBytes <= file.size();) {
-    auto m = vdkit::vmdk::parse_marker(std::span<const uint8_t>(file).subspan(at, std::min<size_t>(16, file.size() - at)),
-                                       src, at);
+    auto m = vdkit::vmdk::parse_marker(
+        std::span<const uint8_t>(file).subspan(at, std::min<size_t>(16, file.size() - at)), src, at);
     if (!m.ok()) return die(m.status().message());
     if (m->is_grain()) {
       if (m->size > vdkit::vmdk::max_compressed_grain_bytes(grain_bytes) ||
@@ -127,8 +127,8 @@ int main(int argc, char** argv) {
   if (fd < 0) return die("cannot create " + dst + " with O_DIRECT");
   t0 = std::chrono::steady_clock::now();
   for (uint64_t done = 0; done < bytes;) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(kWriteChunk, (bytes - done + kDirectAlign - 1) / kDirectAlign *
-                                                                       kDirectAlign));
+    size_t n = static_cast<size_t>(
+        std::min<uint64_t>(kWriteChunk, (bytes - done + kDirectAlign - 1) / kDirectAlign * kDirectAlign));
     ssize_t w = ::pwrite(fd, buf, n, static_cast<off_t>(done));
     if (w <= 0) return die("writing " + dst);
     done += static_cast<uint64_t>(w);

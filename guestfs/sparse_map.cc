@@ -41,7 +41,7 @@ bool has_at(std::span<const uint8_t> b, size_t at, std::string_view sig) {
 }
 
 struct SwapHeader {
-  uint64_t page = 0;        // where the swap signature ends the header page; 0 when none
+  uint64_t page = 0;         // where the swap signature ends the header page; 0 when none
   bool hibernation = false;  // a hibernation signature instead
 };
 
@@ -200,8 +200,9 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
 Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map) {
   auto built = build_sparse_map(disk);
   if (!built.ok())
-    return built.status().Context("finding the unused blocks (without --sparsify / sparsify=true the disk is copied "
-                                  "as it is)");
+    return built.status().Context(
+        "finding the unused blocks (without --sparsify / sparsify=true the disk is copied "
+        "as it is)");
   SparseMap m = std::move(*built);
   std::shared_ptr<BlockDevice> dev = make_masked_device(std::move(disk), m.unused);
   if (map) *map = std::move(m);
@@ -216,7 +217,8 @@ std::string sparse_summary(const SparseMap& m) {
     s += v.mapped ? human_size(v.unused_bytes) + " unused, left out" : "copied whole: " + v.reason;
     s += "\n";
   }
-  if (m.outside_partitions_bytes) s += "outside the partitions: " + human_size(m.outside_partitions_bytes) + " left out\n";
+  if (m.outside_partitions_bytes)
+    s += "outside the partitions: " + human_size(m.outside_partitions_bytes) + " left out\n";
   return s;
 }
 

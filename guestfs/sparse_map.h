@@ -18,12 +18,12 @@ using UnusedRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 
 // What one volume (a partition, or the whole disk) contributes to the map.
 struct VolumeSparseReport {
-  int partition = 0;      // 1-based partition number; 0 for the whole disk
-  uint64_t offset = 0;    // bytes from the start of the disk
+  int partition = 0;    // 1-based partition number; 0 for the whole disk
+  uint64_t offset = 0;  // bytes from the start of the disk
   uint64_t length = 0;
-  std::string type;       // as the prober names it ("ext4", "swap", ...); "" when unknown
-  bool mapped = false;    // true: its unused ranges are left out; false: copied whole
-  std::string reason;     // why it is copied whole ("unknown content", "the ext4 journal needs recovery", ...)
+  std::string type;     // as the prober names it ("ext4", "swap", ...); "" when unknown
+  bool mapped = false;  // true: its unused ranges are left out; false: copied whole
+  std::string reason;   // why it is copied whole ("unknown content", "the ext4 journal needs recovery", ...)
   uint64_t unused_bytes = 0;
 };
 

@@ -61,8 +61,10 @@ const VolumeSparseReport* volume(const SparseMap& m, int n) {
 }
 
 TEST_F(SparseMapTest, MbrWithLogicalPartitionsSwapHibernationDirtyJournalAndUnknown) {
-  sh("truncate -s 64M " + img_ + " && printf 'label: dos\\n,8M,83\\n,4M,82\\n,,5\\n,4M,83\\n,4M,83\\n,4M,82\\n' | "
-     "sfdisk -q " + img_);
+  sh("truncate -s 64M " + img_ +
+     " && printf 'label: dos\\n,8M,83\\n,4M,82\\n,,5\\n,4M,83\\n,4M,83\\n,4M,82\\n' | "
+     "sfdisk -q " +
+     img_);
   auto disk = open();
   std::vector<std::pair<uint64_t, uint64_t>> table;
   auto parts = read_partition_table(*disk, &table);
@@ -126,8 +128,8 @@ TEST_F(SparseMapTest, GptKeepsBothTablesAndAWholeDiskFileSystemIsOneVolume) {
   auto m = build_sparse_map(open());
   ASSERT_TRUE(m.ok()) << m.status().message();
   ASSERT_EQ(m->volumes.size(), 1u);
-  EXPECT_EQ(m->volumes[0].reason, "unknown content");  // an empty partition: nothing says what is unused
-  EXPECT_EQ(overlap_bytes(m->unused, 0, 1u << 20), 0u);                     // protective MBR, primary GPT, gap
+  EXPECT_EQ(m->volumes[0].reason, "unknown content");    // an empty partition: nothing says what is unused
+  EXPECT_EQ(overlap_bytes(m->unused, 0, 1u << 20), 0u);  // protective MBR, primary GPT, gap
   EXPECT_EQ(overlap_bytes(m->unused, (32u << 20) - 33 * 512, 33 * 512), 0u);  // backup entries and header
   EXPECT_EQ(m->outside_partitions_bytes, (32u << 20) - (9u << 20) - 33 * 512);
 
@@ -152,8 +154,8 @@ TEST_F(SparseMapTest, GptKeepsBothTablesAndAWholeDiskFileSystemIsOneVolume) {
 TEST_F(SparseMapTest, OverlappingPartitionsLeaveNothingOut) {
   // Two MBR entries over the same sectors (sfdisk refuses to write that, so the table is written by hand): one
   // volume's free space may be the other's data, so nothing is left out, not even outside the partitions.
-  sh("truncate -s 16M " + img_ + " && truncate -s 8M " + dir_ + "/fs && mkfs.ext4 -q -F " + dir_ + "/fs && dd if=" +
-     dir_ + "/fs of=" + img_ + " bs=1M seek=1 conv=notrunc status=none");
+  sh("truncate -s 16M " + img_ + " && truncate -s 8M " + dir_ + "/fs && mkfs.ext4 -q -F " + dir_ +
+     "/fs && dd if=" + dir_ + "/fs of=" + img_ + " bs=1M seek=1 conv=notrunc status=none");
   {
     // Entry 1: sectors 2048 + 16384; entry 2: sectors 4096 + 8192, inside entry 1.
     uint8_t mbr[512] = {};

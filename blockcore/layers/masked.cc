@@ -56,8 +56,7 @@ class MaskedDevice final : public BlockDevice {
     uint64_t pos = offset;
     for (auto it = first_ending_after(masked_, offset); pos < end; ++it) {
       uint64_t hole_start = it == masked_.end() ? end : std::min(end, std::max(pos, it->first));
-      if (hole_start > pos)
-        VDKIT_RETURN_IF_ERROR(base_->read(pos, buf.subspan(pos - offset, hole_start - pos)));
+      if (hole_start > pos) VDKIT_RETURN_IF_ERROR(base_->read(pos, buf.subspan(pos - offset, hole_start - pos)));
       if (it == masked_.end()) break;
       uint64_t hole_end = std::min(end, it->first + it->second);
       if (hole_end > hole_start) std::memset(buf.data() + (hole_start - offset), 0, hole_end - hole_start);
