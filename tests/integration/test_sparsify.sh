@@ -104,9 +104,10 @@ make_tree() {
 # the target.
 make_aged_ext() {
   local img=$1 size_mb=$2 type=$3 tag=$(basename "$1") tree=$SCRATCH/tree.$RANDOM
+  shift 3  # the rest: mkfs options
   make_tree "$tree"
   head -c $((size_mb * MB)) /dev/urandom >"$img"
-  "mkfs.$type" -q -F -E nodiscard -d "$tree" "$img"
+  "mkfs.$type" -q -F -E nodiscard "$@" -d "$tree" "$img"
   local m=$SCRATCH/age.$RANDOM
   mkdir -p "$m"
   mount -o loop "$img" "$m" && MOUNTS+=("$m")
@@ -231,6 +232,15 @@ check "GPT: sfdisk verifies the target's table" sfdisk --verify "$SCRATCH/gpt.ra
 check "GPT: the space between the partition's end and the backup is left out" \
   [ "$(json_get "$SCRATCH/gpt.json" sparsify.bytes-skipped-outside-partitions)" = $((48 * MB - o2 - l2 - 33 * 512)) ]
 rm -f "$SCRATCH/gpt.raw"
+
+# ---------------------------------------------------------------- a whole-disk ext4 with bigalloc (16 KiB clusters)
+make_aged_ext "$SCRATCH/big.img" 48 ext4 -O bigalloc -C 16384
+"$VDKIT" convert --sparsify --output-json "$SCRATCH/big.img" "$SCRATCH/big.raw" >"$SCRATCH/big.json"
+check "bigalloc: same tree, e2fsck clean" same_tree "$SCRATCH/big.img" "$SCRATCH/big.raw" 0 $((48 * MB)) big
+check "bigalloc: bytes left out are dumpe2fs's free clusters" [ "$(volume_report "$SCRATCH/big.json" 0)" = \
+  "True $(dumpe2fs -h "$SCRATCH/big.img" 2>/dev/null | awk -F: '/^Free blocks/{f=$2} /^Block size/{b=$2} END{print f*b}') -" ]
+check "bigalloc: deleted files' data is not in the target" bash -c "! grep -qa 'VDKIT-DELETED-big' '$SCRATCH/big.raw'"
+rm -f "$SCRATCH/big.raw" "$SCRATCH/big.img"
 
 # ---------------------------------------------------------------- a whole-disk file system, and --fixup first
 for g in canfar sl5; do
