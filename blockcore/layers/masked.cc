@@ -52,42 +52,29 @@ class MaskedDevice final : public BlockDevice {
   // Reads the unmasked pieces from the base and zero-fills the masked ones.
   Status read(uint64_t offset, std::span<uint8_t> buf) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    const uint64_t end = offset + buf.size();
-    uint64_t pos = offset;
-    for (auto it = first_ending_after(masked_, offset); pos < end; ++it) {
-      uint64_t hole_start = it == masked_.end() ? end : std::min(end, std::max(pos, it->first));
-      if (hole_start > pos) VDKIT_RETURN_IF_ERROR(base_->read(pos, buf.subspan(pos - offset, hole_start - pos)));
-      if (it == masked_.end()) break;
-      uint64_t hole_end = std::min(end, it->first + it->second);
-      if (hole_end > hole_start) std::memset(buf.data() + (hole_start - offset), 0, hole_end - hole_start);
-      pos = std::max(pos, hole_end);
-    }
-    return Status::Ok();
+    return split(
+        offset, buf.size(), [&](uint64_t pos, uint64_t n) { return base_->read(pos, buf.subspan(pos - offset, n)); },
+        [&](uint64_t pos, uint64_t n) { std::memset(buf.data() + (pos - offset), 0, n); });
   }
 
-  // The base's extents, with every masked byte turned into a hole. The base is not asked about a range that is
-  // masked whole.
+  // The base's extents, with every masked byte turned into a hole. The base is not asked about a masked range.
   Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    const uint64_t end = offset + length;
-    uint64_t pos = offset;
     std::vector<Extent> base;
-    for (auto it = first_ending_after(masked_, offset); pos < end; ++it) {
-      uint64_t hole_start = it == masked_.end() ? end : std::min(end, std::max(pos, it->first));
-      if (hole_start > pos) {
-        base.clear();
-        VDKIT_RETURN_IF_ERROR(base_->extents(pos, hole_start - pos, base));
-        for (const Extent& e : base) {
-          uint64_t s = std::max(e.offset, pos), t = std::min(e.offset + e.length, hole_start);
-          if (s < t) append_extent(out, {s, t - s, e.type});
-        }
-      }
-      if (it == masked_.end()) break;
-      uint64_t hole_end = std::min(end, it->first + it->second);
-      if (hole_end > hole_start) append_extent(out, {hole_start, hole_end - hole_start, ExtentType::kHole});
-      pos = std::max(pos, hole_end);
-    }
-    return Status::Ok();
+    return split(
+        offset, length,
+        [&](uint64_t pos, uint64_t n) {
+          base.clear();
+          VDKIT_RETURN_IF_ERROR(base_->extents(pos, n, base));
+          for (const Extent& e : base) {
+            uint64_t s = std::max(e.offset, pos), t = std::min(e.offset + e.length, pos + n);
+            if (s < t) append_extent(out, {s, t - s, e.type});
+          }
+          return Status::Ok();
+        },
+        [&](uint64_t pos, uint64_t n) {
+          append_extent(out, {pos, n, ExtentType::kHole});
+        });
   }
 
   DeviceCaps caps() const override {
@@ -95,13 +82,32 @@ class MaskedDevice final : public BlockDevice {
     c.flush_consistent = true;
     return c;
   }
+  // Only the unmasked pieces: a masked range is never read below, not even ahead of time.
   Status prefetch(uint64_t offset, uint64_t length) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    return base_->prefetch(offset, length);
+    return split(
+        offset, length, [&](uint64_t pos, uint64_t n) { return base_->prefetch(pos, n); }, [](uint64_t, uint64_t) {});
   }
   const ImageInfo& info() const override { return base_->info(); }
 
  private:
+  // Walks [offset, offset+length) in order, calling unmasked(pos, n) (which may fail) for each piece outside the
+  // mask and masked(pos, n) for each piece inside it.
+  template <class Unmasked, class Masked>
+  Status split(uint64_t offset, uint64_t length, Unmasked unmasked, Masked masked) const {
+    const uint64_t end = offset + length;
+    uint64_t pos = offset;
+    for (auto it = first_ending_after(masked_, offset); pos < end; ++it) {
+      uint64_t hole_start = it == masked_.end() ? end : std::min(end, std::max(pos, it->first));
+      if (hole_start > pos) VDKIT_RETURN_IF_ERROR(unmasked(pos, hole_start - pos));
+      if (it == masked_.end()) break;
+      uint64_t hole_end = std::min(end, it->first + it->second);
+      if (hole_end > hole_start) masked(hole_start, hole_end - hole_start);
+      pos = std::max(pos, hole_end);
+    }
+    return Status::Ok();
+  }
+
   std::shared_ptr<BlockDevice> base_;
   const ByteRanges masked_;
 };

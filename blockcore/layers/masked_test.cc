@@ -83,6 +83,34 @@ TEST(MaskedDevice, MatchesModelAndNeverReadsMaskedBytes) {
   }
 }
 
+// Records the ranges it is asked to prefetch.
+class PrefetchRecorder final : public BlockDevice {
+ public:
+  uint64_t size() const override { return 10000; }
+  Status read(uint64_t, std::span<uint8_t>) override { return Status::IoError("not read here"); }
+  Status extents(uint64_t o, uint64_t l, std::vector<Extent>& out) override {
+    out.push_back({o, l, ExtentType::kData});
+    return Status::Ok();
+  }
+  Status prefetch(uint64_t o, uint64_t l) override {
+    asked.emplace_back(o, l);
+    return Status::Ok();
+  }
+  const ImageInfo& info() const override { return info_; }
+  ByteRanges asked;
+
+ private:
+  ImageInfo info_;
+};
+
+TEST(MaskedDevice, PrefetchesOnlyUnmaskedPieces) {
+  auto base = std::make_shared<PrefetchRecorder>();
+  auto dev = make_masked_device(base, {{1000, 1000}, {5000, 500}});
+  ASSERT_TRUE(dev->prefetch(500, 5500).ok());
+  ByteRanges want = {{500, 500}, {2000, 3000}, {5500, 500}};
+  EXPECT_EQ(base->asked, want);
+}
+
 TEST(MaskedDevice, IsReadOnlyAndChecksRanges) {
   auto base = std::make_shared<MemoryDevice>(8192, true);
   auto dev = make_masked_device(base, {{0, 4096}});
