@@ -43,7 +43,8 @@ struct VolumeMap {
 // The one dispatch by probed type (guestfs::probe_fs's name): ext2/3/4 through Ext2Volume's block bitmap, swap
 // through its header; each new reader (XFS, Btrfs, an LVM physical volume) adds one branch here. A volume that is
 // not clean (a journal or log needing recovery, errors recorded) or not known gives no map. `view` shows the volume
-// alone (offset 0 is its first byte). Only a read error of the volume is an error.
+// alone (offset 0 is its first byte). Only a read error of the volume is an error. A volume layer's branch (an
+// LVM PV) maps the space no LV uses itself and calls this again for each LV's view, by the LV's probed type.
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view);
 
 // Builds the map of the whole disk: per partition (or for the whole disk when it has no table) the volume's map;
