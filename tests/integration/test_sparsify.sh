@@ -209,6 +209,11 @@ check "block status reports at least the left-out bytes as holes ($holes >= $ski
 nbdkit -U - "$PLUGIN" file="$disk" sparsify=true partition=1 --run "nbdcopy \"\$uri\" '$SCRATCH/nbd.p1'"
 check "sparsify=true partition=1 is partition 1 of the sparsified disk" cmp -s "$SCRATCH/nbd.p1" <(dd if="$SCRATCH/mbr.raw" bs=$MB skip=$((OFF[1] / MB)) \
   count=$((LEN[1] / MB)) status=none)
+nbdkit -U - "$PLUGIN" file="$disk" sparsify=true --run "qemu-img convert -f raw -O raw \"\$uri\" '$SCRATCH/qi.raw'"
+check "qemu-img convert from the sparsify=true export: same bytes" cmp -s "$SCRATCH/qi.raw" "$SCRATCH/mbr.raw"
+qi=$(($(du -B1 "$SCRATCH/qi.raw" | cut -f1)))
+check "qemu-img skips the holes on its own ($qi <= $used * 1.05)" [ $((qi * 100)) -le $((used * 105)) ]
+rm -f "$SCRATCH/qi.raw"
 "$VDKIT" serve --sparsify "$disk" --run "nbdcopy \"\$uri\" '$SCRATCH/serve.raw'" >/dev/null
 check "vdkit serve --sparsify serves the same bytes" cmp -s "$SCRATCH/serve.raw" "$SCRATCH/mbr.raw"
 rm -f "$SCRATCH/serve.raw"
