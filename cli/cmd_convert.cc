@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/fixup_flags.h"
 #include "fixups/run.h"
+#include "guestfs/sparse_map.h"
 
 namespace vdkit::cli {
 namespace {
@@ -94,7 +95,28 @@ struct ConvertArgs {
   // --fixup (issue 6): the KVM fixups applied in an overlay on the way.
   bool fixup = false;
   FixupFlags fixup_flags;
+  // --sparsify (issue 16): what the guest's file systems do not use is left out.
+  bool sparsify = false;
 };
+
+nlohmann::json sparsify_json(const guestfs::SparseMap& m) {
+  nlohmann::json j;
+  j["bytes-skipped"] = m.unused_bytes();
+  j["bytes-skipped-outside-partitions"] = m.outside_partitions_bytes;
+  j["volumes"] = nlohmann::json::array();
+  for (const auto& v : m.volumes) {
+    nlohmann::json e;
+    e["partition"] = v.partition;
+    e["offset"] = v.offset;
+    e["length"] = v.length;
+    e["type"] = v.type;
+    e["mapped"] = v.mapped;
+    e["bytes-skipped"] = v.unused_bytes;
+    if (!v.mapped) e["copied-whole"] = v.reason;
+    j["volumes"].push_back(e);
+  }
+  return j;
+}
 
 int run_convert(const ConvertArgs& a) {
   ConvertOptions o;
@@ -124,15 +146,31 @@ int run_convert(const ConvertArgs& a) {
     std::fprintf(stderr, "vdkit convert: --device-names, --network, --no-network and --backup need --fixup\n");
     return kExitUsage;
   }
+  if (a.sparsify && a.source == "-") {
+    std::fprintf(stderr, "vdkit convert: --sparsify needs a file or NBD source (it reads the guest's metadata first)\n");
+    return kExitUsage;
+  }
+  fixups::FixupOptions fo;
   if (a.fixup) {
     auto parsed = a.fixup_flags.options();
     if (!parsed.ok()) {
       std::fprintf(stderr, "vdkit convert: %s\n", parsed.status().message().c_str());
       return kExitUsage;
     }
-    const fixups::FixupOptions fo = *parsed;
-    o.prepare_source = [fo, &fix](std::shared_ptr<BlockDevice> src) {
-      return fixups::make_fixed_overlay(std::move(src), fo, &fix);
+    fo = *parsed;
+  }
+  guestfs::SparseMap smap;
+  if (a.fixup || a.sparsify) {
+    // The fixups first, so the map is the fixed guest's: a file they rewrote lives in blocks the map then counts.
+    o.prepare_source = [&a, fo, &fix, &smap](std::shared_ptr<BlockDevice> src) -> Result<std::shared_ptr<BlockDevice>> {
+      std::shared_ptr<BlockDevice> dev = std::move(src);
+      if (a.fixup) {
+        VDKIT_ASSIGN_OR_RETURN(dev, fixups::make_fixed_overlay(std::move(dev), fo, &fix));
+      }
+      if (a.sparsify) {
+        VDKIT_ASSIGN_OR_RETURN(dev, guestfs::make_sparsified_device(std::move(dev), &smap));
+      }
+      return dev;
     };
   }
   install_handlers();
@@ -152,6 +190,9 @@ int run_convert(const ConvertArgs& a) {
   }
   if (a.progress) bar.update(stats->virtual_size, stats->virtual_size, true);
   if (a.fixup && !a.output_json) std::fputs(fixups::to_human(fix.plan).c_str(), a.target == "-" ? stderr : stdout);
+  if (a.sparsify && !a.output_json)
+    std::fputs(("sparsify: " + human_size(smap.unused_bytes()) + " left out\n" + guestfs::sparse_summary(smap)).c_str(),
+               a.target == "-" ? stderr : stdout);
   if (a.output_json) {
     const ConvertStats& s = *stats;
     nlohmann::json j;
@@ -169,6 +210,7 @@ int run_convert(const ConvertArgs& a) {
     j["throughput-bytes-per-second"] = s.seconds > 0 ? static_cast<uint64_t>(s.virtual_size / s.seconds) : 0;
     j["source-passes"] = s.two_passes ? 2 : 1;
     if (a.fixup) j["fixup"] = fixups::to_json(fix.plan);
+    if (a.sparsify) j["sparsify"] = sparsify_json(smap);
     // With the image on standard output, the summary goes to standard error.
     std::string text = j.dump(4) + "\n";
     std::fputs(text.c_str(), a.target == "-" ? stderr : stdout);
@@ -231,6 +273,18 @@ CommandRegistrar reg(
                     "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
                     "source is unchanged) and print their diffs and warnings at the end");
        a->fixup_flags.add_to(sub, "With --fixup: ");
+       sub.add_flag("--sparsify", a->sparsify,
+                    "Leave out what the guest does not use, read from its own metadata before the copy: the free\n"
+                    "blocks of ext2/3/4 file systems (their block bitmaps; the journal and all metadata count as\n"
+                    "used), swap space after the swap header (the header, with UUID and label, is kept), and the\n"
+                    "space outside every partition except the boot-loader gap before the first partition, the\n"
+                    "MBR, the EBRs of logical partitions and both GPTs. These bytes are never read from the source\n"
+                    "and become holes in a raw target and unallocated clusters in a qcow2 target. A partition whose\n"
+                    "content vdkit does not know, a file system that is not clean (a journal needing recovery,\n"
+                    "errors recorded, not unmounted) and a swap area holding a hibernation image are copied whole,\n"
+                    "and the summary says why. With --fixup the fixups are applied first and the map is taken from\n"
+                    "the fixed guest. The bytes left out per file system are printed, and are in --output-json's\n"
+                    "\"sparsify\" object");
        sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
        sub.add_option("TARGET", a->target, "Target file, or '-' for standard output")->required();
        return [a] { return run_convert(*a); };

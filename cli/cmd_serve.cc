@@ -30,6 +30,7 @@ struct ServeArgs {
   std::string writable = "false";
   std::string overlay;
   int partition = 0;
+  bool sparsify = false;
   std::string cache;
   std::string run;
   unsigned threads = 0;
@@ -110,6 +111,7 @@ int run_serve(const ServeArgs& a) {
   if (!a.overlay.empty()) argv.push_back("overlay=" + fs::absolute(a.overlay).string());
   argv.push_back("writable=" + (a.overlay.empty() ? a.writable : std::string("overlay")));
   if (a.partition) argv.push_back("partition=" + std::to_string(a.partition));
+  if (a.sparsify) argv.push_back("sparsify=true");
   if (!a.cache.empty()) argv.push_back("cache=" + a.cache);
 
   std::vector<char*> cargv;
@@ -219,6 +221,10 @@ CommandRegistrar reg(
        sub.add_option("--overlay", a->overlay, "Keep writes in this new qcow2 file (implies --writable=overlay)");
        sub.add_option("--partition", a->partition, "Export only partition N of the disk's MBR or GPT table")
            ->check(CLI::Range(1, 128));
+       sub.add_flag("--sparsify", a->sparsify,
+                    "Read what the guest does not use (free ext2/3/4 blocks, swap after its header, space outside\n"
+                    "the partitions; see `vdkit convert --sparsify`) as zeros and report it as holes in block\n"
+                    "status, so nbdcopy, qemu-img and virt-v2v skip it. Read-only exports only");
        sub.add_option("--cache", a->cache, "Memory for inflated grains, e.g. 256M (default 64M)");
        sub.add_option("--threads", a->threads, "nbdkit worker threads per connection")->check(CLI::Range(1, 1024));
        sub.add_option("--run", a->run, "Run CMD against the server, then stop it; exit with CMD's status");

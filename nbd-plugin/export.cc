@@ -7,11 +7,15 @@
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/base/units.h"
+#include "guestfs/sparse_map.h"
 
 namespace vdkit::nbd {
 
 Status validate(ExportConfig& cfg) {
   if (cfg.file.empty()) return Status::Invalid("file=<image> is required: the source disk to export");
+  if (cfg.sparsify && (cfg.write_mode != WriteMode::kReadOnly || !cfg.overlay_path.empty()))
+    return Status::Invalid("sparsify=true needs a read-only export (writable=false, no overlay=): a write to a "
+                           "range it reads as zeros would be lost");
   if (!cfg.overlay_path.empty()) {
     if (cfg.write_mode_given && cfg.write_mode != WriteMode::kOverlay)
       return Status::Invalid("overlay=" + cfg.overlay_path + " needs writable=overlay (it was given writable=" +
@@ -73,6 +77,17 @@ Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
 
   Export ex;
   ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr);
+  if (cfg.sparsify) {
+    // The map is the whole disk's (partition tables, gaps, every volume); a partition export shows its part of it.
+    guestfs::SparseMap map;
+    auto masked = guestfs::make_sparsified_device(stack.disk, &map);
+    if (!masked.ok()) return masked.status().Context("sparsify=true: file=" + cfg.file);
+    stack.top = stack.partition ? std::shared_ptr<BlockDevice>(make_partition_view(
+                                      *masked, stack.partition->offset, stack.partition->length))
+                                : *masked;
+    ex.description += ", sparsified (" + human_size(map.unused_bytes()) + " unused read as zeros)";
+    ex.sparsify_report = guestfs::sparse_summary(map);
+  }
   if (info.cluster_size >= 4096 && info.cluster_size <= (2u << 20) && is_power_of_two(info.cluster_size))
     ex.preferred_block = static_cast<uint32_t>(info.cluster_size);
   ex.device = std::move(stack.top);

@@ -23,6 +23,8 @@ struct ExportConfig {
   std::string overlay_path;  // qcow2 overlay file; empty keeps writes in memory
   int partition = 0;         // 0: the whole disk
   size_t cache_bytes = kDefaultCacheBytes;
+  // sparsify=true: what the guest's file systems do not use reads as zeros and is reported as holes.
+  bool sparsify = false;
 };
 
 // Named limits for parameters.
@@ -56,6 +58,7 @@ struct Export {
   std::shared_ptr<BlockDevice> device;
   std::string description;  // "vmdk streamOptimized, 8 GiB, writes kept in memory"
   uint32_t preferred_block = 4096;
+  std::string sparsify_report;  // with sparsify=true: what was left out, one line per volume
 };
 
 // Opens the source with engine, then layers the overlay and the partition view.

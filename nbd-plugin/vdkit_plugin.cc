@@ -66,7 +66,7 @@ BlockDevice& dev() { return *g_export.device; }
 
 // ---- configuration ----
 
-constexpr const char* kParams = "file,allow-external-paths,format,writable,overlay,partition,cache";
+constexpr const char* kParams = "file,allow-external-paths,format,writable,overlay,partition,cache,sparsify";
 
 int parse_bool_param(const char* key, const char* value, bool& out) {
   int r = nbdkit_parse_bool(value);
@@ -126,6 +126,8 @@ int vdkit_config(const char* key, const char* value) noexcept {
         return -1;
       }
       g_config.partition = static_cast<int>(n);
+    } else if (k == "sparsify") {
+      return parse_bool_param(key, value, g_config.sparsify);
     } else if (k == "cache") {
       int64_t n = nbdkit_parse_size(value);
       if (n < 0) {
@@ -172,6 +174,7 @@ int vdkit_get_ready() noexcept {
     }
     g_export = std::move(*ex);
     nbdkit_debug("vdkit: exporting %s", g_export.description.c_str());
+    if (!g_export.sparsify_report.empty()) nbdkit_debug("vdkit: sparsify:\n%s", g_export.sparsify_report.c_str());
     return 0;
   });
 }
@@ -334,7 +337,13 @@ constexpr const char* kConfigHelp =
     "partition=N             Export partition N (1-based, as Linux numbers them) of\n"
     "                        the disk's MBR or GPT table instead of the whole disk.\n"
     "cache=SIZE              Memory for inflated grains and clusters, which serves\n"
-    "                        repeated small reads of compressed images (default 64M).";
+    "                        repeated small reads of compressed images (default 64M).\n"
+    "sparsify=BOOL           Read what the guest does not use as zeros and report it\n"
+    "                        as holes in block status, never reading it: free blocks\n"
+    "                        of clean ext2/3/4 file systems, swap after its header,\n"
+    "                        space outside the partitions (not the boot-loader gap,\n"
+    "                        MBR, EBRs or GPTs). Unknown, unclean and hibernated\n"
+    "                        volumes are exported whole. Needs writable=false.";
 
 }  // namespace
 }  // namespace vdkit::nbd

@@ -156,7 +156,9 @@ Status read_gpt_at(BlockDevice& dev, uint64_t ss, uint64_t lba, const std::strin
   return Status::Ok();
 }
 
-Result<std::vector<Partition>> read_gpt(BlockDevice& dev, uint64_t ss) {
+using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;
+
+Result<std::vector<Partition>> read_gpt(BlockDevice& dev, uint64_t ss, ByteRanges* meta) {
   GptHeader h{};
   std::vector<uint8_t> entries;
   Status primary = read_gpt_at(dev, ss, 1, "primary GPT header", h, entries);
@@ -165,6 +167,12 @@ Result<std::vector<Partition>> read_gpt(BlockDevice& dev, uint64_t ss) {
     uint64_t last = dev.size() / ss - 1;
     Status backup = read_gpt_at(dev, ss, last, "backup GPT header", h, entries);
     if (!backup.ok()) return Status::Corrupt(primary.message() + "; and " + backup.message());
+  }
+  if (meta) {
+    // Everything before the first usable LBA (protective MBR, primary header, primary entries) and everything
+    // after the last usable one (backup entries, backup header): read_gpt_at checked both against the disk.
+    meta->emplace_back(0, h.first_usable * ss);
+    meta->emplace_back((h.last_usable + 1) * ss, dev.size() - (h.last_usable + 1) * ss);
   }
   std::vector<Partition> out;
   for (uint32_t i = 0; i < h.num_entries; ++i) {
@@ -200,7 +208,8 @@ Status check_mbr_range(const BlockDevice& dev, uint64_t start_sector, uint64_t s
   return Status::Ok();
 }
 
-Status read_logical(BlockDevice& dev, const MbrEntry& ext, uint32_t disk_sig, std::vector<Partition>& out) {
+Status read_logical(BlockDevice& dev, const MbrEntry& ext, uint32_t disk_sig, std::vector<Partition>& out,
+                    ByteRanges* meta) {
   const uint64_t ext_start = ext.start, ext_end = static_cast<uint64_t>(ext.start) + ext.sectors;
   std::set<uint64_t> seen;
   uint64_t ebr = ext_start;
@@ -217,6 +226,7 @@ Status read_logical(BlockDevice& dev, const MbrEntry& ext, uint32_t disk_sig, st
     uint8_t sec[kMbrSectorSize];
     VDKIT_RETURN_IF_ERROR(check_mbr_range(dev, ebr, 1, "EBR"));
     VDKIT_RETURN_IF_ERROR(dev.read(ebr * kMbrSectorSize, sec));
+    if (meta) meta->emplace_back(ebr * kMbrSectorSize, kMbrSectorSize);
     if (sec[510] != 0x55 || sec[511] != 0xaa)
       return Status::Corrupt("EBR at byte " + std::to_string(ebr * kMbrSectorSize) + " has no 0x55AA signature");
     MbrEntry l = mbr_entry(sec, 0), next = mbr_entry(sec, 1);
@@ -248,7 +258,14 @@ Status read_logical(BlockDevice& dev, const MbrEntry& ext, uint32_t disk_sig, st
 
 }  // namespace
 
-Result<std::vector<Partition>> read_partition_table(BlockDevice& dev) {
+Result<std::vector<Partition>> read_partition_table(BlockDevice& dev) { return read_partition_table(dev, nullptr); }
+
+bool is_extended_container(const Partition& p) {
+  return p.scheme == "mbr" && (p.type == "0x05" || p.type == "0x0f" || p.type == "0x85");
+}
+
+Result<std::vector<Partition>> read_partition_table(BlockDevice& dev, ByteRanges* table_ranges) {
+  if (table_ranges) table_ranges->clear();
   std::vector<Partition> out;
   if (dev.size() < kMbrSectorSize) return out;
   uint8_t mbr[kMbrSectorSize];
@@ -267,15 +284,17 @@ Result<std::vector<Partition>> read_partition_table(BlockDevice& dev) {
     if (e[i].type == 0xee) protective = true;
   }
   if (protective) {
-    auto gpt = read_gpt(dev, 512);
+    auto gpt = read_gpt(dev, 512, table_ranges);
     if (gpt.ok()) return gpt;
     // 4 KiB-sector disks keep the GPT header at byte 4096.
     if (dev.size() >= 3 * 4096) {
-      auto gpt4k = read_gpt(dev, 4096);
+      if (table_ranges) table_ranges->clear();
+      auto gpt4k = read_gpt(dev, 4096, table_ranges);
       if (gpt4k.ok()) return gpt4k;
     }
     return gpt.status();
   }
+  if (table_ranges) table_ranges->emplace_back(0, kMbrSectorSize);
   uint32_t disk_sig = load_le32(mbr + 440);
   int extended = -1;
   for (int i = 0; i < 4; ++i) {
@@ -299,7 +318,7 @@ Result<std::vector<Partition>> read_partition_table(BlockDevice& dev) {
     p.bootable = e[i].status == 0x80;
     out.push_back(std::move(p));
   }
-  if (extended >= 0) VDKIT_RETURN_IF_ERROR(read_logical(dev, e[extended], disk_sig, out));
+  if (extended >= 0) VDKIT_RETURN_IF_ERROR(read_logical(dev, e[extended], disk_sig, out, table_ranges));
   return out;
 }
 

@@ -26,6 +26,16 @@ struct Partition {
 // entries are checked against the disk size.
 Result<std::vector<Partition>> read_partition_table(BlockDevice& dev);
 
+// The same, also filling `table_ranges` (cleared first) with the {offset, length} byte ranges the table itself
+// occupies: the MBR sector, every EBR sector of the logical chain, the GPT headers with their entry arrays (the
+// backup as the whole tail after the last usable LBA). Sorted by offset; may touch. For sparsify, which must keep
+// them while it drops the space outside every partition.
+Result<std::vector<Partition>> read_partition_table(BlockDevice& dev,
+                                                    std::vector<std::pair<uint64_t, uint64_t>>* table_ranges);
+
+// MBR type of an extended partition (0x05, 0x0f, 0x85): a container of logical partitions, holding no file system.
+bool is_extended_container(const Partition& p);
+
 // A BlockDevice showing [offset, offset+length) of base. Every call, writes
 // included, is forwarded with the offset added; extents are clipped.
 BlockDevicePtr make_partition_view(std::shared_ptr<BlockDevice> base, uint64_t offset, uint64_t length);

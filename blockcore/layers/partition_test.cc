@@ -180,3 +180,46 @@ TEST_F(PartitionTest, ViewForwardsWithTheOffsetAndClipsExtents) {
 
 }  // namespace
 }  // namespace vdkit
+
+namespace vdkit {
+namespace {
+
+TEST_F(PartitionTest, TableRangesAreTheMbrTheEbrChainAndTheGptAreas) {
+  sfdisk("label: dos\\n,8M,83\\n,,5\\n,4M,83\\n,4M,82\\n,,83\\n");
+  auto dev = open_image(img_, OpenOptions{});
+  ASSERT_TRUE(dev.ok());
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  auto t = read_partition_table(**dev, &ranges);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(ranges.size(), 4u);  // the MBR and one EBR per logical partition
+  EXPECT_EQ(ranges[0], std::make_pair(uint64_t{0}, uint64_t{512}));
+  uint64_t ext_start = 0;
+  for (const auto& p : *t)
+    if (is_extended_container(p)) ext_start = p.offset;
+  EXPECT_EQ(ranges[1].first, ext_start);
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    EXPECT_EQ(ranges[i].second, 512u);
+    uint8_t sig[2];
+    ASSERT_TRUE((*dev)->read(ranges[i].first + 510, sig).ok());
+    EXPECT_EQ(sig[0], 0x55);
+    EXPECT_EQ(sig[1], 0xaa);
+    // Each EBR lies just before its logical partition, outside every logical partition.
+    for (const auto& p : *t) {
+      if (p.number < 5) continue;
+      EXPECT_FALSE(ranges[i].first >= p.offset && ranges[i].first < p.offset + p.length);
+    }
+  }
+
+  sfdisk("label: gpt\\nsize=8M, type=L\\ntype=L\\n");
+  auto dev2 = open_image(img_, OpenOptions{});
+  ASSERT_TRUE(dev2.ok());
+  ASSERT_TRUE(read_partition_table(**dev2, &ranges).ok());
+  auto j = nlohmann::json::parse(test::output_of("sfdisk --json " + img_));
+  uint64_t first = j["partitiontable"]["firstlba"], last = j["partitiontable"]["lastlba"];
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0], std::make_pair(uint64_t{0}, first * 512));
+  EXPECT_EQ(ranges[1], std::make_pair((last + 1) * 512, (64u << 20) - (last + 1) * 512));
+}
+
+}  // namespace
+}  // namespace vdkit

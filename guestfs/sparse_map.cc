@@ -1,0 +1,225 @@
+// build_sparse_map: partitions, then each volume's own map by its probed type; swap headers and hibernation images.
+#include "guestfs/sparse_map.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "blockcore/base/units.h"
+#include "blockcore/layers/masked.h"
+#include "blockcore/layers/partition.h"
+#include "guestfs/ext2/ext2_guest_fs.h"
+#include "guestfs/probe.h"
+
+namespace vdkit::guestfs {
+namespace {
+
+// Swap: the signature ends the header page; the kernel's page sizes run from 4 KiB to 64 KiB.
+constexpr uint64_t kMinSwapPage = 4096, kMaxSwapPage = 65536;
+constexpr size_t kSwapSigLen = 10;
+
+// The signatures a hibernation image puts where swap's was (blkid's "swsuspend"): the kernel's swsusp
+// (S1SUSPEND, S2SUSPEND), uswsusp (ULSUSPEND), TuxOnIce (binary, and LINHIB0001).
+constexpr std::string_view kHibernationSigs[] = {"S1SUSPEND", "S2SUSPEND", "ULSUSPEND", "LINHIB0001",
+                                                 std::string_view("\xed\xc3\x02\xe9\x98\x56\xe5\x0c", 8)};
+
+// Everything after the swap header page: the header (UUID, label, bad-page list) stays.
+class SwapFreeSpace final : public FreeSpaceMap {
+ public:
+  SwapFreeSpace(uint64_t header, uint64_t size) : header_(header), size_(size) {}
+  Status unused_ranges(std::vector<std::pair<uint64_t, uint64_t>>& out) override {
+    out.clear();
+    if (size_ > header_) out.emplace_back(header_, size_ - header_);
+    return Status::Ok();
+  }
+
+ private:
+  uint64_t header_, size_;
+};
+
+bool has_at(std::span<const uint8_t> b, size_t at, std::string_view sig) {
+  return at + sig.size() <= b.size() && std::memcmp(b.data() + at, sig.data(), sig.size()) == 0;
+}
+
+struct SwapHeader {
+  uint64_t page = 0;         // where the swap signature ends the header page; 0 when none
+  bool hibernation = false;  // a hibernation signature instead
+};
+
+Result<SwapHeader> read_swap_header(BlockDevice& view) {
+  std::vector<uint8_t> head(std::min<uint64_t>(view.size(), kMaxSwapPage));
+  VDKIT_RETURN_IF_ERROR(view.read(0, head));
+  SwapHeader h;
+  for (uint64_t page = kMinSwapPage; page <= kMaxSwapPage; page *= 2) {
+    for (std::string_view s : kHibernationSigs)
+      if (has_at(head, page - kSwapSigLen, s)) h.hibernation = true;
+    if (h.hibernation) return h;
+    if (has_at(head, page - kSwapSigLen, "SWAPSPACE2") || has_at(head, page - kSwapSigLen, "SWAP-SPACE")) {
+      h.page = page;
+      return h;
+    }
+  }
+  return h;
+}
+
+VolumeMap copied_whole(std::string reason) { return VolumeMap{nullptr, std::move(reason)}; }
+
+// ext2/3/4: the block bitmap through libext2fs, which counts the superblocks, group descriptors, bitmaps, inode
+// tables and the journal as used. Only a clean file system: a journal that needs recovery may hold blocks the bitmap
+// does not show yet.
+Result<VolumeMap> ext_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
+  auto vol = Ext2Volume::Open(view, false);
+  if (!vol.ok()) {
+    if (vol.status().code() == EIO) return vol.status();
+    return copied_whole("it cannot be opened: " + vol.status().message());
+  }
+  ext2_super_block* sb = (*vol)->fs()->super;
+  if (ext2fs_has_feature_journal_needs_recovery(sb))
+    return copied_whole("the " + std::string(type) + " journal needs recovery (the guest was not shut down cleanly)");
+  if (sb->s_state & EXT2_ERROR_FS) return copied_whole("the file system records errors");
+  if (!(sb->s_state & EXT2_VALID_FS)) return copied_whole("the file system was not unmounted cleanly");
+  std::shared_ptr<Ext2Volume> v(std::move(*vol));
+  return VolumeMap{std::make_unique<Ext2GuestFs>(v, std::string(type)), ""};
+}
+
+Result<VolumeMap> swap_free_space(std::shared_ptr<BlockDevice> view) {
+  VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
+  if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
+  if (!h.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
+  return VolumeMap{std::make_unique<SwapFreeSpace>(h.page, view->size()), ""};
+}
+
+// A partition, or the whole disk.
+struct Volume {
+  int partition = 0;
+  uint64_t offset = 0, length = 0;
+};
+
+}  // namespace
+
+uint64_t SparseMap::unused_bytes() const {
+  uint64_t n = 0;
+  for (auto [o, l] : unused) n += l;
+  return n;
+}
+
+Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
+  if (is_ext(type)) {
+    // A swap signature beside the ext superblock (mkswap over an old file system keeps bytes it does not write):
+    // blkid calls that ambiguous, and so does sparsify.
+    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
+    if (h.page || h.hibernation) return copied_whole("both an ext superblock and a swap signature: ambiguous");
+    return ext_free_space(type, std::move(view));
+  }
+  if (type == kFsSwap) return swap_free_space(std::move(view));
+  // Each new reader adds its branch above: `if (type == kFsXfs) return xfs_free_space(view);`.
+  if (type.empty()) {
+    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
+    if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
+    return copied_whole("unknown content");
+  }
+  return copied_whole("vdkit has no map of unused blocks for " + std::string(type));
+}
+
+Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
+  const uint64_t size = disk->size();
+  UnusedRanges table;
+  VDKIT_ASSIGN_OR_RETURN(std::vector<Partition> parts, read_partition_table(*disk, &table));
+  std::vector<Volume> volumes;
+  if (parts.empty()) volumes.push_back({0, 0, size});
+  for (const Partition& p : parts)
+    if (!is_extended_container(p)) volumes.push_back({p.number, p.offset, p.length});
+  std::sort(volumes.begin(), volumes.end(), [](const Volume& a, const Volume& b) { return a.offset < b.offset; });
+
+  SparseMap out;
+  bool overlap = false;
+  for (size_t i = 1; i < volumes.size(); ++i)
+    if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) overlap = true;
+
+  UnusedRanges all;
+  for (const Volume& v : volumes) {
+    VolumeSparseReport r;
+    r.partition = v.partition;
+    r.offset = v.offset;
+    r.length = v.length;
+    std::string what = v.partition ? "partition " + std::to_string(v.partition) : std::string("the whole disk");
+    auto probed = probe_fs(*disk, v.offset, v.length);
+    if (!probed.ok()) return probed.status().Context("probing " + what);
+    r.type = probed->type;
+    if (overlap) {
+      // One volume's free space may be another's data: nothing is left out.
+      r.reason = "partitions overlap";
+      out.volumes.push_back(std::move(r));
+      continue;
+    }
+    std::shared_ptr<BlockDevice> view =
+        v.partition ? std::shared_ptr<BlockDevice>(make_partition_view(disk, v.offset, v.length)) : disk;
+    auto vm = open_volume_free_space(r.type, view);
+    if (!vm.ok()) return vm.status().Context("mapping the unused blocks of " + what);
+    UnusedRanges ranges;
+    if (vm->map) {
+      Status st = vm->map->unused_ranges(ranges);
+      if (st.code() == EIO) return st.Context("mapping the unused blocks of " + what);
+      if (!st.ok()) vm->copied_whole_reason = "its allocation map cannot be read: " + st.message();
+    }
+    if (!vm->copied_whole_reason.empty()) {
+      r.reason = vm->copied_whole_reason;
+    } else {
+      r.mapped = true;
+      for (auto& [o, l] : normalize_ranges(std::move(ranges), v.length)) {
+        all.emplace_back(v.offset + o, l);
+        r.unused_bytes += l;
+      }
+    }
+    out.volumes.push_back(std::move(r));
+  }
+
+  if (!parts.empty() && !overlap) {
+    // Outside every volume: unused, but for the table's own sectors and the boot-loader gap before the first
+    // partition (GRUB's core image, syslinux, whatever the MBR code loads from there).
+    UnusedRanges keep = table;
+    keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
+    for (const Volume& v : volumes) keep.emplace_back(v.offset, v.length);
+    keep = normalize_ranges(std::move(keep), size);
+    uint64_t pos = 0;
+    for (auto [o, l] : keep) {
+      if (o > pos) {
+        all.emplace_back(pos, o - pos);
+        out.outside_partitions_bytes += o - pos;
+      }
+      pos = o + l;
+    }
+    if (pos < size) {
+      all.emplace_back(pos, size - pos);
+      out.outside_partitions_bytes += size - pos;
+    }
+  }
+  out.unused = normalize_ranges(std::move(all), size);
+  return out;
+}
+
+Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map) {
+  auto built = build_sparse_map(disk);
+  if (!built.ok())
+    return built.status().Context(
+        "finding the unused blocks (without --sparsify / sparsify=true the disk is copied "
+        "as it is)");
+  SparseMap m = std::move(*built);
+  std::shared_ptr<BlockDevice> dev = make_masked_device(std::move(disk), m.unused);
+  if (map) *map = std::move(m);
+  return dev;
+}
+
+std::string sparse_summary(const SparseMap& m) {
+  std::string s;
+  for (const auto& v : m.volumes) {
+    s += v.partition ? "partition " + std::to_string(v.partition) : std::string("whole disk");
+    s += " (" + (v.type.empty() ? std::string("unknown") : v.type) + ", " + human_size(v.length) + "): ";
+    s += v.mapped ? human_size(v.unused_bytes) + " unused, left out" : "copied whole: " + v.reason;
+    s += "\n";
+  }
+  if (m.outside_partitions_bytes)
+    s += "outside the partitions: " + human_size(m.outside_partitions_bytes) + " left out\n";
+  return s;
+}
+
+}  // namespace vdkit::guestfs

@@ -1,0 +1,191 @@
+// build_sparse_map on disks made by sfdisk, mkfs.ext4, mkswap: what is left out, what is kept, and why.
+#include "guestfs/sparse_map.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "blockcore/layers/masked.h"
+#include "blockcore/layers/partition.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/testing/test_shell.h"
+
+namespace vdkit::guestfs {
+namespace {
+
+const std::string kPath = "PATH=$PATH:/sbin:/usr/sbin ";
+
+class SparseMapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test::run(kPath + "command -v mkfs.ext4 && " + kPath + "command -v mkswap && " + kPath +
+                  "command -v sfdisk && " + kPath + "command -v dumpe2fs") != 0)
+      GTEST_SKIP() << "mkfs.ext4, mkswap, sfdisk or dumpe2fs is not installed";
+    char tmpl[] = "/tmp/vdkit-sparsemap.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    img_ = dir_ + "/disk.img";
+  }
+  void TearDown() override {
+    if (!dir_.empty()) (void)test::run("rm -rf " + dir_);
+  }
+  void sh(const std::string& cmd) {
+    std::string out;
+    ASSERT_EQ(test::run(kPath + cmd, &out), 0) << cmd << "\n" << out;
+  }
+  // Writes the file `part` into partition n of the disk.
+  void put(const std::string& part, const Partition& p) {
+    sh("dd if=" + part + " of=" + img_ + " bs=512 seek=" + std::to_string(p.offset / 512) +
+       " conv=notrunc status=none");
+  }
+  std::shared_ptr<BlockDevice> open() {
+    auto d = open_image(img_, OpenOptions{});
+    EXPECT_TRUE(d.ok());
+    return std::shared_ptr<BlockDevice>(std::move(*d));
+  }
+  uint64_t ext_free_bytes(const std::string& fs) {
+    std::string text = test::output_of(kPath + "dumpe2fs -h " + fs + " 2>/dev/null");
+    auto field = [&](const std::string& name) {
+      auto at = text.find("\n" + name + ":");
+      return std::stoull(text.substr(text.find(':', at + 1) + 1));
+    };
+    return field("Free blocks") * field("Block size");
+  }
+  std::string dir_, img_;
+};
+
+const VolumeSparseReport* volume(const SparseMap& m, int n) {
+  for (const auto& v : m.volumes)
+    if (v.partition == n) return &v;
+  return nullptr;
+}
+
+TEST_F(SparseMapTest, MbrWithLogicalPartitionsSwapHibernationDirtyJournalAndUnknown) {
+  sh("truncate -s 64M " + img_ +
+     " && printf 'label: dos\\n,8M,83\\n,4M,82\\n,,5\\n,4M,83\\n,4M,83\\n,4M,82\\n' | "
+     "sfdisk -q " +
+     img_);
+  auto disk = open();
+  std::vector<std::pair<uint64_t, uint64_t>> table;
+  auto parts = read_partition_table(*disk, &table);
+  ASSERT_TRUE(parts.ok());
+  auto part = [&](int n) {
+    for (const auto& p : *parts)
+      if (p.number == n) return p;
+    return Partition{};
+  };
+  // 1: ext4 aged (files written, half removed); 2: swap; 5: ext4 whose journal needs recovery; 6: random bytes;
+  // 7: swap holding a hibernation image; the gap before partition 1 holds a boot loader's bytes.
+  sh("mkdir -p " + dir_ + "/t && for i in 1 2 3 4 5 6; do head -c 300000 /dev/urandom > " + dir_ +
+     "/t/f$i; done && truncate -s 8M " + dir_ + "/p1 && mkfs.ext4 -q -F -d " + dir_ + "/t " + dir_ +
+     "/p1 && debugfs -w -R 'rm /f2' " + dir_ + "/p1 && debugfs -w -R 'rm /f4' " + dir_ + "/p1");
+  put(dir_ + "/p1", part(1));
+  sh("truncate -s 4M " + dir_ + "/p2 && mkswap -q -L sw -U 11111111-2222-3333-4444-555555555555 " + dir_ + "/p2");
+  put(dir_ + "/p2", part(2));
+  sh("truncate -s 4M " + dir_ + "/p5 && mkfs.ext4 -q -F " + dir_ + "/p5 && debugfs -w -R 'feature needs_recovery' " +
+     dir_ + "/p5");
+  put(dir_ + "/p5", part(5));
+  sh("head -c 4M /dev/urandom > " + dir_ + "/p6");
+  put(dir_ + "/p6", part(6));
+  sh("truncate -s 4M " + dir_ + "/p7 && mkswap -q " + dir_ + "/p7 && printf 'S1SUSPEND\\0' | dd of=" + dir_ +
+     "/p7 bs=1 seek=4086 conv=notrunc status=none");
+  put(dir_ + "/p7", part(7));
+  sh("head -c 100000 /dev/urandom | dd of=" + img_ + " bs=512 seek=1 conv=notrunc status=none");
+
+  auto m = build_sparse_map(open());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ(m->volumes.size(), 5u);  // 1, 2, 5, 6, 7: not the extended container
+  const auto* v1 = volume(*m, 1);
+  ASSERT_TRUE(v1 && v1->mapped) << sparse_summary(*m);
+  EXPECT_EQ(v1->type, "ext4");
+  EXPECT_EQ(v1->unused_bytes, ext_free_bytes(dir_ + "/p1"));
+  const auto* v2 = volume(*m, 2);
+  ASSERT_TRUE(v2 && v2->mapped);
+  EXPECT_EQ(v2->unused_bytes, part(2).length - 4096);
+  EXPECT_FALSE(volume(*m, 5)->mapped);
+  EXPECT_NE(volume(*m, 5)->reason.find("journal needs recovery"), std::string::npos) << volume(*m, 5)->reason;
+  EXPECT_FALSE(volume(*m, 6)->mapped);
+  EXPECT_EQ(volume(*m, 6)->reason, "unknown content");
+  EXPECT_FALSE(volume(*m, 7)->mapped);
+  EXPECT_NE(volume(*m, 7)->reason.find("hibernation"), std::string::npos);
+
+  // Kept: the gap before partition 1, every EBR, the swap header, and partitions 5 to 7 whole.
+  const auto& u = m->unused;
+  EXPECT_EQ(overlap_bytes(u, 0, part(1).offset), 0u);
+  for (auto [o, l] : table) EXPECT_EQ(overlap_bytes(u, o, l), 0u) << "table sector at " << o;
+  EXPECT_EQ(overlap_bytes(u, part(2).offset, 4096), 0u);
+  for (int n : {5, 6, 7}) EXPECT_EQ(overlap_bytes(u, part(n).offset, part(n).length), 0u) << n;
+  // Left out: the extended partition's space after the last logical one, and the rest of the extended partition
+  // between its EBRs and logical partitions.
+  uint64_t end7 = part(7).offset + part(7).length;
+  EXPECT_EQ(overlap_bytes(u, end7, (64u << 20) - end7), (64u << 20) - end7);
+  EXPECT_GT(m->outside_partitions_bytes, (64u << 20) - end7);
+  EXPECT_EQ(m->unused_bytes(), v1->unused_bytes + v2->unused_bytes + m->outside_partitions_bytes);
+}
+
+TEST_F(SparseMapTest, GptKeepsBothTablesAndAWholeDiskFileSystemIsOneVolume) {
+  sh("truncate -s 32M " + img_ + " && printf 'label: gpt\\nsize=8M, type=L\\n' | sfdisk -q " + img_);
+  auto m = build_sparse_map(open());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ(m->volumes.size(), 1u);
+  EXPECT_EQ(m->volumes[0].reason, "unknown content");    // an empty partition: nothing says what is unused
+  EXPECT_EQ(overlap_bytes(m->unused, 0, 1u << 20), 0u);  // protective MBR, primary GPT, gap
+  EXPECT_EQ(overlap_bytes(m->unused, (32u << 20) - 33 * 512, 33 * 512), 0u);  // backup entries and header
+  EXPECT_EQ(m->outside_partitions_bytes, (32u << 20) - (9u << 20) - 33 * 512);
+
+  sh("rm " + img_ + " && truncate -s 16M " + img_ + " && mkfs.ext4 -q -F " + img_);
+  auto w = build_sparse_map(open());
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  ASSERT_EQ(w->volumes.size(), 1u);
+  EXPECT_EQ(w->volumes[0].partition, 0);
+  EXPECT_TRUE(w->volumes[0].mapped);
+  EXPECT_EQ(w->unused_bytes(), ext_free_bytes(img_));
+  EXPECT_EQ(overlap_bytes(w->unused, 0, 4096), 0u);  // the superblock's block
+
+  // A swap signature beside the superblock: ambiguous, copied whole.
+  sh("printf SWAPSPACE2 | dd of=" + img_ + " bs=1 seek=4086 conv=notrunc status=none");
+  auto a = build_sparse_map(open());
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_FALSE(a->volumes[0].mapped);
+  EXPECT_NE(a->volumes[0].reason.find("ambiguous"), std::string::npos) << a->volumes[0].reason;
+  EXPECT_TRUE(a->unused.empty());
+}
+
+TEST_F(SparseMapTest, OverlappingPartitionsLeaveNothingOut) {
+  // Two MBR entries over the same sectors (sfdisk refuses to write that, so the table is written by hand): one
+  // volume's free space may be the other's data, so nothing is left out, not even outside the partitions.
+  sh("truncate -s 16M " + img_ + " && truncate -s 8M " + dir_ + "/fs && mkfs.ext4 -q -F " + dir_ +
+     "/fs && dd if=" + dir_ + "/fs of=" + img_ + " bs=1M seek=1 conv=notrunc status=none");
+  {
+    // Entry 1: sectors 2048 + 16384; entry 2: sectors 4096 + 8192, inside entry 1.
+    uint8_t mbr[512] = {};
+    auto entry = [&](int i, uint32_t start, uint32_t sectors) {
+      uint8_t* e = mbr + 446 + 16 * i;
+      e[4] = 0x83;
+      for (int b = 0; b < 4; ++b) {
+        e[8 + b] = static_cast<uint8_t>(start >> (8 * b));
+        e[12 + b] = static_cast<uint8_t>(sectors >> (8 * b));
+      }
+    };
+    entry(0, 2048, 16384);
+    entry(1, 4096, 8192);
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    std::FILE* f = std::fopen(img_.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(mbr, 1, sizeof mbr, f), sizeof mbr);
+    std::fclose(f);
+  }
+  auto disk = open();
+  auto parts = read_partition_table(*disk);
+  ASSERT_TRUE(parts.ok()) << parts.status().message();
+  ASSERT_EQ(parts->size(), 2u);
+  auto m = build_sparse_map(disk);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(m->unused.empty()) << sparse_summary(*m);
+  ASSERT_EQ(m->volumes.size(), 2u);
+  for (const auto& v : m->volumes) EXPECT_EQ(v.reason, "partitions overlap");
+}
+
+}  // namespace
+}  // namespace vdkit::guestfs

@@ -1,0 +1,30 @@
+// Fuzzes build_sparse_map: partition tables (with their EBR chains and GPT areas), the prober, ext2/3/4 superblocks
+// and bitmaps through libext2fs, swap headers. The map must stay inside the disk, sorted and apart, and reads of the
+// masked device must work wherever the map points.
+#include <cstdlib>
+
+#include "blockcore/layers/masked.h"
+#include "guestfs/sparse_map.h"
+#include "tests/fuzz/fuzz_common.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string path = vdkit::fuzz::write_file("disk.raw", data, size);
+  vdkit::OpenOptions o;
+  o.format = "raw";
+  auto dev = vdkit::open_image(path, o);
+  if (!dev.ok()) return 0;
+  std::shared_ptr<vdkit::BlockDevice> disk(std::move(*dev));
+  vdkit::guestfs::SparseMap map;
+  auto masked = vdkit::guestfs::make_sparsified_device(disk, &map);
+  if (!masked.ok()) return 0;
+  uint64_t end = 0;
+  for (auto [off, len] : map.unused) {
+    if (len == 0 || off < end || off + len > disk->size()) std::abort();
+    end = off + len + 1;  // apart: touching ranges would have been merged
+  }
+  for (const auto& v : map.volumes)
+    if (v.offset + v.length > disk->size() || v.unused_bytes > v.length) std::abort();
+  (void)vdkit::guestfs::sparse_summary(map);
+  vdkit::fuzz::exercise(**masked);
+  return 0;
+}
