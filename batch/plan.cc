@@ -84,10 +84,17 @@ Result<PlanGuest> check_row(const RawRow& r, size_t row, const std::string& base
   g.output = join_path(base_dir, trim(r.cells.at("output")));
   g.format = trim(r.cells.at("format"));
   if (g.format != "raw" && g.format != "qcow2") return row_error(r, row, "format", "'" + g.format + "' is not raw or qcow2");
-  std::string fix = trim(r.cells.at("fixup"));
-  if (fix == "yes" || fix == "true" || fix == "1") g.fixup = true;
-  else if (fix == "no" || fix == "false" || fix == "0") g.fixup = false;
-  else return row_error(r, row, "fixup", "'" + fix + "' is not yes or no");
+  auto yes_no = [&](const char* column, bool& out) -> Status {
+    auto c = r.cells.find(column);
+    std::string v = c == r.cells.end() ? "" : trim(c->second);
+    if (v.empty() && std::string(column) != "fixup") return Status::Ok();
+    if (v == "yes" || v == "true" || v == "1") out = true;
+    else if (v == "no" || v == "false" || v == "0") out = false;
+    else return row_error(r, row, column, "'" + v + "' is not yes or no");
+    return Status::Ok();
+  };
+  VDKIT_RETURN_IF_ERROR(yes_no("fixup", g.fixup));
+  VDKIT_RETURN_IF_ERROR(yes_no("sparsify", g.sparsify));
   if (auto c = r.cells.find("compression"); c != r.cells.end() && !trim(c->second).empty()) {
     g.compression = trim(c->second);
     if (g.compression == "none") g.compression.clear();

@@ -29,6 +29,7 @@ struct PlanGuest {
   std::string format = "raw";  // raw or qcow2
   std::string compression;     // "", zlib or zstd (qcow2 only)
   bool fixup = false;
+  bool sparsify = false;  // leave out what the guest's file systems do not use (convert --sparsify)
   fixups::FixupOptions fixup_options;
   std::vector<std::pair<std::string, std::string>> fixup_columns;  // as given, for reports and emitted jobs
 };
@@ -40,7 +41,7 @@ struct Plan {
 
 // The columns every plan has, and the optional ones besides the fixup options (fixups::fixup_option_specs names).
 inline constexpr const char* kRequiredColumns[] = {"name", "disks", "output", "format", "fixup"};
-inline constexpr const char* kOptionalColumns[] = {"compression"};
+inline constexpr const char* kOptionalColumns[] = {"compression", "sparsify"};
 
 // Parses a plan: JSON when the first non-blank byte is '[' or '{' (a list of objects, or {"guests": [...]}, with
 // the same keys as the CSV columns; "disks" a list or a ';'-separated string), CSV with a header row otherwise.

@@ -15,6 +15,7 @@
 #include "blockcore/sources/image.h"
 #include "blockcore/sources/nbd_source.h"
 #include "fixups/run.h"
+#include "guestfs/sparse_map.h"
 
 namespace vdkit::batch {
 
@@ -174,10 +175,21 @@ class Runner {
       o.cancel = opts_.stop;
       o.progress = [&, base](uint64_t done, uint64_t) { log_.progress(g.name, base + done, total); };
       fixups::FixupResult fix;
-      if (i == root) {
+      guestfs::SparseMap smap;
+      const bool fix_this = i == root, sparsify = g.sparsify;
+      if (fix_this || sparsify) {
         fixups::FixupOptions fo = g.fixup_options;
-        o.prepare_source = [fo, &fix](std::shared_ptr<BlockDevice> src) {
-          return fixups::make_fixed_overlay(std::move(src), fo, &fix);
+        // The fixups first, so the map of unused blocks is the fixed guest's (as convert --fixup --sparsify).
+        o.prepare_source = [fo, fix_this, sparsify, &fix,
+                            &smap](std::shared_ptr<BlockDevice> src) -> Result<std::shared_ptr<BlockDevice>> {
+          std::shared_ptr<BlockDevice> dev = std::move(src);
+          if (fix_this) {
+            VDKIT_ASSIGN_OR_RETURN(dev, fixups::make_fixed_overlay(std::move(dev), fo, &fix));
+          }
+          if (sparsify) {
+            VDKIT_ASSIGN_OR_RETURN(dev, guestfs::make_sparsified_device(std::move(dev), &smap));
+          }
+          return dev;
         };
       }
       auto stats = convert_path(d.source, d.target, o);

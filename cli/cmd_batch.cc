@@ -172,6 +172,8 @@ CommandRegistrar reg(
            "  format   raw or qcow2\n"
            "  fixup    yes or no\n"
            "  compression  none, zlib or zstd (qcow2 only; optional)\n"
+           "  sparsify yes or no (optional): leave out what the guest's file systems do not use, as\n"
+           "           `vdkit convert --sparsify` (after the fixups when both are asked)\n"
            "  and any fixup option of `vdkit fixup` by its name (device-names, network, backup, kernel, ...).\n"
            "Each disk's target is named after its file with the format's extension (web1-disk0.vmdk becomes\n"
            "web1-disk0.qcow2); an NBD source's target is NAME-diskN.EXT, N its position in the row.\n"

@@ -40,16 +40,16 @@ trap 'kill $NBDKIT 2>/dev/null; cleanup_scratch' EXIT
 
 OUT=$SCRATCH/out
 cat >"$SCRATCH/plan.csv" <<CSV
-name,disks,output,format,fixup,compression,network
-web1,guests/ubuntu2004/ubuntu2004.vmdk;guests/web1-data.qcow2,out/web1,qcow2,yes,zstd,keep
-db1,guests/rhel8/rhel8.qcow2;guests/db1-data.qcow2,out/db1,raw,yes,,
-canfar,guests/canfar/canfar.vmdk,out/canfar,qcow2,yes,zlib,
-sl5,guests/sl5/sl5.raw,out/sl5,raw,yes,,
-old,guests/ubuntu1404/ubuntu1404.qcow2,out/old,raw,yes,,none
-files,guests/files-disk0.raw,out/files,qcow2,no,,
-remote,nbd+unix:///?socket=$SOCK,out/remote,raw,no,,
-lost,guests/missing.vmdk;guests/files-disk0.raw,out/lost,raw,no,,
-broken,guests/corrupt.qcow2,out/broken,raw,no,,
+name,disks,output,format,fixup,compression,network,sparsify
+web1,guests/ubuntu2004/ubuntu2004.vmdk;guests/web1-data.qcow2,out/web1,qcow2,yes,zstd,keep,
+db1,guests/rhel8/rhel8.qcow2;guests/db1-data.qcow2,out/db1,raw,yes,,,
+canfar,guests/canfar/canfar.vmdk,out/canfar,qcow2,yes,zlib,,
+sl5,guests/sl5/sl5.raw,out/sl5,raw,yes,,,
+old,guests/ubuntu1404/ubuntu1404.qcow2,out/old,raw,yes,,none,yes
+files,guests/files-disk0.raw,out/files,qcow2,no,,,yes
+remote,nbd+unix:///?socket=$SOCK,out/remote,raw,no,,,
+lost,guests/missing.vmdk;guests/files-disk0.raw,out/lost,raw,no,,,
+broken,guests/corrupt.qcow2,out/broken,raw,no,,,
 CSV
 # 9 rows: 7 good (one over NBD), one with a missing disk, one corrupt image.
 PLAN=$SCRATCH/plan.csv
