@@ -2,12 +2,14 @@
 #include "batch/dry_run.h"
 
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <map>
 
 #include "batch/runner.h"
 #include "blockcore/base/units.h"
 #include "fixups/run.h"
+#include "guestfs/sparse_map.h"
 
 namespace vdkit::batch {
 
@@ -23,11 +25,16 @@ Result<uint64_t> estimate(BlockDevice& dev) {
   return n;
 }
 
-// Free bytes where `dir` is or will be created (its nearest existing ancestor).
-Result<uint64_t> free_bytes(std::string dir) {
+struct FreeSpace {
+  uint64_t fsid = 0;
+  uint64_t bytes = 0;
+};
+
+// The file system where `dir` is or will be created (its nearest existing ancestor): its id and free bytes.
+Result<FreeSpace> free_space(std::string dir) {
   for (;;) {
     struct statvfs sv;
-    if (::statvfs(dir.c_str(), &sv) == 0) return static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+    if (::statvfs(dir.c_str(), &sv) == 0) return FreeSpace{sv.f_fsid, static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize};
     if (errno != ENOENT || dir == "/" || dir == ".") return Status::FromErrno(errno, "checking free space in " + dir);
     size_t s = dir.find_last_of('/');
     dir = s == std::string::npos ? "." : (s == 0 ? "/" : dir.substr(0, s));
@@ -61,6 +68,25 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
       }
       auto est = estimate(**dev);
       jd["virtual-size"] = (*dev)->size();
+      if (::access(g.disks[d].target.c_str(), F_OK) == 0) {
+        // A run replaces it only with --overwrite (or when this plan wrote it, which the state file knows).
+        jd["target-exists"] = true;
+        r.text += "  note: " + g.disks[d].target + " exists (a run needs --overwrite or --resume to replace it)\n";
+      }
+      if (g.sparsify && est.ok()) {
+        // The map is built as the run builds it, so a disk it cannot read fails here, not halfway through a run.
+        guestfs::SparseMap smap;
+        auto masked = guestfs::make_sparsified_device(*dev, &smap);
+        if (!masked.ok()) {
+          problems.push_back("disk " + std::to_string(d) + ": sparsify: " + masked.status().message());
+        } else {
+          auto left = estimate(**masked);
+          if (left.ok()) {
+            jd["sparsify-bytes-left-out"] = *est - std::min(*est, *left);
+            est = *left;
+          }
+        }
+      }
       if (est.ok()) {
         jd["estimated-bytes"] = *est;
         need[g.output] += *est;
@@ -98,16 +124,32 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
     r.problems += problems.size();
     r.json["guests"].push_back(jg);
   }
+  // Folders on one file system share its free space: the check is per file system.
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> per_fs;  // fsid -> (needed, free)
+  std::map<std::string, Result<FreeSpace>> where;
+  for (const auto& [dir, bytes] : need) {
+    auto f = free_space(dir);
+    if (f.ok()) {
+      per_fs[f->fsid].first += bytes;
+      per_fs[f->fsid].second = f->bytes;
+    }
+    where.emplace(dir, f);
+  }
   r.json["folders"] = nlohmann::json::array();
   for (const auto& [dir, bytes] : need) {
-    auto free = free_bytes(dir);
+    const auto& f = where.at(dir);
     nlohmann::json jf = {{"folder", dir}, {"estimated-bytes", bytes}};
-    if (free.ok()) jf["free-bytes"] = *free;
-    bool short_of_space = !free.ok() || *free < bytes;
+    bool short_of_space = !f.ok();
+    if (f.ok()) {
+      auto [needed, free] = per_fs[f->fsid];
+      jf["free-bytes"] = free;
+      jf["file-system-estimated-bytes"] = needed;
+      short_of_space = free < needed;
+    }
     jf["enough-space"] = !short_of_space;
     r.text += "folder " + dir + ": needs about " + human_size(bytes) + ", " +
-              (free.ok() ? human_size(*free) + " free" : free.status().message()) +
-              (short_of_space ? "  NOT ENOUGH\n" : "\n");
+              (f.ok() ? human_size(f->bytes) + " free on its file system" : f.status().message()) +
+              (short_of_space ? "  NOT ENOUGH (with the other folders on that file system)\n" : "\n");
     if (short_of_space) ++r.problems;
     r.json["folders"].push_back(jf);
   }

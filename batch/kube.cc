@@ -49,7 +49,10 @@ std::string job(const Plan& plan, const KubeOptions& o) {
          "  completionMode: Indexed\n"
          "  completions: " + rows + "\n"
          "  parallelism: " + std::to_string(o.parallelism) + "\n"
-         "  backoffLimit: " + std::to_string(plan.guests.size() * 2) + "\n"
+         // Retries count per row (Kubernetes 1.29+): a row that always fails (a corrupt image) uses up its own two
+         // retries and is marked failed, while the other rows go on, as in a local run.
+         "  backoffLimitPerIndex: 2\n"
+         "  maxFailedIndexes: " + rows + "\n"
          "  template:\n"
          "    metadata:\n"
          "      labels:\n"

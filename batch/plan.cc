@@ -2,6 +2,7 @@
 #include "batch/plan.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -253,6 +254,18 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
+namespace {
+
+// One spelling per file ("out", "./out/", "/abs/out" are one folder), so two rows cannot write one target, and a
+// target can be compared with the sources.
+std::string canonical(const std::string& p) {
+  std::error_code ec;
+  auto c = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+  return ec ? p : c.string();
+}
+
+}  // namespace
+
 Result<Plan> parse_plan(const std::string& text, const std::string& path, const std::string& base_dir) {
   size_t first = text.find_first_not_of(" \t\r\n");
   bool json = first != std::string::npos && (text[first] == '[' || text[first] == '{');
@@ -260,6 +273,7 @@ Result<Plan> parse_plan(const std::string& text, const std::string& path, const 
   if (!rows.ok()) return rows.status().Context(path);
   Plan plan;
   plan.path = path;
+  plan.text = text;
   std::map<std::string, size_t> names;
   std::map<std::string, std::pair<size_t, size_t>> targets;  // target -> (row, disk)
   for (size_t i = 0; i < rows->size(); ++i) {
@@ -270,7 +284,7 @@ Result<Plan> parse_plan(const std::string& text, const std::string& path, const 
       return Status::Invalid(path + ": row " + std::to_string(i + 1) + ", column 'name': '" + g->name +
                              "' is also the name of row " + std::to_string(it->second + 1));
     for (size_t d = 0; d < g->disks.size(); ++d) {
-      auto [t, new_target] = targets.emplace(g->disks[d].target, std::make_pair(i, d));
+      auto [t, new_target] = targets.emplace(canonical(g->disks[d].target), std::make_pair(i, d));
       if (!new_target)
         return Status::Invalid(path + ": row " + std::to_string(i + 1) + ", column 'disks': disk " +
                                std::to_string(d) + " would be written to " + g->disks[d].target + ", as disk " +
@@ -279,6 +293,16 @@ Result<Plan> parse_plan(const std::string& text, const std::string& path, const 
     plan.guests.push_back(std::move(*g));
   }
   if (plan.guests.empty()) return Status::Invalid(path + ": the plan has a header but no rows");
+  // A target that is one of the plan's sources would replace (with --overwrite) or remove a source disk.
+  for (const auto& g : plan.guests)
+    for (size_t d = 0; d < g.disks.size(); ++d) {
+      if (!source_has_file_name(g.disks[d].source)) continue;
+      auto t = targets.find(canonical(g.disks[d].source));
+      if (t != targets.end())
+        return Status::Invalid(path + ": row " + std::to_string(t->second.first + 1) + ", column 'output': disk " +
+                               std::to_string(t->second.second) + " would be written over " + g.disks[d].source +
+                               ", a source disk of row " + std::to_string(g.row + 1));
+    }
   return plan;
 }
 
@@ -292,9 +316,8 @@ Result<Plan> read_plan(const std::string& path) {
     if (text.size() > kMaxPlanBytes)
       return Status::Invalid(path + ": the plan is larger than " + std::to_string(kMaxPlanBytes >> 20) + " MiB");
   }
-  std::string base = path.find('/') == std::string::npos ? "." : path.substr(0, path.find_last_of('/'));
-  if (base.empty()) base = "/";
-  return parse_plan(text, path, base);
+  std::string base = std::filesystem::path(path).parent_path().string();
+  return parse_plan(text, path, base.empty() ? "." : base);
 }
 
 }  // namespace vdkit::batch

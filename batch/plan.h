@@ -36,6 +36,7 @@ struct PlanGuest {
 
 struct Plan {
   std::string path;  // the plan file
+  std::string text;  // its bytes as read (the state file's fingerprint, the Kubernetes ConfigMap)
   std::vector<PlanGuest> guests;
 };
 

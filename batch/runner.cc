@@ -1,12 +1,13 @@
 // The batch runner: a queue of guests, biggest first, worked by --jobs threads that share the machine's cores.
 #include "batch/runner.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "blockcore/base/units.h"
@@ -21,35 +22,20 @@ namespace vdkit::batch {
 
 namespace {
 
-std::string dir_of(const std::string& p) {
-  size_t s = p.find_last_of('/');
-  if (s == std::string::npos) return ".";
-  return s == 0 ? "/" : p.substr(0, s);
-}
-
-std::string base_of(const std::string& p) { return p.substr(p.find_last_of('/') + 1); }
+namespace fs = std::filesystem;
 
 bool exists(const std::string& p) {
-  struct stat st;
-  return ::lstat(p.c_str(), &st) == 0;
-}
-
-// mkdir -p.
-Status make_dirs(const std::string& dir) {
-  if (dir.empty() || exists(dir)) return Status::Ok();
-  VDKIT_RETURN_IF_ERROR(make_dirs(dir_of(dir)));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(errno, "creating " + dir);
-  return Status::Ok();
+  std::error_code ec;
+  return fs::symlink_status(p, ec).type() != fs::file_type::not_found && !ec;
 }
 
 // A run killed with SIGKILL leaves convert's TARGET.vdkit-tmp.RANDOM behind; nothing else makes such names.
 void remove_leftovers(const std::string& target) {
-  std::string prefix = base_of(target) + ".vdkit-tmp.";
-  DIR* d = ::opendir(dir_of(target).c_str());
-  if (!d) return;
-  while (struct dirent* e = ::readdir(d))
-    if (std::string(e->d_name).rfind(prefix, 0) == 0) ::unlink((dir_of(target) + "/" + e->d_name).c_str());
-  ::closedir(d);
+  fs::path t(target);
+  std::string prefix = t.filename().string() + ".vdkit-tmp.";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(t.parent_path().empty() ? "." : t.parent_path(), ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove(e.path(), ec);
 }
 
 struct GuestJob {
@@ -72,20 +58,21 @@ class Runner {
     if (rec.status == GuestStatus::kDone) {
       out = from_record(g.name, rec);
       out.result = "skipped";
+      log_.finished(g.name, out.result, nlohmann::json::object());
       return out;
     }
     log_.start(g.name, job.size);
     auto t0 = std::chrono::steady_clock::now();
     Status st = convert_guest(g, job.size, rec, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    bool stopped = opts_.stop && opts_.stop->load() && st.code() == ECANCELED;
+    // Whatever a conversion reports once a stop was asked (ECANCELED, or an EINTR somewhere) is the interruption.
+    bool stopped = opts_.stop && opts_.stop->load();
     if (!st.ok()) {
-      // A guest is all its disks or nothing: what this attempt finished of it goes too.
-      if (rec.attempted)
-        for (const auto& d : g.disks) {
-          remove_leftovers(d.target);
-          ::unlink(d.target.c_str());
-        }
+      // A guest is all its disks or nothing: the targets this plan renamed into place for it go too (and only
+      // those: a file that was there before and that no attempt replaced is never removed).
+      for (const auto& d : g.disks) remove_leftovers(d.target);
+      for (const auto& w : rec.written) ::unlink(w.c_str());
+      rec.written.clear();
       out.result = stopped ? "interrupted" : "failed";
       out.error = stopped ? "interrupted by a signal" : st.message();
       rec.status = stopped ? GuestStatus::kInterrupted : GuestStatus::kFailed;
@@ -140,11 +127,16 @@ class Runner {
   }
 
   Status convert_guest(const PlanGuest& g, uint64_t total, GuestRecord& rec, GuestOutcome& out) {
-    VDKIT_RETURN_IF_ERROR(make_dirs(g.output));
+    {
+      std::error_code ec;
+      fs::create_directories(g.output, ec);
+      if (ec) return Status::Error(ec.value(), "creating " + g.output + ": " + ec.message());
+    }
     rec.targets.clear();
     for (const auto& d : g.disks) {
       remove_leftovers(d.target);
-      if (exists(d.target) && !rec.attempted && !opts_.overwrite)
+      bool ours = std::find(rec.written.begin(), rec.written.end(), d.target) != rec.written.end();
+      if (exists(d.target) && !ours && !opts_.overwrite)
         return Status::Error(EEXIST, "the target " + d.target +
                                          " exists and was not written by this plan (use --overwrite to replace it)");
       rec.targets.push_back(d.target);
@@ -168,7 +160,7 @@ class Runner {
       o.compress = !g.compression.empty();
       o.codec = g.compression == "zstd" ? Codec::kZstd : Codec::kDeflate;
       o.threads = threads_;
-      o.overwrite = true;  // checked above: what is there is this plan's own leftover, or --overwrite was given
+      o.overwrite = true;  // checked above: what is there is this plan's own earlier target, or --overwrite was given
       o.sync = opts_.sync;
       o.open = opts_.open;
       o.target_io = opts_.target_io;
@@ -194,6 +186,10 @@ class Runner {
       }
       auto stats = convert_path(d.source, d.target, o);
       if (!stats.ok()) return stats.status().Context("disk " + std::to_string(i) + " (" + d.source + ")");
+      if (std::find(rec.written.begin(), rec.written.end(), d.target) == rec.written.end()) {
+        rec.written.push_back(d.target);
+        VDKIT_RETURN_IF_ERROR(state_.put(g.name, rec));
+      }
       base += stats->virtual_size;
       out.bytes_read += stats->bytes_read;
       out.bytes_written += stats->bytes_written;
@@ -263,12 +259,23 @@ BatchReport run_batch(const Plan& plan, const std::vector<size_t>& rows, StateFi
     report.guests[i].virtual_size = jobs[i].size;
     report.guests[i].result = "not-run";
   }
-  unsigned n = std::max(1u, std::min<unsigned>(opts.jobs, static_cast<unsigned>(jobs.size())));
-  Runner runner(state, opts, log, threads_per_job(opts.cores, opts.jobs));
+  unsigned cores = opts.cores ? opts.cores : std::max(1u, std::thread::hardware_concurrency());
+  // Never more conversions at once than cores, nor than guests: each gets at least one worker thread, and
+  // together they stay within the cores.
+  unsigned n = std::max(1u, std::min({opts.jobs, cores, static_cast<unsigned>(jobs.size())}));
+  Runner runner(state, opts, log, threads_per_job(cores, n));
   std::atomic<size_t> next{0};
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < n; ++w)
     workers.emplace_back([&] {
+      // SIGINT/SIGTERM go to the calling thread, whose handler sets opts.stop; a worker (and the conversion
+      // threads it starts, which inherit its mask) then never sees EINTR from them.
+      sigset_t block;
+      sigemptyset(&block);
+      sigaddset(&block, SIGINT);
+      sigaddset(&block, SIGTERM);
+      sigaddset(&block, SIGHUP);
+      pthread_sigmask(SIG_BLOCK, &block, nullptr);
       for (;;) {
         if (opts.stop && opts.stop->load()) return;
         size_t k = next.fetch_add(1);
@@ -282,19 +289,25 @@ BatchReport run_batch(const Plan& plan, const std::vector<size_t>& rows, StateFi
 }
 
 std::string summary_table(const BatchReport& r) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%-20s %5s %10s %10s %8s  %-11s %s\n", "GUEST", "DISKS", "READ", "WRITTEN",
-                "SECONDS", "RESULT", "WARNINGS / ERROR");
-  out += line;
+  auto pad = [](std::string v, size_t w, bool right) {
+    if (v.size() < w) v = right ? std::string(w - v.size(), ' ') + v : v + std::string(w - v.size(), ' ');
+    return v;
+  };
+  auto row = [&](const std::string& guest, const std::string& disks, const std::string& read,
+                 const std::string& written, const std::string& secs, const std::string& result,
+                 const std::string& notes) {
+    return pad(guest, 20, false) + " " + pad(disks, 5, true) + " " + pad(read, 10, true) + " " +
+           pad(written, 10, true) + " " + pad(secs, 8, true) + "  " + pad(result, 11, false) + " " + notes + "\n";
+  };
+  std::string out = row("GUEST", "DISKS", "READ", "WRITTEN", "SECONDS", "RESULT", "WARNINGS / ERROR");
   for (const auto& g : r.guests) {
     std::string notes;
     for (const auto& w : g.warnings) notes += (notes.empty() ? "" : ", ") + w;
     if (!g.error.empty()) notes = g.error;
-    std::snprintf(line, sizeof line, "%-20s %5zu %10s %10s %8.1f  %-11s %s\n", g.name.c_str(), g.disks,
-                  human_size(g.bytes_read).c_str(), human_size(g.bytes_written).c_str(), g.seconds, g.result.c_str(),
-                  notes.c_str());
-    out += line;
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", g.seconds);
+    out += row(g.name, std::to_string(g.disks), human_size(g.bytes_read), human_size(g.bytes_written), secs, g.result,
+               notes);
   }
   return out;
 }

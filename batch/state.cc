@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -56,10 +57,13 @@ std::string plan_fingerprint(const std::string& bytes) {
   return buf;
 }
 
+// The temporary name write_file_atomically uses: PATH.tmp.PID.
+static std::string temp_prefix(const std::string& path) { return path + ".tmp."; }
+
 Status write_file_atomically(const std::string& path, const std::string& data) {
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.find_last_of('/'));
-  if (dir.empty()) dir = "/";
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  std::string tmp = temp_prefix(path) + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno(errno, "creating " + tmp);
   Status st = write_all(fd, data, tmp);
@@ -80,6 +84,14 @@ Status write_file_atomically(const std::string& path, const std::string& data) {
 
 Result<StateFile> StateFile::open(const std::string& path, const std::string& plan_hash, bool& existed) {
   StateFile sf(path, plan_hash);
+  {
+    std::error_code ec;
+    std::filesystem::path p(path);
+    std::filesystem::path dir = p.parent_path().empty() ? "." : p.parent_path();
+    std::string prefix = temp_prefix(p.filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(e.path(), ec);
+  }
   std::ifstream in(path);
   existed = static_cast<bool>(in);
   if (!existed) return sf;
@@ -92,7 +104,17 @@ Result<StateFile> StateFile::open(const std::string& path, const std::string& pl
     return Status::Invalid("the state file " + path +
                            " belongs to another version of the plan (the plan changed since; remove the state file "
                            "to start over, or give --state for a new one)");
-  for (auto& [name, g] : j["guests"].items()) {
+  try {
+    load_guests(j["guests"], sf.guests_);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corrupt("the state file " + path + " has a field of the wrong type (" + e.what() +
+                           "); remove it to start over");
+  }
+  return sf;
+}
+
+void StateFile::load_guests(const nlohmann::json& guests, std::map<std::string, GuestRecord>& out) {
+  for (auto& [name, g] : guests.items()) {
     if (!g.is_object()) continue;
     GuestRecord r;
     r.status = parse_status(g.value("status", "pending"));
@@ -109,9 +131,11 @@ Result<StateFile> StateFile::open(const std::string& path, const std::string& pl
     if (g.contains("warnings") && g["warnings"].is_array())
       for (auto& w : g["warnings"])
         if (w.is_string()) r.warnings.push_back(w.get<std::string>());
-    sf.guests_[name] = std::move(r);
+    if (g.contains("written") && g["written"].is_array())
+      for (auto& w : g["written"])
+        if (w.is_string()) r.written.push_back(w.get<std::string>());
+    out[name] = std::move(r);
   }
-  return sf;
 }
 
 GuestRecord StateFile::get(const std::string& name) const {
@@ -141,6 +165,7 @@ Status StateFile::save_locked() const {
     g["attempted"] = r.attempted;
     if (!r.error.empty()) g["error"] = r.error;
     g["targets"] = r.targets;
+    g["written"] = r.written;
     g["warnings"] = r.warnings;
     g["disks"] = r.disks;
     g["virtual-size"] = r.virtual_size;

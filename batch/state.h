@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "blockcore/base/status.h"
 
 namespace vdkit::batch {
@@ -20,6 +22,8 @@ struct GuestRecord {
   bool attempted = false;  // a run started writing its targets (so leftovers of that run may be replaced)
   std::string error;
   std::vector<std::string> targets;
+  // Targets some attempt of this plan renamed into place: the only files a failed guest's cleanup may remove.
+  std::vector<std::string> written;
   std::vector<std::string> warnings;
   uint64_t bytes_read = 0, bytes_written = 0, virtual_size = 0;
   double seconds = 0;
@@ -30,7 +34,8 @@ struct GuestRecord {
 // returns (a temporary file in the same folder, fsync, rename, fsync of the folder).
 class StateFile {
  public:
-  // Loads `path` if it exists (checking it belongs to the same plan: plan_hash), or starts empty.
+  // Loads `path` if it exists (checking it belongs to the same plan: plan_hash), or starts empty. Temporary
+  // copies a killed run left beside it are removed.
   static Result<StateFile> open(const std::string& path, const std::string& plan_hash, bool& existed);
   StateFile(StateFile&& o) noexcept : path_(std::move(o.path_)), plan_hash_(std::move(o.plan_hash_)), guests_(std::move(o.guests_)) {}
 
@@ -42,6 +47,7 @@ class StateFile {
  private:
   StateFile(std::string path, std::string plan_hash) : path_(std::move(path)), plan_hash_(std::move(plan_hash)) {}
   Status save_locked() const;
+  static void load_guests(const nlohmann::json& guests, std::map<std::string, GuestRecord>& out);
   std::string path_, plan_hash_;
   mutable std::mutex mu_;
   std::map<std::string, GuestRecord> guests_;

@@ -1,13 +1,13 @@
 // `vdkit batch`: runs a migration plan (one guest per row) in parallel, resumable, with live progress and events.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "batch/dry_run.h"
 #include "batch/kube.h"
@@ -55,13 +55,12 @@ std::string state_path(const BatchArgs& a, const batch::Plan& plan, long index) 
 }
 
 int run_batch_cmd(BatchArgs& a) {
-  std::ifstream in(a.plan, std::ios::binary);
-  if (!in) return fail("batch", Status::FromErrno(errno, "opening the plan " + a.plan));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
   auto plan = batch::read_plan(a.plan);
-  if (!plan.ok()) return fail("batch", plan.status());
+  if (!plan.ok()) {
+    fail("batch", plan.status());
+    return kExitUsage;
+  }
+  const std::string& text = plan->text;
 
   long index = a.index;
   if (index < 0) {
@@ -76,7 +75,7 @@ int run_batch_cmd(BatchArgs& a) {
     }
   }
   if (index >= static_cast<long>(plan->guests.size())) {
-    std::fprintf(stderr, "vdkit batch: row %ld does not exist: the plan has %zu rows (0 to %zu)\n", index,
+    std::fprintf(stderr, "vdkit batch: index %ld does not exist: the plan has %zu rows (indexes 0 to %zu)\n", index,
                  plan->guests.size(), plan->guests.size() - 1);
     return kExitUsage;
   }
@@ -103,8 +102,19 @@ int run_batch_cmd(BatchArgs& a) {
     return r.problems ? kExitFailure : kExitOk;
   }
 
+  // One run per state file: a second one would remove the first one's temporary files and overwrite its state.
+  const std::string spath = state_path(a, *plan, index);
+  const std::string lock_path = spath + ".lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return fail("batch", Status::FromErrno(errno, "creating the lock " + lock_path));
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::fprintf(stderr, "vdkit batch: another vdkit batch is running with the state file %s (it holds %s)\n",
+                 spath.c_str(), lock_path.c_str());
+    ::close(lock_fd);
+    return kExitFailure;
+  }
   bool existed = false;
-  auto state = batch::StateFile::open(state_path(a, *plan, index), batch::plan_fingerprint(text), existed);
+  auto state = batch::StateFile::open(spath, batch::plan_fingerprint(text), existed);
   if (!state.ok()) return fail("batch", state.status());
   if (existed && !a.resume) {
     std::fprintf(stderr,
@@ -116,12 +126,15 @@ int run_batch_cmd(BatchArgs& a) {
 
   FILE* events = nullptr;
   if (a.events == "-") events = stdout;
-  else if (!a.events.empty() && !(events = std::fopen(a.events.c_str(), a.resume ? "a" : "w")))
+  else if (!a.events.empty() && !(events = std::fopen(a.events.c_str(), a.resume ? "a+" : "w")))
     return fail("batch", Status::FromErrno(errno, "opening the events file " + a.events));
+  if (events && events != stdout && a.resume && std::fseek(events, -1, SEEK_END) == 0 && std::fgetc(events) != '\n')
+    std::fputc('\n', events);  // a killed run may have left half a line: the next event starts on its own line
   FILE* live = isatty(STDERR_FILENO) ? stderr : nullptr;
 
   struct sigaction sa {};
   sa.sa_handler = on_stop;
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -178,9 +191,11 @@ CommandRegistrar reg(
            "Each disk's target is named after its file with the format's extension (web1-disk0.vmdk becomes\n"
            "web1-disk0.qcow2); an NBD source's target is NAME-diskN.EXT, N its position in the row.\n"
            "\n"
-           "Guests run --jobs at a time, biggest first; the conversions' worker threads together never\n"
-           "exceed the machine's cores. One failed guest does not stop the others. A guest is all its disks\n"
-           "or nothing: when one disk fails, the targets of its other disks are removed too.\n"
+           "Guests run --jobs at a time (at most one per core), biggest first; the conversions' worker threads\n"
+           "together never exceed the machine's cores. One failed guest does not stop the others. A guest is\n"
+           "all its disks or nothing: when one disk fails, the targets this plan wrote for its other disks are\n"
+           "removed too (a file that was there before is never removed). A target that is one of the plan's\n"
+           "sources is refused.\n"
            "\n"
            "The state file (PLAN.state.json, or --state) is rewritten atomically after every change. After an\n"
            "interruption (SIGINT, SIGTERM, a crash, a reboot) --resume skips finished guests and redoes the\n"
@@ -191,18 +206,23 @@ CommandRegistrar reg(
            "line. --events FILE (or '-') writes JSON Lines events: start, phase, progress, warning, done,\n"
            "failed, interrupted. At the end a summary table (or JSON with --output-json).\n"
            "\n"
-           "Kubernetes: --index I (or JOB_COMPLETION_INDEX, set by an Indexed Job) runs row I only (0-based).\n"
+           "Kubernetes: --index I (or JOB_COMPLETION_INDEX, set by an Indexed Job) runs one row only, counted\n"
+           "from 0 (the first row after the header is index 0).\n"
            "--emit-kubernetes DIR writes a ConfigMap with the plan, an Indexed Job with one pod per row, and a\n"
            "Containerfile that builds vdkit from its sources on Debian 12.\n"
            "\n"
+           "A second run with the same state file while one is running is refused (a lock beside it).\n"
+           "\n"
            "Exit status: 0 when every guest is done; 1 when any failed or the run was interrupted (the\n"
-           "failed guests are listed); 2 for bad usage or a plan with errors.");
+           "failed guests are listed); 2 for bad usage or a plan with errors (named by row and column).");
        sub.add_option("PLAN", a->plan, "The plan: CSV with a header row, or JSON")->required();
-       sub.add_option("-j,--jobs", a->jobs, "Guests converted at a time")->default_val(1)->check(CLI::Range(1u, 256u));
+       sub.add_option("-j,--jobs", a->jobs, "Guests converted at a time (at most one per core)")->default_val(1)->check(CLI::Range(1u, 256u));
        sub.add_flag("--resume", a->resume, "Continue the run recorded in the state file: skip finished guests");
        sub.add_option("--state", a->state,
                       "The state file (default PLAN.state.json); a folder (ending in /) holds one file per row");
-       sub.add_option("--index", a->index, "Run only row I (0-based); default $JOB_COMPLETION_INDEX when set")
+       sub.add_option("--index", a->index,
+                      "Run only one row, counted from 0 (the first row after the header is 0); default "
+                      "$JOB_COMPLETION_INDEX when set")
            ->check(CLI::NonNegativeNumber);
        sub.add_option("--events", a->events, "Write JSON Lines events to FILE ('-' for standard output)");
        sub.add_flag("--output-json", a->output_json, "Print the summary (or the --dry-run report) as JSON");

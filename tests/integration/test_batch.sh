@@ -48,7 +48,7 @@ sl5,guests/sl5/sl5.raw,out/sl5,raw,yes,,,
 old,guests/ubuntu1404/ubuntu1404.qcow2,out/old,raw,yes,,none,yes
 files,guests/files-disk0.raw,out/files,qcow2,no,,,yes
 remote,nbd+unix:///?socket=$SOCK,out/remote,raw,no,,,
-lost,guests/missing.vmdk;guests/files-disk0.raw,out/lost,raw,no,,,
+lost,guests/files-disk0.raw;guests/missing.vmdk,out/lost,raw,no,,,
 broken,guests/corrupt.qcow2,out/broken,raw,no,,,
 CSV
 # 9 rows: 7 good (one over NBD), one with a missing disk, one corrupt image.
@@ -101,7 +101,13 @@ for n in r:
 assert any(e["event"] == "progress" for e in ev)
 assert any(e["event"] == "warning" for e in ev), "the fixups' warnings become events"
 PY
-check "no partial target of the failed guests" test -z "$(find "$OUT/lost" "$OUT/broken" -type f 2>/dev/null)"
+check "no partial target of the failed guests (lost's first disk converted, then removed)" \
+  test -z "$(find "$OUT/lost" "$OUT/broken" -type f 2>/dev/null)"
+check "lost's first disk was converted before its second failed" python3 - "$SCRATCH/events.jsonl" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if '"lost"' in l]
+assert any(e["event"] == "phase" and e["phase"].startswith("disk 2/2") for e in ev), ev
+PY
 
 # The good guests against their sources.
 cmp_ok() { qemu-img compare -q "$1" "$2"; }
@@ -116,12 +122,56 @@ converged() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(1 if d["changes"] else 0)' \
     "$SCRATCH/conv.json"
 }
+# same_trees A B PARTS: every ext partition of A and B shows the same tree through `vdkit mount` (names, types,
+# modes, owners, sizes, contents, symlinks, user.* xattrs).
+same_trees() {
+  local rc=0 num off size type popt
+  while read -r num off size type; do
+    case $type in ext*) ;; *) continue ;; esac
+    popt=()
+    [ "$num" = 0 ] || popt=(--partition "$num")
+    mkdir -p "$SCRATCH/ma" "$SCRATCH/mb"
+    "$VDKIT" mount "${popt[@]}" "$1" "$SCRATCH/ma" || return 1
+    if ! "$VDKIT" mount "${popt[@]}" "$2" "$SCRATCH/mb"; then "$VDKIT" umount "$SCRATCH/ma"; return 1; fi
+    python3 "$VDKIT_SRC/tests/integration/fuse_compare_tree.py" "$SCRATCH/ma" "$SCRATCH/mb" >&2 || rc=1
+    "$VDKIT" umount "$SCRATCH/ma"
+    "$VDKIT" umount "$SCRATCH/mb"
+  done <"$3"
+  return $rc
+}
+# e2fsck -fn on every ext partition of a raw image.
+fsck_clean() {
+  local num off size type rc=0
+  while read -r num off size type; do
+    case $type in ext*) ;; *) continue ;; esac
+    dd if="$1" of="$SCRATCH/fsck.img" bs=1M skip=$((off / 1048576)) count=$((size / 1048576)) status=none
+    e2fsck -fn "$SCRATCH/fsck.img" >"$SCRATCH/fsck.out" 2>&1 || { cat "$SCRATCH/fsck.out" >&2; rc=1; }
+  done <"$2"
+  rm -f "$SCRATCH/fsck.img"
+  return $rc
+}
+"$VDKIT" convert --fixup --network none --output-json "$G/ubuntu1404/ubuntu1404.qcow2" "$SCRATCH/old-plain.raw" \
+  >"$SCRATCH/old-plain.json"
+check "sparsified old has the same tree as a plain fixup conversion" \
+  same_trees "$SCRATCH/old-plain.raw" "$OUT/old/ubuntu1404.raw" "$G/ubuntu1404/ubuntu1404.parts"
+check "sparsified old is clean for e2fsck -fn" fsck_clean "$OUT/old/ubuntu1404.raw" "$G/ubuntu1404/ubuntu1404.parts"
+check "sparsify left something out of old (it read less than a plain conversion)" \
+  python3 - "$SCRATCH/sum.json" "$SCRATCH/old-plain.json" <<'PY'
+import json, sys
+r = {g["name"]: g for g in json.load(open(sys.argv[1]))["guests"]}
+plain = json.load(open(sys.argv[2]))
+assert r["old"]["bytes-read"] < plain["bytes-read"], (r["old"], plain["bytes-read"])
+PY
 check "web1 fixed (network keep)" converged "$OUT/web1/ubuntu2004.qcow2" --network keep
 check "db1 fixed" converged "$OUT/db1/rhel8.raw"
 check "canfar fixed" converged "$OUT/canfar/canfar.qcow2"
 check "sl5 fixed" converged "$OUT/sl5/sl5.raw"
 check "old fixed (network none)" converged "$OUT/old/ubuntu1404.raw" --network none
-check "the sources were not fixed" bash -c '! "$0" fixup --dry-run --output-json "$1" | grep -q "\"changes\": \[\]"' "$VDKIT" "$G/rhel8/rhel8.qcow2"
+has_changes() {
+  "$VDKIT" fixup --dry-run --output-json "$1" >"$SCRATCH/src.json" || return 2
+  python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["changes"] else 1)' "$SCRATCH/src.json"
+}
+check "the sources were not fixed (a dry run on them still plans changes)" has_changes "$G/rhel8/rhel8.qcow2"
 set +e
 "$VDKIT" batch "$PLAN" >/dev/null 2>"$SCRATCH/again.err"; rc=$?
 set -e
@@ -148,7 +198,12 @@ fingerprint() {
 fingerprint >"$SCRATCH/ref.txt"
 REF_STATE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sorted((k,v["status"]) for k,v in d["guests"].items()))' "$PLAN.state.json")
 
-# --- ten interruptions at random points, each resumed ---
+# --- ten interruptions at random points over the whole length of a run, each resumed ---
+mv "$OUT" "$SCRATCH/ref-out"
+rm -f "$PLAN.state.json"
+t0=$(date +%s.%N)
+"$VDKIT" batch "$PLAN" --jobs 2 >/dev/null 2>&1 || true
+RUN_SECONDS=$(python3 -c "import time; print(max(0.5, $(date +%s.%N) - $t0))")
 rm -rf "$OUT" "$PLAN.state.json"
 leftovers() { find "$OUT" "$SCRATCH" -maxdepth 3 \( -name '*.vdkit-tmp.*' -o -name '*.state.json.tmp.*' \) 2>/dev/null; }
 first=1
@@ -157,7 +212,7 @@ for i in $(seq 10); do
   [ $first = 1 ] || args+=(--resume)
   "$VDKIT" batch "$PLAN" "${args[@]}" >/dev/null 2>&1 &
   pid=$!
-  sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 1.5), 2))')"
+  sleep "$(python3 -c "import random; print(round(random.uniform(0.05, $RUN_SECONDS), 2))")"
   sig=KILL
   [ $((i % 2)) = 0 ] && sig=TERM
   kill -$sig $pid 2>/dev/null || true
@@ -175,12 +230,11 @@ fingerprint >"$SCRATCH/resumed.txt"
 check "resumed targets equal the uninterrupted run's" diff "$SCRATCH/ref.txt" "$SCRATCH/resumed.txt"
 GOT_STATE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sorted((k,v["status"]) for k,v in d["guests"].items()))' "$PLAN.state.json")
 check "resumed state equals the uninterrupted run's" test "$GOT_STATE" = "$REF_STATE"
-for n in web1 db1 canfar sl5 old; do
-  t=$(ls "$OUT/$n" | grep -v -- -data | head -1)
-  opt=()
-  [ $n = web1 ] && opt=(--network keep)
-  [ $n = old ] && opt=(--network none)
-  check "resumed $n fixed" converged "$OUT/$n/$t" "${opt[@]}"
+for pair in web1:ubuntu2004 db1:rhel8 canfar:canfar sl5:sl5 old:ubuntu1404; do
+  n=${pair%%:*} g=${pair#*:}
+  t=$(cd "$OUT/$n" && ls | grep -v -- -data | head -1)
+  check "resumed $n has the uninterrupted run's file trees" \
+    same_trees "$SCRATCH/ref-out/$n/$t" "$OUT/$n/$t" "$G/$g/$g.parts"
 done
 
 # --- one row: --index and JOB_COMPLETION_INDEX, states in a folder ---
@@ -193,15 +247,40 @@ check "JOB_COMPLETION_INDEX=6 ran row 6" cmp_ok "$G/nbd-export.raw" "$OUT/remote
 set +e
 "$VDKIT" batch "$PLAN" --index 9 >/dev/null 2>"$SCRATCH/idx.err"; rc=$?
 set -e
-check "a row past the end exits 2 naming it" bash -c "test $rc = 2 && grep -q 'row 9 does not exist' $SCRATCH/idx.err"
+check "an index past the end exits 2 naming it" bash -c "test $rc = 2 && grep -q 'index 9 does not exist' $SCRATCH/idx.err"
 
 # --- plan errors name the row and column ---
 printf 'name,disks,output,format,fixup\nx,a.vmdk,o,vhd,no\n' >"$SCRATCH/bad.csv"
 set +e
 "$VDKIT" batch "$SCRATCH/bad.csv" 2>"$SCRATCH/bad.err"; rc=$?
 set -e
-check "a bad plan is refused naming row and column" \
-  bash -c "test $rc = 1 && grep -q \"row 1 (line 2) 'x', column 'format'\" $SCRATCH/bad.err"
+check "a bad plan is refused (exit 2) naming row and column" \
+  bash -c "test $rc = 2 && grep -q \"row 1 (line 2) 'x', column 'format'\" $SCRATCH/bad.err"
+
+mkdir -p "$SCRATCH/sub"
+printf 'name,disks,output,format,fixup\nx,../guests/files-disk0.raw,../guests,raw,no\n' >"$SCRATCH/sub/self.csv"
+SELF_SUM=$(sum_of "$G/files-disk0.raw")
+set +e
+"$VDKIT" batch "$SCRATCH/sub/self.csv" --overwrite 2>"$SCRATCH/self.err"; rc=$?
+set -e
+check "a target that is a source is refused, even with --overwrite" \
+  bash -c "test $rc = 2 && grep -q 'would be written over' $SCRATCH/self.err && test \"$(sum_of "$G/files-disk0.raw")\" = $SELF_SUM"
+printf 'name,disks,output,format,fixup\na,guests/files-disk0.raw,out/x,raw,no\nb,guests/sub/../files-disk0.raw,./out/x/,raw,no\n' \
+  >"$SCRATCH/dup.csv"
+set +e
+"$VDKIT" batch "$SCRATCH/dup.csv" 2>"$SCRATCH/dup.err"; rc=$?
+set -e
+check "one target spelled two ways is refused" bash -c "test $rc = 2 && grep -q 'as disk 0 of row 1' $SCRATCH/dup.err"
+rm -f "$PLAN.state.json"
+flock "$PLAN.state.json.lock" sleep 3 &
+LOCKER=$!
+sleep 0.5
+set +e
+"$VDKIT" batch "$PLAN" 2>"$SCRATCH/lock.err"; rc=$?
+set -e
+wait $LOCKER
+check "a second run on the same state file is refused while the first holds it" \
+  bash -c "test $rc = 1 && grep -q 'another vdkit batch is running' $SCRATCH/lock.err"
 
 # --- Kubernetes manifests, loaded into the object models offline ---
 "$VDKIT" batch "$PLAN" --jobs 3 --emit-kubernetes "$SCRATCH/k8s" --image registry.example/vdkit:1 >/dev/null 2>&1
@@ -216,6 +295,8 @@ cm = api.deserialize(R(yaml.safe_load(open(d + "/configmap.yaml"))), "V1ConfigMa
 job = api.deserialize(R(yaml.safe_load(open(d + "/job.yaml"))), "V1Job")
 assert cm.data["plan.csv"] == open(plan).read()
 assert job.spec.completion_mode == "Indexed" and job.spec.completions == 9 and job.spec.parallelism == 3
+raw = yaml.safe_load(open(d + "/job.yaml"))["spec"]  # fields newer than this client's models
+assert raw["backoffLimitPerIndex"] == 2 and raw["maxFailedIndexes"] == 9
 c = job.spec.template.spec.containers[0]
 assert c.image == "registry.example/vdkit:1"
 assert c.args[:2] == ["batch", "/plan/plan.csv"] and "--resume" in c.args
