@@ -2,6 +2,8 @@
 #include "blockcore/convert/raw_writer.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,8 +44,15 @@ Result<int> dup_fd(int fd, const std::string& name) {
 std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetIo& io, IoEngine* engine) {
   if (!io.direct) return nullptr;
   struct statx sx {};
-  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0 || !(sx.stx_mask & STATX_DIOALIGN)) return nullptr;
-  const uint32_t mem = sx.stx_dio_mem_align, off = sx.stx_dio_offset_align;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &sx) != 0) return nullptr;
+  uint32_t mem = sx.stx_dio_mem_align, off = sx.stx_dio_offset_align;
+  if (!(sx.stx_mask & STATX_DIOALIGN)) {
+    // Kernels before 6.11 give no DIOALIGN for block devices; their direct
+    // I/O alignment is the logical sector size.
+    int sector = 0;
+    if (!S_ISBLK(sx.stx_mode) || ::ioctl(fd, BLKSSZGET, &sector) != 0 || sector <= 0) return nullptr;
+    mem = off = static_cast<uint32_t>(sector);
+  }
   if (mem == 0 || off == 0 || kDirectAlign % mem != 0 || kDirectAlign % off != 0) return nullptr;
   // A new open file description: O_DIRECT set with F_SETFL on a duplicate
   // would also change the caller's descriptor.

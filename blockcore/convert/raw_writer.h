@@ -11,18 +11,37 @@
 
 namespace vdkit {
 
+// Bytes written front to back: a pipe (StreamWriter), or a device or export
+// written in order (target_sinks.cc), for the qcow2 laid out in advance.
+class SequentialOut {
+ public:
+  virtual ~SequentialOut() = default;
+  virtual Status write_all(const uint8_t* p, uint64_t n) = 0;
+  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
+  // Writes zeros up to byte `end` of the output.
+  virtual Status zeros_to(uint64_t end) = 0;
+  virtual uint64_t pos() const = 0;
+  // Positional outputs only: go on writing at `pos` (a resumed run).
+  virtual Status seek(uint64_t /*pos*/) { return Status::Unsupported("cannot seek on a stream"); }
+  // Positional outputs only: writes b at offset `off`, outside the sequence.
+  virtual Status write_at(uint64_t /*off*/, const std::vector<uint8_t>& /*b*/) {
+    return Status::Unsupported("cannot write back on a stream");
+  }
+  // Everything written so far reaches the output (and stable storage where it has any).
+  virtual Status flush() { return Status::Ok(); }
+};
+
 // Writes a pipe front to back, counting bytes; owns fd. Shared by the raw and qcow2 stream sinks.
-class StreamWriter {
+class StreamWriter final : public SequentialOut {
  public:
   StreamWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  ~StreamWriter();
+  ~StreamWriter() override;
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
-  Status write_all(const uint8_t* p, uint64_t n);
-  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
-  // Writes zeros up to byte `end` of the stream.
-  Status zeros_to(uint64_t end);
-  uint64_t pos() const { return pos_; }
+  using SequentialOut::write_all;
+  Status write_all(const uint8_t* p, uint64_t n) override;
+  Status zeros_to(uint64_t end) override;
+  uint64_t pos() const override { return pos_; }
 
  private:
   int fd_;
