@@ -158,9 +158,12 @@ int run_convert(const ConvertArgs& a) {
   if (!stats.ok()) {
     if (a.progress) std::fprintf(stderr, "\n");
     if (stats.status().code() == ECANCELED && g_signal.load()) {
+      // An in-place target's message says what was left; drop the pipeline's own "interrupted".
+      std::string left = stats.status().message();
+      if (left.rfind("interrupted; ", 0) == 0) left.erase(0, 13);
       std::fprintf(stderr, "vdkit convert: interrupted by signal %d (%s); %s\n", g_signal.load(),
                    strsignal(g_signal.load()),
-                   in_place ? stats.status().message().c_str()
+                   in_place ? left.c_str()
                    : a.target == "-" ? "standard output holds an incomplete image"
                                      : "no target was written and the temporary file was removed");
       return kExitFailure;
