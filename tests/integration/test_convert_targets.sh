@@ -209,7 +209,8 @@ for i in 1 2 3 4 5 6; do
   case $i in 1|4) kind=device fmt=raw ;; 2|5) kind=nbd fmt=raw ;; 3) kind=device fmt=qcow2 ;; 6) kind=nbd fmt=qcow2 ;; esac
   sig=$([ $((RANDOM % 2)) -eq 0 ] && echo INT || echo KILL)
   # A qcow2 is laid out first (one whole read of the source): stop it later to land in its data too.
-  delay=$(printf '%d.%d' $((RANDOM % 2 + ($fmt = qcow2 ? 1 : 0))) $((3 + RANDOM % 7)))
+  extra=0; [ $fmt = qcow2 ] && extra=1
+  delay=$(printf '%d.%d' $((RANDOM % 2 + extra)) $((3 + RANDOM % 7)))
   head -c $((64 << 20)) /dev/urandom >"$SCRATCH/r.img"
   if [ $kind = device ]; then tgt=$(loop_of "$SCRATCH/r.img"); else tgt=$(serve rt file "$SCRATCH/r.img"); fi
   state=$SCRATCH/resume-$i.json
