@@ -127,9 +127,10 @@ class RawTargetSink final : public ConvertSink {
       pos_ = end;
       u = v;
     }
+    // Only a chunk whose writes all landed counts as reached.
+    if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(t_.write(reqs_));
     reached_ = c.offset + c.length;
-    if (reqs_.empty()) return Status::Ok();
-    return t_.write(reqs_);
+    return Status::Ok();
   }
 
   Status finish(uint64_t size) override {
@@ -155,8 +156,8 @@ class RawTargetSink final : public ConvertSink {
 
   OutputTarget& t_;
   bool target_is_zero_;
-  uint64_t pos_;      // below this, every byte is written or zeroed
-  uint64_t reached_;  // the end of the last chunk put
+  uint64_t pos_;      // below this, every byte is written or zeroed (once the last put succeeded)
+  uint64_t reached_;  // the end of the last chunk put whose writes all succeeded
   uint64_t written_ = 0;
   std::vector<IoRequest> reqs_;
 };
