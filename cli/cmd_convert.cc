@@ -245,7 +245,7 @@ CommandRegistrar reg(
            "  up to which offset; --resume continues from the last flushed point after checking that the\n"
            "  source is unchanged (its size, and the CRC-32 of its first MiB and of the last chunk\n"
            "  written). The record is removed when the conversion completes. A stream on standard input\n"
-           "  cannot be resumed.\n"
+           "  cannot be resumed, nor can a --fixup run (each run stamps the guest with other times).\n"
            "\n"
            "Sparse: holes in the source are never read; 4 KiB blocks of zeros inside data are not written\n"
            "(a raw target keeps them as holes, a qcow2 target allocates no cluster for them).\n"

@@ -36,8 +36,12 @@ class RecordKeeper {
       r_.header_bytes = std::min(kResumeHeaderBytes, r_.source_size);
     }
   }
-  // Records are kept for device sources only: a stream cannot be read again to check it.
-  bool enabled() const { return dev_ && !path_.empty(); }
+  // Records are kept for device sources only (a stream cannot be read again
+  // to check it), and not for --fixup runs (see check_resume).
+  bool enabled() const { return dev_ && !path_.empty() && !r_.fixup; }
+  const char* why_none() const {
+    return !dev_ ? "a stream source" : r_.fixup ? "a --fixup run cannot be resumed" : "no --state";
+  }
   const std::string& path() const { return path_; }
 
   Status fill_checksums(ResumeRecord& r, uint64_t flushed) const {
@@ -62,6 +66,13 @@ class RecordKeeper {
   Result<uint64_t> check_resume() const {
     if (!dev_) return Status::Invalid("a source on standard input cannot be resumed; convert it again from the start");
     if (path_.empty()) return Status::Invalid("--resume needs the resume record (--state FILE)");
+    // The fixups stamp times and may place blocks differently on each run: the
+    // part written before the stop and the rest would come from two different
+    // guests.
+    if (r_.fixup)
+      return Status::Invalid("--resume cannot continue a --fixup run: each run of the fixups writes the guest a "
+                             "little differently (times), so the two halves would not fit; run it again without "
+                             "--resume");
     auto rec = read_resume_record(path_);
     if (!rec.ok())
       return rec.status().Context("--resume: no record of an interrupted run onto '" + r_.target + "'");
@@ -172,8 +183,7 @@ Result<ConvertStats> convert_in_place(BlockDevice* dev, StreamSource* stream, co
   if (keeper.enabled())
     msg += "; run the same command with --resume to continue from there (resume record: " + keeper.path() + ")";
   else
-    msg += "; no resume record was kept (" + std::string(dev ? "no --state" : "a stream source") +
-           "), so run it again from the start";
+    msg += "; no resume record was kept (" + std::string(keeper.why_none()) + "), so run it again from the start";
   return Status::Error(st.code(), msg);
 }
 

@@ -156,6 +156,33 @@ check "-O qcow2 onto a device too small for it: exit 1 (got $rc), says so" [ "$r
 detach "$dev"
 check "... nothing written" [ "$(alloc_kib "$SCRATCH/qsmall.img")" -eq 0 ]
 
+# 4b. --fixup onto a device and an export: the same guest as --fixup into a file (the fixups stamp times, so the
+# bytes differ; `vdkit inspect` of both must not), the same report; --resume of a --fixup run is refused.
+"$VDKIT_SRC/scripts/make-guest" canfar "$SCRATCH/g" >/dev/null
+G=$SCRATCH/g/canfar.vmdk
+gsize=$(qemu-img info --output=json "$G" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+"$VDKIT" convert --fixup --device-names uuid "$G" "$SCRATCH/fixed.raw" >"$SCRATCH/fix-file.txt"
+"$VDKIT" inspect --output=json "$SCRATCH/fixed.raw" | sed 's|"[^"]*fixed.raw"|IMG|g' >"$SCRATCH/insp-file.json"
+check "the fixups change the guest" sh -c "! qemu-img compare -q -f vmdk -F raw '$G' '$SCRATCH/fixed.raw'"
+head -c "$gsize" /dev/urandom >"$SCRATCH/gdev.img"
+dev=$(loop_of "$SCRATCH/gdev.img")
+rc=0; "$VDKIT" convert --overwrite --fixup --device-names uuid "$G" "$dev" >"$SCRATCH/fix-dev.txt" || rc=$?
+check "--fixup onto a device (exit $rc)" [ "$rc" -eq 0 ]
+check "... the same fixups reported" cmp "$SCRATCH/fix-file.txt" "$SCRATCH/fix-dev.txt"
+"$VDKIT" inspect --output=json "$dev" | sed "s|\"$dev\"|IMG|g" >"$SCRATCH/insp-dev.json"
+check "... the same guest as --fixup into a file" cmp "$SCRATCH/insp-file.json" "$SCRATCH/insp-dev.json"
+rc=0; "$VDKIT" convert --overwrite --fixup --resume --state "$SCRATCH/none.json" "$G" "$dev" 2>"$SCRATCH/err" || rc=$?
+check "--resume with --fixup: refused (exit $rc)" [ "$rc" -eq 1 ] && grep -q "fixup" "$SCRATCH/err"
+detach "$dev"
+truncate -s "$gsize" "$SCRATCH/gexp.img"
+uri=$(serve gexp file "$SCRATCH/gexp.img")
+rc=0; "$VDKIT" convert --fixup --device-names uuid --output-json "$G" "$uri" >"$SCRATCH/fix.json" || rc=$?
+check "--fixup onto an NBD export (exit $rc)" [ "$rc" -eq 0 ]
+stop gexp
+"$VDKIT" inspect --output=json "$SCRATCH/gexp.img" | sed 's|"[^"]*gexp.img"|IMG|g' >"$SCRATCH/insp-exp.json"
+check "... the same guest as --fixup into a file" cmp "$SCRATCH/insp-file.json" "$SCRATCH/insp-exp.json"
+check "... --output-json has the fixups" grep -q '"fixup"' "$SCRATCH/fix.json"
+
 # 5. NBD exports: nbdkit memory and file, multi-conn on and off (the log filter counts connections and zero requests).
 for mc in emulate disable; do
   uri=$(serve mem --filter=multi-conn --filter=log memory $SIZE multi-conn-mode=$mc logfile="$SCRATCH/mem-$mc.log")
