@@ -1,6 +1,7 @@
 // NBD export targets: writes and zero requests queued to one worker per connection (several with multi-conn), flushed on every connection.
 #include <libnbd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -162,7 +163,11 @@ class NbdTarget final : public OutputTarget {
       return Status::Ok();
     }
     if (can_zero_) {
-      if (can_fast_zero_ && nbd_zero(h, j.length, j.offset, LIBNBD_CMD_FLAG_FAST_ZERO) != -1) return Status::Ok();
+      if (can_fast_zero_.load()) {
+        if (nbd_zero(h, j.length, j.offset, LIBNBD_CMD_FLAG_FAST_ZERO) != -1) return Status::Ok();
+        // ENOTSUP: this server cannot zero faster than by writing; ask plainly from now on.
+        if (nbd_get_errno() == ENOTSUP) can_fast_zero_.store(false);
+      }
       // Without the fast flag the server zeroes however it can (writing zeros
       // itself), which still spares the wire.
       if (nbd_zero(h, j.length, j.offset, 0) != -1) return Status::Ok();
@@ -187,7 +192,8 @@ class NbdTarget final : public OutputTarget {
   std::string uri_;
   uint64_t size_;
   uint64_t piece_ = kNbdWritePiece;
-  bool can_zero_ = false, can_fast_zero_ = false, can_flush_ = false;
+  bool can_zero_ = false, can_flush_ = false;
+  std::atomic<bool> can_fast_zero_{false};
   std::vector<std::unique_ptr<Conn>> conns_;
   std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
