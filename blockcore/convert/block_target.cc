@@ -1,4 +1,5 @@
-// Block device targets: opened O_EXCL, data through TargetFile (O_DIRECT where taken), zeros by hole punch or BLKZEROOUT.
+// Block device targets: opened O_EXCL, data through TargetFile (O_DIRECT where taken), zeros by hole punch or
+// BLKZEROOUT.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -69,8 +70,8 @@ class BlockDeviceTarget final : public OutputTarget {
   Status zero_aligned(uint64_t pos, uint64_t n) {
     const int fd = file_->file().fd();
     if (!punch_refused_) {
-      if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos),
-                      static_cast<off_t>(n)) == 0)
+      if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos), static_cast<off_t>(n)) ==
+          0)
         return Status::Ok();
       // The device cannot guarantee zeros without writing them (no unmapping
       // write-zeroes): BLKZEROOUT from now on.

@@ -70,12 +70,12 @@ class RecordKeeper {
     // part written before the stop and the rest would come from two different
     // guests.
     if (r_.fixup)
-      return Status::Invalid("--resume cannot continue a --fixup run: each run of the fixups writes the guest a "
-                             "little differently (times), so the two halves would not fit; run it again without "
-                             "--resume");
+      return Status::Invalid(
+          "--resume cannot continue a --fixup run: each run of the fixups writes the guest a "
+          "little differently (times), so the two halves would not fit; run it again without "
+          "--resume");
     auto rec = read_resume_record(path_);
-    if (!rec.ok())
-      return rec.status().Context("--resume: no record of an interrupted run onto '" + r_.target + "'");
+    if (!rec.ok()) return rec.status().Context("--resume: no record of an interrupted run onto '" + r_.target + "'");
     const ResumeRecord& old = *rec;
     auto differs = [&](const std::string& what, const std::string& was, const std::string& now) {
       return Status::Invalid("--resume: the record '" + path_ + "' was written for " + what + " " + was +
@@ -84,14 +84,14 @@ class RecordKeeper {
     if (old.target != r_.target) return differs("the target", old.target, r_.target);
     if (old.target_format != r_.target_format || old.cluster_size != r_.cluster_size ||
         old.compression != r_.compression || old.fixup != r_.fixup)
-      return differs("target format", old.target_format + (old.fixup ? " with --fixup" : ""),
-                     r_.target_format + (r_.fixup ? " with --fixup" : "") + " (or another cluster size or compression)");
+      return differs(
+          "target format", old.target_format + (old.fixup ? " with --fixup" : ""),
+          r_.target_format + (r_.fixup ? " with --fixup" : "") + " (or another cluster size or compression)");
     if (old.target_size != r_.target_size)
       return differs("a target of", std::to_string(old.target_size) + " bytes", std::to_string(r_.target_size));
     if (old.source_size != r_.source_size)
       return Status::Invalid("--resume: the source changed since the interrupted run: its size was " +
-                             std::to_string(old.source_size) + " bytes and is now " +
-                             std::to_string(r_.source_size));
+                             std::to_string(old.source_size) + " bytes and is now " + std::to_string(r_.source_size));
     if (old.flushed % kConvertChunk != 0 && old.flushed != old.source_size)
       return Status::Invalid("--resume: the record '" + path_ + "' does not stop on a chunk boundary");
     ResumeRecord now = r_;

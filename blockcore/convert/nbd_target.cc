@@ -1,4 +1,5 @@
-// NBD export targets: writes and zero requests queued to one worker per connection (several with multi-conn), flushed on every connection.
+// NBD export targets: writes and zero requests queued to one worker per connection (several with multi-conn), flushed
+// on every connection.
 #include <libnbd.h>
 
 #include <atomic>
@@ -32,8 +33,7 @@ struct Job {
 
 class NbdTarget final : public OutputTarget {
  public:
-  NbdTarget(std::string uri, std::vector<NbdHandlePtr> handles, uint64_t size)
-      : uri_(std::move(uri)), size_(size) {
+  NbdTarget(std::string uri, std::vector<NbdHandlePtr> handles, uint64_t size) : uri_(std::move(uri)), size_(size) {
     nbd_handle* h = handles.front().get();
     can_zero_ = nbd_can_zero(h) == 1;
     can_fast_zero_ = nbd_can_fast_zero(h) == 1;
@@ -185,8 +185,7 @@ class NbdTarget final : public OutputTarget {
   Status failed(const char* what, const Job& j) const {
     int err = nbd_get_errno();
     return Status::Error(err ? err : EIO, "'" + uri_ + "': " + what + " of " + std::to_string(j.length) +
-                                              " bytes at offset " + std::to_string(j.offset) + ": " +
-                                              nbd_error_text());
+                                              " bytes at offset " + std::to_string(j.offset) + ": " + nbd_error_text());
   }
 
   std::string uri_;
@@ -208,8 +207,7 @@ class NbdTarget final : public OutputTarget {
 
 Result<std::unique_ptr<OutputTarget>> open_nbd_target(const std::string& uri, unsigned connections) {
   VDKIT_ASSIGN_OR_RETURN(NbdHandlePtr first, nbd_connect(uri, false));
-  if (nbd_is_read_only(first.get()) == 1)
-    return Status::Error(EROFS, "the NBD export '" + uri + "' is read-only");
+  if (nbd_is_read_only(first.get()) == 1) return Status::Error(EROFS, "the NBD export '" + uri + "' is read-only");
   int64_t size = nbd_get_size(first.get());
   if (size < 0) return Status::IoError("'" + uri + "': cannot get the export size: " + nbd_error_text());
   const bool multi = nbd_can_multi_conn(first.get()) == 1;

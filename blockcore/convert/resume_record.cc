@@ -88,8 +88,14 @@ Result<ResumeRecord> read_resume_record(const std::string& path) {
   ResumeRecord r;
   std::string field;
   try {
-    auto str = [&](const char* k, std::string& out) { field = k; out = j.at(k).get<std::string>(); };
-    auto num = [&](const char* k, uint64_t& out) { field = k; out = j.at(k).get<uint64_t>(); };
+    auto str = [&](const char* k, std::string& out) {
+      field = k;
+      out = j.at(k).get<std::string>();
+    };
+    auto num = [&](const char* k, uint64_t& out) {
+      field = k;
+      out = j.at(k).get<uint64_t>();
+    };
     str("source", r.source);
     str("target", r.target);
     str("target-format", r.target_format);
@@ -134,8 +140,8 @@ std::string default_resume_record_path(const std::string& state_dir, const std::
     bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
     key += keep ? c : '_';
   }
-  uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(target.data()),
-                    static_cast<uInt>(target.size()));
+  uLong crc =
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(target.data()), static_cast<uInt>(target.size()));
   return state_dir + "/resume/" + key + "-" + hex32(static_cast<uint32_t>(crc)) + ".json";
 }
 

@@ -1,4 +1,5 @@
-// In-place sinks: raw data with its zero ranges, qcow2 through an ordered positional writer, and the periodic checkpoint.
+// In-place sinks: raw data with its zero ranges, qcow2 through an ordered positional writer, and the periodic
+// checkpoint.
 #include "blockcore/convert/target_sinks.h"
 
 #include <chrono>
@@ -94,8 +95,7 @@ class RawTargetSink final : public ConvertSink {
   uint64_t granularity() const override { return kRawUnit; }
 
   Status begin(uint64_t size) override {
-    if (size > t_.size())
-      return Status::Error(ENOSPC, "internal error: the source is larger than '" + t_.name() + "'");
+    if (size > t_.size()) return Status::Error(ENOSPC, "internal error: the source is larger than '" + t_.name() + "'");
     return Status::Ok();
   }
 
@@ -219,8 +219,8 @@ Result<std::unique_ptr<ConvertSink>> make_in_place_sink(OutputTarget& target, co
     Qcow2InPlaceOptions qp;
     qp.max_end = target.size();
     qp.start = place.start;
-    VDKIT_ASSIGN_OR_RETURN(sink, make_qcow2_in_place_sink(std::make_unique<TargetSeqOut>(target), target.name(), q,
-                                                          qp));
+    VDKIT_ASSIGN_OR_RETURN(sink,
+                           make_qcow2_in_place_sink(std::make_unique<TargetSeqOut>(target), target.name(), q, qp));
   }
   return std::unique_ptr<ConvertSink>(new CheckpointingSink(std::move(sink), place));
 }

@@ -1,4 +1,5 @@
-// Sinks for targets written in place (block devices, NBD exports): raw with zeros written, qcow2 laid out, periodic flushes.
+// Sinks for targets written in place (block devices, NBD exports): raw with zeros written, qcow2 laid out, periodic
+// flushes.
 #pragma once
 
 #include <functional>
