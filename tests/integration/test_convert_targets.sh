@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "needs root for loop devices"
 for t in losetup nbdkit qemu-nbd qemu-img qemu-io mkfs.ext4; do command -v "$t" >/dev/null || skip "$t is missing"; done
 
+# Default resume records go here, not to /var/lib/vdkit; every run that completes removes its own.
+export XDG_STATE_HOME=$SCRATCH/state
 LOOPS=()
 PIDFILES=()
 MOUNTS=()
@@ -285,4 +287,5 @@ rc=0; "$VDKIT" convert --overwrite --resume --state "$SCRATCH/none.json" "$SRC" 
 check "--resume without a record: exit 1 (got $rc)" [ "$rc" -eq 1 ]
 detach "$tgt"
 check "sources unchanged" [ "$src_sum" = "$(sum_of "$SRC" "$VMDK")" ]
+check "no resume record left behind by the runs that completed" [ -z "$(find "$XDG_STATE_HOME" -type f 2>/dev/null)" ]
 finish
