@@ -121,6 +121,10 @@ Result<ConvertStats> convert_in_place(BlockDevice* dev, StreamSource* stream, co
                                       const std::string& target, const ConvertOptions& opts) {
   const bool nbd = is_nbd_uri(target);
   const std::string kind = nbd ? "the NBD export" : "the block device";
+  if (stream && opts.format == TargetFormat::kQcow2)
+    return Status::Invalid("a qcow2 written onto " + kind +
+                           " is laid out before its data, which needs two passes over the source, and a source on "
+                           "standard input can be read only once; give the source as a file, or use -O raw");
   std::unique_ptr<OutputTarget> out;
   if (nbd) {
     VDKIT_ASSIGN_OR_RETURN(out, open_nbd_target(target, opts.nbd_connections));
