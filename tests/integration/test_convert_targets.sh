@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Convert straight onto block devices (loop devices) and NBD exports (nbdkit memory/file, qemu-nbd): refusals
 # (no --overwrite, too small, mounted), holes kept as holes on a sparse backing file and on tmpfs, zero requests and
-# multi-conn on NBD, qcow2 laid out onto both, and runs interrupted at random points (SIGINT, SIGKILL) finished
+# multi-conn on NBD, qcow2 laid out onto both, and runs interrupted at random points (SIGINT, SIGTERM, SIGKILL) finished
 # with --resume to the same bytes. Every result is checked with `qemu-img compare` against the source.
 # Needs root (losetup, mount), nbdkit, qemu-nbd, qemu-img. About 1.5 minutes on 2 cores. VDKIT_TEST_SEED=N repeats
 # the random interrupt points of a failed run (the seed is printed).
@@ -249,7 +249,9 @@ for i in 1 2 3 4 5 6; do
   sig=${sigs[$((RANDOM % 3))]}
   # A qcow2 is laid out first (one whole read of the source): stop it later to land in its data too.
   extra=0; [ $fmt = qcow2 ] && extra=1
-  delay=$(printf '%d.%d' $((RANDOM % 2 + extra)) $((3 + RANDOM % 7)))
+  # Drawn here, not inside $( ): a subshell reseeds RANDOM, and the seed must repeat a run.
+  whole=$((RANDOM % 2 + extra)) tenths=$((3 + RANDOM % 7))
+  delay=$whole.$tenths
   head -c $((64 << 20)) /dev/urandom >"$SCRATCH/r.img"
   if [ $kind = device ]; then tgt=$(loop_of "$SCRATCH/r.img"); else tgt=$(serve rt file "$SCRATCH/r.img"); fi
   state=$SCRATCH/resume-$i.json
