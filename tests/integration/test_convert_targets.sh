@@ -11,29 +11,26 @@ for t in losetup nbdkit qemu-nbd qemu-img qemu-io mkfs.ext4; do command -v "$t" 
 
 # Default resume records go here, not to /var/lib/vdkit; every run that completes removes its own.
 export XDG_STATE_HOME=$SCRATCH/state
-LOOPS=()
-PIDFILES=()
+# Loop devices and servers are found by their files in SCRATCH at exit (the helpers below run in $( ), so no list
+# they kept would reach this shell), so an early exit leaves nothing behind.
 MOUNTS=()
 cleanup() {
+  # A mount of a loop device goes before the loop; a loop over a file on the tmpfs before the tmpfs.
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
-  for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
-  for p in "${PIDFILES[@]}"; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done
+  losetup -a 2>/dev/null | grep -F "$SCRATCH/" | cut -d: -f1 | while read -r l; do losetup -d "$l" || true; done
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+  for p in "$SCRATCH"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done
+  sleep 0.2
   cleanup_scratch
 }
 trap cleanup EXIT
 
-loop_of() { # loop_of FILE: attaches FILE, prints the device
-  local l
-  l=$(losetup -f --show "$1")
-  LOOPS+=("$l")
-  echo "$l"
-}
+loop_of() { losetup -f --show "$1"; } # attaches FILE, prints the device
 detach() { losetup -d "$1"; }
 # serve NAME ARGS...: nbdkit on SCRATCH/NAME.sock; prints the URI.
 serve() {
   local name=$1; shift
   local sock=$SCRATCH/$name.sock
-  PIDFILES+=("$SCRATCH/$name.pid")
   nbdkit -U "$sock" -P "$SCRATCH/$name.pid" "$@" >/dev/null
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   echo "nbd+unix:///?socket=$sock"
@@ -226,7 +223,6 @@ stop small
 # qemu-nbd -f qcow2: raw conversion into the guest view of a qcow2, checked after the server stops.
 qemu-img create -q -f qcow2 "$SCRATCH/guest.qcow2" $SIZE
 qemu-nbd -f qcow2 -k "$SCRATCH/qn.sock" --pid-file="$SCRATCH/qn.pid" --fork --cache=none "$SCRATCH/guest.qcow2"
-PIDFILES+=("$SCRATCH/qn.pid")
 check "qemu-nbd -f qcow2 export" "$VDKIT" convert --output-json "$VMDK" "nbd+unix:///?socket=$SCRATCH/qn.sock" >"$SCRATCH/json"
 check "... --output-json says nbd" grep -q '"target-kind": "nbd"' "$SCRATCH/json"
 stop qn
