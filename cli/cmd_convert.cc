@@ -278,22 +278,28 @@ CommandRegistrar reg(
                     "Replace TARGET if it exists; needed to write onto a block device, whose contents are lost");
        sub.add_option("--state", a->state,
                       "Block device or NBD target: the resume record's file (default: under $XDG_STATE_HOME/vdkit,\n"
-                      "/var/lib/vdkit for root, or ~/.local/state/vdkit)");
+                      "/var/lib/vdkit for root, or ~/.local/state/vdkit)")
+           ->type_name("FILE");
        sub.add_flag("--resume", a->resume,
                     "Block device or NBD target: continue an interrupted run from its resume record, after\n"
                     "checking the source is unchanged");
        sub.add_option("--checkpoint-interval", a->checkpoint_seconds,
-                      "Block device or NBD target: flush and update the resume record every this many seconds")
+                      "Block device or NBD target: flush and update the resume record every this many seconds\n"
+                      "(0.1 to 86400; default 5)")
            ->default_val(5.0)
-           ->check(CLI::Range(0.1, 86400.0));
+           ->type_name("SECONDS")
+           ->check(CLI::Range(0.1, 86400.0).description(""));
        sub.add_option("--connections", a->connections,
-                      "NBD target: connections to use when the server allows multi-conn (1 to 16)")
+                      "NBD target: connections to use when the server allows multi-conn (1 to 16; default 4)")
            ->default_val(4)
-           ->check(CLI::Range(1u, 16u));
+           ->type_name("N")
+           ->check(CLI::Range(1u, 16u).description(""));
        sub.add_flag("--output-json", a->output_json,
                     "Print a JSON summary (bytes read, written, skipped as holes or zeros, seconds, "
                     "throughput) on standard output, or on standard error when TARGET is '-'");
-       sub.add_flag("--no-sync", a->no_sync, "Do not flush the target to stable storage before renaming it");
+       sub.add_flag("--no-sync", a->no_sync,
+                    "Do not flush a file target to stable storage before renaming it (block device and NBD\n"
+                    "targets are always flushed: their resume record counts on it)");
        sub.add_option("-j,--threads", a->threads, "Worker threads (default: cores + 2)");
        sub.add_flag("--fixup", a->fixup,
                     "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
