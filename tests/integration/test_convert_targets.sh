@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Convert straight onto block devices (loop devices) and NBD exports (nbdkit memory/file, qemu-nbd): refusals
-# (no --overwrite, too small, mounted), holes kept as holes on a sparse backing file and on tmpfs, zero requests and
+# (no --overwrite, too small, mounted), holes kept as holes on a sparse backing file and on tmpfs, BLKZEROOUT where
+# a device cannot punch (loop over ramfs), --fixup onto both kinds, zero requests and
 # multi-conn on NBD, qcow2 laid out onto both, and runs interrupted at random points (SIGINT, SIGTERM, SIGKILL) finished
 # with --resume to the same bytes. Every result is checked with `qemu-img compare` against the source.
 # Needs root (losetup, mount), nbdkit, qemu-nbd, qemu-img. About 1.5 minutes on 2 cores. VDKIT_TEST_SEED=N repeats
@@ -140,6 +141,24 @@ check "... bytes past the source's size untouched" [ "$tail_before" = "$(tail -c
 check "... holes punched on tmpfs ($(alloc_kib "$SCRATCH/tmpfs/dev.img") KiB)" \
   [ "$(alloc_kib "$SCRATCH/tmpfs/dev.img")" -le $((DATA_KIB + 4096 + 256)) ]
 rm -f "$SCRATCH/tmpfs/dev.img"
+
+# 3b. A device that cannot punch holes (a loop over a file on ramfs, which has no fallocate): zero ranges go to
+# BLKZEROOUT (seen with strace when it is installed), and the old bytes still read back as zeros.
+mkdir -p "$SCRATCH/ramfs"
+mount -t ramfs vdkit-test "$SCRATCH/ramfs"
+MOUNTS+=("$SCRATCH/ramfs")
+head -c $SIZE /dev/urandom >"$SCRATCH/ramfs/dev.img"
+dev=$(loop_of "$SCRATCH/ramfs/dev.img")
+if command -v strace >/dev/null; then
+  check "loop over ramfs" strace -f -o "$SCRATCH/strace" -e trace=fallocate,ioctl "$VDKIT" convert --overwrite "$SRC" "$dev"
+  check "... punch refused, BLKZEROOUT used" grep -q "BLKZEROOUT" "$SCRATCH/strace"
+  check "... never BLKDISCARD" sh -c "! grep -q BLKDISCARD '$SCRATCH/strace'"
+else
+  check "loop over ramfs" "$VDKIT" convert --overwrite "$SRC" "$dev"
+fi
+check "... same bytes" same qcow2 "$SRC" "$dev"
+detach "$dev"
+rm -f "$SCRATCH/ramfs/dev.img"
 
 # 4. -O qcow2 onto a device (old bytes on it): qemu-img check clean, guest view equal; too small a device refused.
 head -c $SIZE /dev/urandom >"$SCRATCH/q.img"
