@@ -96,20 +96,13 @@ class RawFileSink final : public ConvertSink {
 
   Status put(const ConvertChunk& c) override {
     reqs_.clear();
-    const uint64_t units = c.used.size();
-    for (uint64_t u = 0; u < units;) {
-      if (!c.used[u]) {
-        ++u;
-        continue;
-      }
-      uint64_t v = u;
-      while (v < units && c.used[v]) ++v;
+    VDKIT_RETURN_IF_ERROR(for_each_used_run(c, kRawUnit, 0, [&](uint64_t u, uint64_t v) {
       uint64_t off = u * kRawUnit;
       uint64_t end = std::min(v * kRawUnit, c.length);
       reqs_.push_back(IoRequest{-1, const_cast<uint8_t*>(c.data.data() + off), end - off, c.offset + off, true, 0});
       written_ += end - off;
-      u = v;
-    }
+      return Status::Ok();
+    }));
     return file_->write(reqs_);
   }
 
@@ -148,6 +141,28 @@ class RawStreamSink final : public ConvertSink {
 };
 
 }  // namespace
+
+Status for_each_used_run(const ConvertChunk& c, uint64_t unit, uint64_t merge_gap,
+                         const std::function<Status(uint64_t first, uint64_t end)>& fn) {
+  const uint64_t units = c.used.size();
+  for (uint64_t u = 0; u < units;) {
+    if (!c.used[u]) {
+      ++u;
+      continue;
+    }
+    uint64_t v = u;
+    for (;;) {
+      while (v < units && c.used[v]) ++v;
+      uint64_t w = v;
+      while (w < units && !c.used[w] && (w - v) * unit < merge_gap) ++w;
+      if (w == v || w == units || !c.used[w]) break;
+      v = w;
+    }
+    VDKIT_RETURN_IF_ERROR(fn(u, v));
+    u = v;
+  }
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& name, bool seekable, bool sync,
                                                    const TargetIo& io) {

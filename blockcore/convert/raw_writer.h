@@ -1,6 +1,7 @@
 // The raw target: a sparse file written only where data is, or an in-order stream (zeros written out) to a pipe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -76,6 +77,14 @@ class TargetFile {
   std::vector<IoRequest> buffered_;
   std::vector<IoRequest> direct_reqs_;
 };
+
+// Calls fn(first, end) for each run [first, end) of used units of c (units
+// of `unit` bytes), in order. An unused gap shorter than merge_gap bytes with
+// a used unit after it inside the chunk is taken into the run (the chunk
+// holds its zeros): one write instead of two (0: never merge). Stops at the
+// first error fn returns.
+Status for_each_used_run(const ConvertChunk& c, uint64_t unit, uint64_t merge_gap,
+                         const std::function<Status(uint64_t first, uint64_t end)>& fn);
 
 // fd: the target, owned by the caller (the sink works on a duplicate).
 // seekable: a regular file at offset 0, sized with ftruncate and written only

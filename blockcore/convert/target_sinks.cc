@@ -101,32 +101,15 @@ class RawTargetSink final : public ConvertSink {
 
   Status put(const ConvertChunk& c) override {
     reqs_.clear();
-    const uint64_t units = c.used.size();
-    for (uint64_t u = 0; u < units;) {
-      if (!c.used[u]) {
-        ++u;
-        continue;
-      }
-      uint64_t v = u;
-      for (;;) {
-        while (v < units && c.used[v]) ++v;
-        // Take in a short gap when data follows it inside this chunk.
-        uint64_t w = v;
-        while (w < units && !c.used[w] && (w - v) * kRawUnit < kMergeGap) ++w;
-        if (w < units && w > v && c.used[w]) {
-          v = w;
-          continue;
-        }
-        break;
-      }
+    VDKIT_RETURN_IF_ERROR(for_each_used_run(c, kRawUnit, kMergeGap, [&](uint64_t u, uint64_t v) {
       uint64_t off = c.offset + u * kRawUnit;
       uint64_t end = c.offset + std::min(v * kRawUnit, c.length);
       VDKIT_RETURN_IF_ERROR(zero_to(off));
       reqs_.push_back(IoRequest{-1, const_cast<uint8_t*>(c.data.data() + u * kRawUnit), end - off, off, true, 0});
       written_ += end - off;
       pos_ = end;
-      u = v;
-    }
+      return Status::Ok();
+    }));
     // Only a chunk whose writes all landed counts as reached.
     if (!reqs_.empty()) VDKIT_RETURN_IF_ERROR(t_.write(reqs_));
     reached_ = c.offset + c.length;
