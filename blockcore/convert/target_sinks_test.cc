@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "blockcore/convert/raw_writer.h"
 #include "blockcore/convert/resume_record.h"
 #include "blockcore/sources/image.h"
 #include "blockcore/testing/memory_device.h"
@@ -164,6 +165,26 @@ TEST(TargetSinks, Qcow2InPlaceOpensAsTheSourceAndRefusesATooSmallTarget) {
   EXPECT_EQ(r.status().code(), ENOSPC);
   EXPECT_NE(r.status().message().find("past the end"), std::string::npos) << r.status().message();
   EXPECT_EQ(small.writes + small.zeroed, 0u);
+}
+
+// Runs of used units; short gaps with data after them inside the chunk are merged, a trailing gap never is.
+TEST(TargetSinks, UsedRunsMergeShortGapsOnly) {
+  ConvertChunk c;
+  c.used = {1, 1, 0, 1, 0, 0, 0, 1, 0, 0};
+  auto runs = [&](uint64_t gap) {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    EXPECT_TRUE(for_each_used_run(c, 4096, gap, [&](uint64_t a, uint64_t b) {
+                  out.emplace_back(a, b);
+                  return Status::Ok();
+                }).ok());
+    return out;
+  };
+  using R = std::vector<std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(runs(0), (R{{0, 2}, {3, 4}, {7, 8}}));
+  EXPECT_EQ(runs(8192), (R{{0, 4}, {7, 8}}));
+  EXPECT_EQ(runs(3 * 4096 + 1), (R{{0, 8}}));
+  auto st = for_each_used_run(c, 4096, 0, [](uint64_t, uint64_t) { return Status::IoError("stop"); });
+  EXPECT_EQ(st.message(), "stop");
 }
 
 TEST(ResumeRecord, RoundTripsAndRefusesDamage) {
