@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "blockcore/convert/convert_job.h"
+#include "blockcore/convert/resume_record.h"
+#include "blockcore/env/env_settings.h"
 #include "cli/command.h"
 #include "cli/fixup_flags.h"
 #include "fixups/run.h"
@@ -91,6 +93,11 @@ struct ConvertArgs {
   bool no_sync = false;
   uint64_t cluster_size = 64u << 10;
   unsigned threads = 0;
+  // Block device and NBD targets (issue 17): the resume record and its use.
+  std::string state;
+  bool resume = false;
+  double checkpoint_seconds = 5.0;
+  unsigned connections = 4;
   std::string source, target;
   // --fixup (issue 6): the KVM fixups applied in an overlay on the way.
   bool fixup = false;
@@ -131,6 +138,17 @@ int run_convert(const ConvertArgs& a) {
   o.threads = a.threads;
   o.open = a.image.open_options();
   o.cancel = &g_cancel;
+  const bool in_place = a.target != "-" && is_in_place_target(a.target);
+  if (in_place) {
+    o.state_file = !a.state.empty() ? a.state : default_resume_record_path(default_state_dir(), a.target);
+    o.resume = a.resume;
+    o.checkpoint_seconds = a.checkpoint_seconds;
+    o.nbd_connections = a.connections;
+  } else if (a.resume) {
+    std::fprintf(stderr, "vdkit convert: --resume needs a block device or NBD target; a file target is always "
+                         "written whole under a temporary name\n");
+    return kExitUsage;
+  }
   if (a.compress && o.format != TargetFormat::kQcow2) {
     std::fprintf(stderr, "vdkit convert: -c (compression) needs -O qcow2\n");
     return kExitUsage;
@@ -178,14 +196,18 @@ int run_convert(const ConvertArgs& a) {
   if (!stats.ok()) {
     if (a.progress) std::fprintf(stderr, "\n");
     if (stats.status().code() == ECANCELED && g_signal.load()) {
+      // An in-place target's message says what was left; drop the pipeline's own "interrupted".
+      std::string left = stats.status().message();
+      if (left.rfind("interrupted; ", 0) == 0) left.erase(0, 13);
       std::fprintf(stderr, "vdkit convert: interrupted by signal %d (%s); %s\n", g_signal.load(),
                    strsignal(g_signal.load()),
-                   a.target == "-" ? "standard output holds an incomplete image"
-                                   : "no target was written and the temporary file was removed");
+                   in_place ? left.c_str()
+                   : a.target == "-" ? "standard output holds an incomplete image"
+                                     : "no target was written and the temporary file was removed");
       return kExitFailure;
     }
     std::fprintf(stderr, "vdkit convert: %s%s\n", stats.status().message().c_str(),
-                 a.target == "-" ? "" : " (no target was written)");
+                 a.target == "-" || in_place ? "" : " (no target was written)");
     return kExitFailure;
   }
   if (a.progress) bar.update(stats->virtual_size, stats->virtual_size, true);
@@ -199,13 +221,18 @@ int run_convert(const ConvertArgs& a) {
     j["source"] = a.source;
     j["target"] = a.target;
     j["target-format"] = a.out_format;
+    j["target-kind"] = a.target == "-"                          ? "stdout"
+                       : !in_place                              ? "file"
+                       : a.target.rfind("nbd", 0) == 0          ? "nbd"
+                                                                : "block-device";
+    if (in_place) j["resumed"] = a.resume;
     if (a.compress) j["compression"] = a.compression;
     j["virtual-size"] = s.virtual_size;
     j["bytes-read"] = s.bytes_read;
     j["bytes-written"] = s.bytes_written;
     j["bytes-skipped-holes"] = s.bytes_holes;
     j["bytes-skipped-zeros"] = s.bytes_zeros;
-    if (a.target != "-") j["allocated-bytes"] = s.allocated_bytes;
+    if (a.target != "-" && !in_place) j["allocated-bytes"] = s.allocated_bytes;
     j["seconds"] = s.seconds;
     j["throughput-bytes-per-second"] = s.seconds > 0 ? static_cast<uint64_t>(s.virtual_size / s.seconds) : 0;
     j["source-passes"] = s.two_passes ? 2 : 1;
@@ -236,6 +263,32 @@ CommandRegistrar reg(
            "on SIGINT/SIGTERM that file is removed. An existing TARGET is replaced only with --overwrite.\n"
            "The source is opened read-only and never changes.\n"
            "\n"
+           "TARGET may also be written in place, with no file in between:\n"
+           "  a block device (/dev/sdX, an LV, a loop device): needs --overwrite; refused when it is smaller\n"
+           "    than the source's virtual size (both sizes are named) or in use (mounted, held by LVM/RAID,\n"
+           "    or open exclusively: it is opened with O_EXCL). Data goes down with O_DIRECT where the\n"
+           "    device takes it. Every range of zeros is first punched (fallocate PUNCH_HOLE|KEEP_SIZE,\n"
+           "    which keeps thin storage thin and reads back as zeros), and zeroed with BLKZEROOUT where\n"
+           "    the device refuses that; never discarded (BLKDISCARD leaves undefined contents).\n"
+           "  an NBD export (nbd://host[:port]/export, nbd+unix:///export?socket=PATH): written through\n"
+           "    libnbd over up to --connections connections when the server allows multi-conn (one\n"
+           "    otherwise), ranges of zeros as zero requests (NBD_CMD_FLAG_FAST_ZERO where offered), a\n"
+           "    flush at the end. The export must be at least the source's size.\n"
+           "  Bytes past the source's size are left as they were. With --target-is-zero ranges of zeros\n"
+           "  are skipped (say so only when the target reads as zeros already). With -O qcow2 the qcow2\n"
+           "  file is laid out on the device or export: the source is read twice (once to lay out the\n"
+           "  metadata), the image's end is checked against the target's size before anything is\n"
+           "  written, and the header is written last, after everything else is flushed.\n"
+           "  Such a target cannot be renamed into place, so it is flushed every --checkpoint-interval\n"
+           "  seconds (and every GiB) and a small JSON resume record says how far it got (--state FILE;\n"
+           "  by default STATE/resume/NAME-CRC.json, STATE being $XDG_STATE_HOME/vdkit, else\n"
+           "  /var/lib/vdkit for root, else ~/.local/state/vdkit). A failed or interrupted run\n"
+           "  (SIGINT, SIGTERM) flushes what it wrote and says that the target was left partly written and\n"
+           "  up to which offset; --resume continues from the last flushed point after checking that the\n"
+           "  source is unchanged (its size, and the CRC-32 of its first MiB and of the last chunk\n"
+           "  written). The record is removed when the conversion completes. A stream on standard input\n"
+           "  cannot be resumed, nor can a --fixup run (each run stamps the guest with other times).\n"
+           "\n"
            "Sparse: holes in the source are never read; 4 KiB blocks of zeros inside data are not written\n"
            "(a raw target keeps them as holes, a qcow2 target allocates no cluster for them).\n"
            "The qcow2 target is version 3, 64 KiB clusters by default, 16-bit refcounts. With -c every\n"
@@ -261,13 +314,34 @@ CommandRegistrar reg(
        sub.add_flag("-p,--progress", a->progress,
                     "Show progress on standard error: percent, bytes, rate and time left");
        sub.add_flag("--target-is-zero", a->target_is_zero,
-                    "The target reads as zeros already, so zeros are never written (always true of the new "
-                    "files vdkit creates; accepted for qemu-img compatibility)");
-       sub.add_flag("--overwrite", a->overwrite, "Replace TARGET if it exists");
+                    "The target reads as zeros already, so ranges of zeros are skipped (always true of the new\n"
+                    "files vdkit creates; for a block device or NBD export only when it is known to be zeroed)");
+       sub.add_flag("--overwrite", a->overwrite,
+                    "Replace TARGET if it exists; needed to write onto a block device, whose contents are lost");
+       sub.add_option("--state", a->state,
+                      "Block device or NBD target: the resume record's file (default: under $XDG_STATE_HOME/vdkit,\n"
+                      "/var/lib/vdkit for root, or ~/.local/state/vdkit)")
+           ->type_name("FILE");
+       sub.add_flag("--resume", a->resume,
+                    "Block device or NBD target: continue an interrupted run from its resume record, after\n"
+                    "checking the source is unchanged");
+       sub.add_option("--checkpoint-interval", a->checkpoint_seconds,
+                      "Block device or NBD target: flush and update the resume record every this many seconds\n"
+                      "(0.1 to 86400; default 5)")
+           ->default_val(5.0)
+           ->type_name("SECONDS")
+           ->check(CLI::Range(0.1, 86400.0).description(""));
+       sub.add_option("--connections", a->connections,
+                      "NBD target: connections to use when the server allows multi-conn (1 to 16; default 4)")
+           ->default_val(4)
+           ->type_name("N")
+           ->check(CLI::Range(1u, 16u).description(""));
        sub.add_flag("--output-json", a->output_json,
                     "Print a JSON summary (bytes read, written, skipped as holes or zeros, seconds, "
                     "throughput) on standard output, or on standard error when TARGET is '-'");
-       sub.add_flag("--no-sync", a->no_sync, "Do not flush the target to stable storage before renaming it");
+       sub.add_flag("--no-sync", a->no_sync,
+                    "Do not flush a file target to stable storage before renaming it (block device and NBD\n"
+                    "targets are always flushed: their resume record counts on it)");
        sub.add_option("-j,--threads", a->threads, "Worker threads (default: cores + 2)");
        sub.add_flag("--fixup", a->fixup,
                     "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
@@ -286,7 +360,8 @@ CommandRegistrar reg(
                     "the fixed guest. The bytes left out per file system are printed, and are in --output-json's\n"
                     "\"sparsify\" object");
        sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
-       sub.add_option("TARGET", a->target, "Target file, or '-' for standard output")->required();
+       sub.add_option("TARGET", a->target,
+                      "Target file, '-' for standard output, a block device, or an NBD URI")->required();
        return [a] { return run_convert(*a); };
      }});
 

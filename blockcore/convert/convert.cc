@@ -210,16 +210,23 @@ Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& op
   };
   // Windows are multiples of the chunk so no chunk straddles two.
   const uint64_t window = std::max<uint64_t>(kExtentWindow / chunk, 1) * chunk;
-  for (uint64_t win = 0; win < size; win += window) {
+  // A resumed run writes from `start` (a chunk boundary); a plan sees everything.
+  const uint64_t start = planning ? 0 : std::min(opts.start_offset, size);
+  for (uint64_t win = align_down(start, window); win < size; win += window) {
     uint64_t wlen = std::min(window, size - win);
     std::vector<Extent> ex;
     VDKIT_RETURN_IF_ERROR(src.extents(win, wlen, ex));
     uint64_t expect = win;
-    for (const Extent& e : ex) {
+    for (Extent e : ex) {
       if (e.offset != expect || e.length == 0 || !range_within(e.offset, e.length, win + wlen))
         return Status::IoError("the source reported extents that do not tile [" + std::to_string(win) + ", " +
                                std::to_string(win + wlen) + ") at offset " + std::to_string(expect));
       expect += e.length;
+      if (e.offset + e.length <= start) continue;
+      if (e.offset < start) {
+        e.length -= start - e.offset;
+        e.offset = start;
+      }
       if (e.type == ExtentType::kHole) {
         holes += e.length;
         continue;
@@ -249,7 +256,7 @@ Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& op
   if (!planning) {
     stats.bytes_holes = holes;
     stats.bytes_read += read;
-    stats.bytes_zeros = size - holes - pipe.kept();
+    stats.bytes_zeros = size - start - holes - pipe.kept();
     if (opts.progress) opts.progress(size, size);
   } else {
     stats.bytes_read += read;

@@ -86,6 +86,10 @@ class ConvertSink {
   virtual Status finish(uint64_t size) = 0;
   // Bytes written to the target so far (data and metadata).
   virtual uint64_t bytes_written() const = 0;
+  // Targets written in place (a device, an NBD export): makes everything put
+  // so far durable and returns the virtual offset below which the target is
+  // complete, the point a resumed run continues from.
+  virtual Result<uint64_t> flush_reached() { return Status::Unsupported("this target cannot be resumed"); }
 };
 
 enum class TargetFormat { kRaw, kQcow2 };
@@ -124,6 +128,16 @@ struct ConvertOptions {
   // Set by a signal handler: the pipeline stops at the next chunk with ECANCELED.
   const std::atomic<bool>* cancel = nullptr;
   ConvertProgressFn progress;
+  // A resumed run in place: the writing pass starts at this virtual offset (a
+  // multiple of kConvertChunk); a planning pass still reads everything.
+  uint64_t start_offset = 0;
+  // Targets written in place (block devices, NBD exports; convert_job.h):
+  // where the resume record goes (empty: none is kept), whether to continue
+  // from it, how often to flush, and how many NBD connections to use.
+  std::string state_file;
+  bool resume = false;
+  double checkpoint_seconds = 5.0;
+  unsigned nbd_connections = 4;
   // How sources named by path are opened.
   OpenOptions open;
   TargetIo target_io;

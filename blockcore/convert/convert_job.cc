@@ -122,6 +122,9 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
     return convert(prepared ? *prepared : *dev, sink, opts);
   };
 
+  if (target != "-" && is_in_place_target(target))
+    return convert_in_place(prepared ? prepared.get() : dev.get(), stream.get(), source, target, opts);
+
   if (target == "-") {
     struct stat st;
     if (::fstat(STDOUT_FILENO, &st) != 0) return Status::FromErrno(errno, "standard output");

@@ -296,10 +296,13 @@ class Qcow2FileSink final : public ConvertSink {
 
 // To a pipe: plan() records which clusters hold data (and their compressed
 // sizes); begin() writes header, L1, refcounts and every L2 table; put()
-// then streams the data in the planned order.
+// then streams the data in the planned order. In place (a device, an NBD
+// export): the same order, with the header last and a size limit.
 class Qcow2StreamSink final : public ConvertSink {
  public:
-  Qcow2StreamSink(int fd, std::string name, const Qcow2WriterOptions& o) : out_(fd, std::move(name)), lay_(o) {}
+  Qcow2StreamSink(std::unique_ptr<SequentialOut> out, std::string name, const Qcow2WriterOptions& o,
+                  bool in_place = false, const Qcow2InPlaceOptions& place = {})
+      : out_(std::move(out)), name_(std::move(name)), lay_(o), in_place_(in_place), place_(place) {}
   uint64_t granularity() const override { return lay_.cs; }
   bool wants_compression() const override { return lay_.opts.compress; }
   Codec codec() const override { return lay_.opts.codec; }
@@ -349,6 +352,10 @@ class Qcow2StreamSink final : public ConvertSink {
     lay_.rb_count = rb;
     lay_.total_clusters = other + rb + rt;
     VDKIT_RETURN_IF_ERROR(lay_.check_host(lay_.total_clusters * cs));
+    if (place_.max_end && lay_.total_clusters * cs > place_.max_end)
+      return Status::Error(ENOSPC, "the qcow2 image would end at byte " + std::to_string(lay_.total_clusters * cs) +
+                                       ", past the end of '" + name_ + "' (" + std::to_string(place_.max_end) +
+                                       " bytes); nothing was written");
     lay_.refs.assign(lay_.total_clusters, 0);
     for (uint64_t c = 0; c < data_start_ / cs; ++c) VDKIT_RETURN_IF_ERROR(lay_.ref(c));
     // L1 entries and data refcounts, walking the plan in order.
@@ -372,13 +379,15 @@ class Qcow2StreamSink final : public ConvertSink {
 
   Status begin(uint64_t) override {
     const uint64_t cs = lay_.cs;
-    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.header()));
-    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.l1_bytes()));
-    VDKIT_RETURN_IF_ERROR(out_.write_all(lay_.rt_bytes()));
+    // In place, cluster 0 is zeros until finish(): the old bytes of a device
+    // may hold an image header of their own.
+    VDKIT_RETURN_IF_ERROR(in_place_ ? out_->zeros_to(cs) : out_->write_all(lay_.header()));
+    VDKIT_RETURN_IF_ERROR(out_->write_all(lay_.l1_bytes()));
+    VDKIT_RETURN_IF_ERROR(out_->write_all(lay_.rt_bytes()));
     std::vector<uint8_t> b;
     for (uint64_t k = 0; k < lay_.rb_count; ++k) {
       lay_.rb_bytes(k, b);
-      VDKIT_RETURN_IF_ERROR(out_.write_all(b));
+      VDKIT_RETURN_IF_ERROR(out_->write_all(b));
     }
     // L2 tables, in L1 order, with the data offsets the plan gives.
     uint64_t pos = data_start_;
@@ -400,12 +409,22 @@ class Qcow2StreamSink final : public ConvertSink {
         }
         store_be64(&b[j * 8], e);
       }
-      VDKIT_RETURN_IF_ERROR(out_.write_all(b));
+      VDKIT_RETURN_IF_ERROR(out_->write_all(b));
     }
-    if (out_.pos() != data_start_)
+    if (out_->pos() != data_start_)
       return Status::IoError("internal error: qcow2 metadata does not end where data starts");
     next_size_ = 0;
-    return Status::Ok();
+    reached_ = place_.start;
+    if (place_.start == 0) return Status::Ok();
+    // A resumed run: skip the clusters below `start`, which are on the target already.
+    pos = data_start_;
+    const uint64_t first = place_.start / cs;
+    for (uint64_t v = 0; v < first && v < alloc_.size(); ++v) {
+      if (!alloc_[v]) continue;
+      uint32_t s = sizes_[next_size_++];
+      pos = s ? pos + s : align_up(pos, cs) + cs;
+    }
+    return out_->seek(pos);
   }
 
   Status put(const ConvertChunk& c) override {
@@ -420,12 +439,13 @@ class Qcow2StreamSink final : public ConvertSink {
                                "); a qcow2 laid out for a pipe needs a source that does not change");
       ++next_size_;
       if (s) {
-        VDKIT_RETURN_IF_ERROR(out_.write_all(c.packed[u].data(), s));
+        VDKIT_RETURN_IF_ERROR(out_->write_all(c.packed[u].data(), s));
       } else {
-        VDKIT_RETURN_IF_ERROR(out_.zeros_to(align_up(out_.pos(), cs)));
-        VDKIT_RETURN_IF_ERROR(out_.write_all(c.data.data() + u * cs, cs));
+        VDKIT_RETURN_IF_ERROR(out_->zeros_to(align_up(out_->pos(), cs)));
+        VDKIT_RETURN_IF_ERROR(out_->write_all(c.data.data() + u * cs, cs));
       }
     }
+    reached_ = c.offset + c.length;
     return Status::Ok();
   }
 
@@ -433,13 +453,28 @@ class Qcow2StreamSink final : public ConvertSink {
     if (next_size_ != sizes_.size())
       return Status::IoError("the source read differently on the second pass: " +
                              std::to_string(sizes_.size() - next_size_) + " planned clusters never came");
-    return out_.zeros_to(lay_.total_clusters * lay_.cs);
+    VDKIT_RETURN_IF_ERROR(out_->zeros_to(lay_.total_clusters * lay_.cs));
+    if (!in_place_) return Status::Ok();
+    // Everything the header points at is durable before the header is written.
+    VDKIT_RETURN_IF_ERROR(out_->flush());
+    VDKIT_RETURN_IF_ERROR(out_->write_at(0, lay_.header()));
+    return out_->flush();
   }
-  uint64_t bytes_written() const override { return out_.pos(); }
+  uint64_t bytes_written() const override { return out_->pos(); }
+
+  Result<uint64_t> flush_reached() override {
+    if (!in_place_) return ConvertSink::flush_reached();
+    VDKIT_RETURN_IF_ERROR(out_->flush());
+    return reached_;
+  }
 
  private:
-  StreamWriter out_;
+  std::unique_ptr<SequentialOut> out_;
+  std::string name_;
   Qcow2Layout lay_;
+  bool in_place_;
+  Qcow2InPlaceOptions place_;
+  uint64_t reached_ = 0;
   std::vector<bool> alloc_;      // per virtual cluster: holds data
   std::vector<uint32_t> sizes_;  // per allocated cluster in order: compressed bytes, 0 = stored as is
   std::vector<uint8_t> l2_present_;
@@ -455,7 +490,16 @@ Result<std::unique_ptr<ConvertSink>> make_qcow2_sink(int fd, const std::string& 
   int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (d < 0) return Status::FromErrno(errno, "duplicating the descriptor of '" + name + "'");
   if (seekable) return std::unique_ptr<ConvertSink>(new Qcow2FileSink(TargetFile::Open(d, name, opts.target_io), opts));
-  return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(d, name, opts));
+  return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(std::make_unique<StreamWriter>(d, name), name, opts));
+}
+
+Result<std::unique_ptr<ConvertSink>> make_qcow2_in_place_sink(std::unique_ptr<SequentialOut> out,
+                                                              const std::string& name, const Qcow2WriterOptions& opts,
+                                                              const Qcow2InPlaceOptions& place) {
+  VDKIT_RETURN_IF_ERROR(Qcow2Layout::check_options(opts));
+  if (place.start % kConvertChunk != 0)
+    return Status::Invalid("internal error: a resumed qcow2 must start on a chunk boundary");
+  return std::unique_ptr<ConvertSink>(new Qcow2StreamSink(std::move(out), name, opts, true, place));
 }
 
 }  // namespace vdkit

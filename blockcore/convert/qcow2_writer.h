@@ -35,4 +35,23 @@ struct Qcow2WriterOptions {
 Result<std::unique_ptr<ConvertSink>> make_qcow2_sink(int fd, const std::string& name, bool seekable,
                                                      const Qcow2WriterOptions& opts);
 
+class SequentialOut;
+
+// The qcow2 laid out in advance (as for a pipe) onto a device or NBD export
+// written in order through `out`: the source is read twice, and the layout
+// is known before any byte is written, so its end is checked against
+// `max_end` first. Cluster 0 holds zeros until finish(), which flushes the
+// rest and only then writes the header: an interrupted run never leaves an
+// image that opens with tables pointing at old bytes. `start` (a chunk
+// boundary) resumes a run: the metadata is written again (it is the same for
+// an unchanged source) and data continues with the clusters from `start`.
+// flush_reached() is supported.
+struct Qcow2InPlaceOptions {
+  uint64_t max_end = 0;
+  uint64_t start = 0;
+};
+Result<std::unique_ptr<ConvertSink>> make_qcow2_in_place_sink(std::unique_ptr<SequentialOut> out,
+                                                              const std::string& name, const Qcow2WriterOptions& opts,
+                                                              const Qcow2InPlaceOptions& place);
+
 }  // namespace vdkit

@@ -2,6 +2,8 @@
 #include "blockcore/convert/raw_writer.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,8 +44,15 @@ Result<int> dup_fd(int fd, const std::string& name) {
 std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetIo& io, IoEngine* engine) {
   if (!io.direct) return nullptr;
   struct statx sx {};
-  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0 || !(sx.stx_mask & STATX_DIOALIGN)) return nullptr;
-  const uint32_t mem = sx.stx_dio_mem_align, off = sx.stx_dio_offset_align;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &sx) != 0) return nullptr;
+  uint32_t mem = sx.stx_dio_mem_align, off = sx.stx_dio_offset_align;
+  if (!(sx.stx_mask & STATX_DIOALIGN)) {
+    // Kernels before 6.11 give no DIOALIGN for block devices; their direct
+    // I/O alignment is the logical sector size.
+    int sector = 0;
+    if (!S_ISBLK(sx.stx_mode) || ::ioctl(fd, BLKSSZGET, &sector) != 0 || sector <= 0) return nullptr;
+    mem = off = static_cast<uint32_t>(sector);
+  }
   if (mem == 0 || off == 0 || kDirectAlign % mem != 0 || kDirectAlign % off != 0) return nullptr;
   // A new open file description: O_DIRECT set with F_SETFL on a duplicate
   // would also change the caller's descriptor.
@@ -87,20 +96,13 @@ class RawFileSink final : public ConvertSink {
 
   Status put(const ConvertChunk& c) override {
     reqs_.clear();
-    const uint64_t units = c.used.size();
-    for (uint64_t u = 0; u < units;) {
-      if (!c.used[u]) {
-        ++u;
-        continue;
-      }
-      uint64_t v = u;
-      while (v < units && c.used[v]) ++v;
+    VDKIT_RETURN_IF_ERROR(for_each_used_run(c, kRawUnit, 0, [&](uint64_t u, uint64_t v) {
       uint64_t off = u * kRawUnit;
       uint64_t end = std::min(v * kRawUnit, c.length);
       reqs_.push_back(IoRequest{-1, const_cast<uint8_t*>(c.data.data() + off), end - off, c.offset + off, true, 0});
       written_ += end - off;
-      u = v;
-    }
+      return Status::Ok();
+    }));
     return file_->write(reqs_);
   }
 
@@ -139,6 +141,28 @@ class RawStreamSink final : public ConvertSink {
 };
 
 }  // namespace
+
+Status for_each_used_run(const ConvertChunk& c, uint64_t unit, uint64_t merge_gap,
+                         const std::function<Status(uint64_t first, uint64_t end)>& fn) {
+  const uint64_t units = c.used.size();
+  for (uint64_t u = 0; u < units;) {
+    if (!c.used[u]) {
+      ++u;
+      continue;
+    }
+    uint64_t v = u;
+    for (;;) {
+      while (v < units && c.used[v]) ++v;
+      uint64_t w = v;
+      while (w < units && !c.used[w] && (w - v) * unit < merge_gap) ++w;
+      if (w == v || w == units || !c.used[w]) break;
+      v = w;
+    }
+    VDKIT_RETURN_IF_ERROR(fn(u, v));
+    u = v;
+  }
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& name, bool seekable, bool sync,
                                                    const TargetIo& io) {

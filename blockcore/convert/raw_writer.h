@@ -1,6 +1,7 @@
 // The raw target: a sparse file written only where data is, or an in-order stream (zeros written out) to a pipe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -11,18 +12,37 @@
 
 namespace vdkit {
 
+// Bytes written front to back: a pipe (StreamWriter), or a device or export
+// written in order (target_sinks.cc), for the qcow2 laid out in advance.
+class SequentialOut {
+ public:
+  virtual ~SequentialOut() = default;
+  virtual Status write_all(const uint8_t* p, uint64_t n) = 0;
+  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
+  // Writes zeros up to byte `end` of the output.
+  virtual Status zeros_to(uint64_t end) = 0;
+  virtual uint64_t pos() const = 0;
+  // Positional outputs only: go on writing at `pos` (a resumed run).
+  virtual Status seek(uint64_t /*pos*/) { return Status::Unsupported("cannot seek on a stream"); }
+  // Positional outputs only: writes b at offset `off`, outside the sequence.
+  virtual Status write_at(uint64_t /*off*/, const std::vector<uint8_t>& /*b*/) {
+    return Status::Unsupported("cannot write back on a stream");
+  }
+  // Everything written so far reaches the output (and stable storage where it has any).
+  virtual Status flush() { return Status::Ok(); }
+};
+
 // Writes a pipe front to back, counting bytes; owns fd. Shared by the raw and qcow2 stream sinks.
-class StreamWriter {
+class StreamWriter final : public SequentialOut {
  public:
   StreamWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  ~StreamWriter();
+  ~StreamWriter() override;
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
-  Status write_all(const uint8_t* p, uint64_t n);
-  Status write_all(const std::vector<uint8_t>& b) { return write_all(b.data(), b.size()); }
-  // Writes zeros up to byte `end` of the stream.
-  Status zeros_to(uint64_t end);
-  uint64_t pos() const { return pos_; }
+  using SequentialOut::write_all;
+  Status write_all(const uint8_t* p, uint64_t n) override;
+  Status zeros_to(uint64_t end) override;
+  uint64_t pos() const override { return pos_; }
 
  private:
   int fd_;
@@ -57,6 +77,14 @@ class TargetFile {
   std::vector<IoRequest> buffered_;
   std::vector<IoRequest> direct_reqs_;
 };
+
+// Calls fn(first, end) for each run [first, end) of used units of c (units
+// of `unit` bytes), in order. An unused gap shorter than merge_gap bytes with
+// a used unit after it inside the chunk is taken into the run (the chunk
+// holds its zeros): one write instead of two (0: never merge). Stops at the
+// first error fn returns.
+Status for_each_used_run(const ConvertChunk& c, uint64_t unit, uint64_t merge_gap,
+                         const std::function<Status(uint64_t first, uint64_t end)>& fn);
 
 // fd: the target, owned by the caller (the sink works on a duplicate).
 // seekable: a regular file at offset 0, sized with ftruncate and written only

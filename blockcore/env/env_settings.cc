@@ -1,6 +1,8 @@
 // Turns the VDKIT_* variables into engines and convert target options, once per process.
 #include "blockcore/env/env_settings.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -51,6 +53,14 @@ Result<TargetIo> apply_env_settings(const EnvSettings& settings) {
   t.engine = settings.target_uring ? main : sync;
   t.direct = settings.target_direct;
   return t;
+}
+
+std::string default_state_dir() {
+  std::string xdg = env("XDG_STATE_HOME");
+  if (!xdg.empty()) return xdg + "/vdkit";
+  if (::geteuid() == 0) return "/var/lib/vdkit";
+  std::string home = env("HOME");
+  return (home.empty() ? std::string("/tmp") : home) + "/.local/state/vdkit";
 }
 
 }  // namespace vdkit

@@ -29,4 +29,9 @@ EnvSettings read_env_settings();
 // its own fork-safe pread/pwrite engine).
 Result<TargetIo> apply_env_settings(const EnvSettings& settings);
 
+// Where vdkit keeps state between runs (convert's resume records):
+// $XDG_STATE_HOME/vdkit, else /var/lib/vdkit for root, else
+// $HOME/.local/state/vdkit (the XDG default).
+std::string default_state_dir();
+
 }  // namespace vdkit

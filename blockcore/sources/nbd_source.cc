@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "blockcore/sources/nbd_handle.h"
+
 namespace vdkit {
 
 namespace {
@@ -15,32 +17,10 @@ constexpr uint64_t kNbdMaxRequest = 32u << 20;
 // Block status is asked for at most this many bytes at once (the count is 32-bit).
 constexpr uint64_t kNbdMaxStatus = 1ull << 31;
 
-std::string nbd_err() {
-  const char* e = nbd_get_error();
-  return e ? e : "unknown libnbd error";
-}
+std::string nbd_err() { return nbd_error_text(); }
+using HandlePtr = NbdHandlePtr;
 
-struct HandleCloser {
-  void operator()(nbd_handle* h) const {
-    if (h) {
-      nbd_shutdown(h, 0);
-      nbd_close(h);
-    }
-  }
-};
-using HandlePtr = std::unique_ptr<nbd_handle, HandleCloser>;
-
-Result<HandlePtr> connect(const std::string& uri) {
-  HandlePtr h(nbd_create());
-  if (!h) return Status::IoError("libnbd: " + nbd_err());
-  if (nbd_add_meta_context(h.get(), LIBNBD_CONTEXT_BASE_ALLOCATION) == -1)
-    return Status::IoError("libnbd: " + nbd_err());
-  if (nbd_connect_uri(h.get(), uri.c_str()) == -1) {
-    int err = nbd_get_errno();
-    return Status::Error(err ? err : EIO, "cannot connect to '" + uri + "': " + nbd_err());
-  }
-  return h;
-}
+Result<HandlePtr> connect(const std::string& uri) { return nbd_connect(uri, true); }
 
 class NbdDevice final : public BlockDevice {
  public:
@@ -148,6 +128,30 @@ class NbdDevice final : public BlockDevice {
 };
 
 }  // namespace
+
+void NbdHandleCloser::operator()(nbd_handle* h) const {
+  if (h) {
+    nbd_shutdown(h, 0);
+    nbd_close(h);
+  }
+}
+
+std::string nbd_error_text() {
+  const char* e = nbd_get_error();
+  return e ? e : "unknown libnbd error";
+}
+
+Result<NbdHandlePtr> nbd_connect(const std::string& uri, bool block_status) {
+  NbdHandlePtr h(nbd_create());
+  if (!h) return Status::IoError("libnbd: " + nbd_error_text());
+  if (block_status && nbd_add_meta_context(h.get(), LIBNBD_CONTEXT_BASE_ALLOCATION) == -1)
+    return Status::IoError("libnbd: " + nbd_error_text());
+  if (nbd_connect_uri(h.get(), uri.c_str()) == -1) {
+    int err = nbd_get_errno();
+    return Status::Error(err ? err : EIO, "cannot connect to '" + uri + "': " + nbd_error_text());
+  }
+  return h;
+}
 
 bool is_nbd_uri(const std::string& s) {
   for (const char* p : {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://", "nbd+vsock://", "nbds+vsock://"})

@@ -1,0 +1,226 @@
+// NBD export targets: writes and zero requests queued to one worker per connection (several with multi-conn), flushed
+// on every connection.
+#include <libnbd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "blockcore/base/checked.h"
+#include "blockcore/convert/output_target.h"
+#include "blockcore/sources/nbd_handle.h"
+
+namespace vdkit {
+
+namespace {
+
+// Writes are cut to this size (or the server's maximum, if smaller): big
+// enough to cost little per request, small enough to spread one chunk over
+// several connections.
+constexpr uint64_t kNbdWritePiece = 1u << 20;
+// A zero request covers at most this much (the NBD length field is 32-bit).
+constexpr uint64_t kNbdMaxZero = 1ull << 30;
+// Bytes of copied write data queued but not yet answered; the writer waits above this.
+constexpr uint64_t kNbdMaxQueued = 64u << 20;
+
+struct Job {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::vector<uint8_t> data;  // empty: a zero request
+};
+
+class NbdTarget final : public OutputTarget {
+ public:
+  NbdTarget(std::string uri, std::vector<NbdHandlePtr> handles, uint64_t size) : uri_(std::move(uri)), size_(size) {
+    nbd_handle* h = handles.front().get();
+    can_zero_ = nbd_can_zero(h) == 1;
+    can_fast_zero_ = nbd_can_fast_zero(h) == 1;
+    can_flush_ = nbd_can_flush(h) == 1;
+    int64_t max = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
+    piece_ = max > 0 ? std::min<uint64_t>(kNbdWritePiece, static_cast<uint64_t>(max)) : kNbdWritePiece;
+    for (auto& hp : handles) {
+      auto c = std::make_unique<Conn>();
+      c->h = std::move(hp);
+      conns_.push_back(std::move(c));
+    }
+    for (auto& c : conns_) c->worker = std::thread([this, conn = c.get()] { work(*conn); });
+  }
+
+  ~NbdTarget() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& c : conns_) c->worker.join();
+  }
+
+  const std::string& name() const override { return uri_; }
+  uint64_t size() const override { return size_; }
+
+  Status write(std::span<const IoRequest> reqs) override {
+    for (const IoRequest& r : reqs) {
+      if (!range_within(r.offset, r.len, size_))
+        return Status::Error(ENOSPC, "'" + uri_ + "': a write at offset " + std::to_string(r.offset) +
+                                         " would pass the end of the export");
+      const auto* p = static_cast<const uint8_t*>(r.buf);
+      for (uint64_t done = 0; done < r.len;) {
+        uint64_t n = std::min(piece_, r.len - done);
+        Job j;
+        j.offset = r.offset + done;
+        j.length = n;
+        j.data.assign(p + done, p + done + n);
+        VDKIT_RETURN_IF_ERROR(enqueue(std::move(j)));
+        done += n;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status zero(uint64_t offset, uint64_t length) override {
+    if (!range_within(offset, length, size_))
+      return Status::Error(ENOSPC, "'" + uri_ + "': zeroing past the end of the export");
+    for (uint64_t done = 0; done < length;) {
+      uint64_t n = std::min(kNbdMaxZero, length - done);
+      Job j;
+      j.offset = offset + done;
+      j.length = n;
+      VDKIT_RETURN_IF_ERROR(enqueue(std::move(j)));
+      done += n;
+    }
+    return Status::Ok();
+  }
+
+  Status flush() override {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return busy_ == 0; });
+      if (!error_.ok()) return error_;
+    }
+    if (!can_flush_) return Status::Ok();
+    // With multi-conn one flush would do; a flush per connection is right either way.
+    for (auto& c : conns_) {
+      if (nbd_flush(c->h.get(), 0) == -1) {
+        int err = nbd_get_errno();
+        return Status::Error(err ? err : EIO, "'" + uri_ + "': flush: " + nbd_error_text());
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  struct Conn {
+    NbdHandlePtr h;
+    std::thread worker;
+    std::deque<Job> queue;
+  };
+
+  // Hands a job to the next connection, waiting while too much is queued.
+  Status enqueue(Job j) {
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return queued_bytes_ < kNbdMaxQueued || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queued_bytes_ += j.data.size();
+    ++busy_;
+    conns_[next_]->queue.push_back(std::move(j));
+    next_ = (next_ + 1) % conns_.size();
+    lk.unlock();
+    work_cv_.notify_all();
+    return Status::Ok();
+  }
+
+  void work(Conn& c) {
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        work_cv_.wait(lk, [&] { return stop_ || !c.queue.empty(); });
+        if (c.queue.empty()) return;
+        j = std::move(c.queue.front());
+        c.queue.pop_front();
+      }
+      Status st = run(c.h.get(), j);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!st.ok() && error_.ok()) error_ = st;
+        queued_bytes_ -= j.data.size();
+        --busy_;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  Status run(nbd_handle* h, const Job& j) {
+    // After a failure nothing more is sent: the run stops at the first error.
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!error_.ok()) return Status::Ok();
+    }
+    if (!j.data.empty()) {
+      if (nbd_pwrite(h, j.data.data(), j.length, j.offset, 0) == -1) return failed("write", j);
+      return Status::Ok();
+    }
+    if (can_zero_) {
+      if (can_fast_zero_.load()) {
+        if (nbd_zero(h, j.length, j.offset, LIBNBD_CMD_FLAG_FAST_ZERO) != -1) return Status::Ok();
+        // ENOTSUP: this server cannot zero faster than by writing; ask plainly from now on.
+        if (nbd_get_errno() == ENOTSUP) can_fast_zero_.store(false);
+      }
+      // Without the fast flag the server zeroes however it can (writing zeros
+      // itself), which still spares the wire.
+      if (nbd_zero(h, j.length, j.offset, 0) != -1) return Status::Ok();
+      return failed("zero", j);
+    }
+    static const std::vector<uint8_t> zeros(kNbdWritePiece, 0);
+    for (uint64_t done = 0; done < j.length;) {
+      uint64_t n = std::min<uint64_t>(std::min(piece_, zeros.size()), j.length - done);
+      if (nbd_pwrite(h, zeros.data(), n, j.offset + done, 0) == -1) return failed("write of zeros", j);
+      done += n;
+    }
+    return Status::Ok();
+  }
+
+  Status failed(const char* what, const Job& j) const {
+    int err = nbd_get_errno();
+    return Status::Error(err ? err : EIO, "'" + uri_ + "': " + what + " of " + std::to_string(j.length) +
+                                              " bytes at offset " + std::to_string(j.offset) + ": " + nbd_error_text());
+  }
+
+  std::string uri_;
+  uint64_t size_;
+  uint64_t piece_ = kNbdWritePiece;
+  bool can_zero_ = false, can_flush_ = false;
+  std::atomic<bool> can_fast_zero_{false};
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  bool stop_ = false;
+  uint64_t queued_bytes_ = 0;
+  uint64_t busy_ = 0;
+  size_t next_ = 0;
+  Status error_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<OutputTarget>> open_nbd_target(const std::string& uri, unsigned connections) {
+  VDKIT_ASSIGN_OR_RETURN(NbdHandlePtr first, nbd_connect(uri, false));
+  if (nbd_is_read_only(first.get()) == 1) return Status::Error(EROFS, "the NBD export '" + uri + "' is read-only");
+  int64_t size = nbd_get_size(first.get());
+  if (size < 0) return Status::IoError("'" + uri + "': cannot get the export size: " + nbd_error_text());
+  const bool multi = nbd_can_multi_conn(first.get()) == 1;
+  std::vector<NbdHandlePtr> handles;
+  handles.push_back(std::move(first));
+  // More connections only where the server promises a flush on one covers
+  // them all; a server may also cap connections, and one is enough.
+  for (unsigned i = 1; multi && i < connections; ++i) {
+    auto h = nbd_connect(uri, false);
+    if (!h.ok()) break;
+    handles.push_back(std::move(h).value());
+  }
+  return std::unique_ptr<OutputTarget>(new NbdTarget(uri, std::move(handles), static_cast<uint64_t>(size)));
+}
+
+}  // namespace vdkit
