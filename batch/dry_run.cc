@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 
 #include "batch/runner.h"
@@ -68,7 +69,7 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
       }
       auto est = estimate(**dev);
       jd["virtual-size"] = (*dev)->size();
-      if (::access(g.disks[d].target.c_str(), F_OK) == 0) {
+      if (!g.disks[d].in_place && ::access(g.disks[d].target.c_str(), F_OK) == 0) {
         // A run replaces it only with --overwrite (or when this plan wrote it, which the state file knows).
         jd["target-exists"] = true;
         r.text += "  note: " + g.disks[d].target + " exists (a run needs --overwrite or --resume to replace it)\n";
@@ -87,9 +88,11 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
           }
         }
       }
-      if (est.ok()) {
-        jd["estimated-bytes"] = *est;
-        need[g.output] += *est;
+      if (est.ok()) jd["estimated-bytes"] = *est;
+      // Space is checked where files go; a device or export is checked by size when the run opens it.
+      if (est.ok() && !g.disks[d].in_place) {
+        std::string dir = std::filesystem::path(g.disks[d].target).parent_path().string();
+        need[dir.empty() ? "." : dir] += *est;
       }
       r.text += "  disk " + std::to_string(d) + " " + g.disks[d].source + " -> " + g.disks[d].target + " (" +
                 human_size((*dev)->size()) + " virtual, about " + (est.ok() ? human_size(*est) : std::string("?")) +

@@ -108,7 +108,7 @@ Status emit_kubernetes(const Plan& plan, const std::string& plan_text, const std
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(errno, "creating " + dir);
   for (const auto& g : plan.guests) {
     std::string where = "row " + std::to_string(g.row + 1) + " '" + g.name + "'";
-    if (g.output.rfind(o.mount + "/", 0) != 0 && g.output != o.mount)
+    if (!g.output.empty() && g.output.rfind(o.mount + "/", 0) != 0 && g.output != o.mount)
       notes.push_back(where + ": output " + g.output + " is not under the volume's mount " + o.mount +
                       "; the pod would write it to its own, short-lived file system");
     for (const auto& d : g.disks)

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "blockcore/convert/convert_job.h"
 #include "blockcore/convert/target_names.h"
 
 namespace vdkit::batch {
@@ -72,8 +73,12 @@ Status row_error(const RawRow& r, size_t row, const std::string& column, const s
 }
 
 Result<PlanGuest> check_row(const RawRow& r, size_t row, const std::string& base_dir) {
+  auto targets_cell = r.cells.find("targets");
+  const bool explicit_targets = targets_cell != r.cells.end() && !trim(targets_cell->second).empty();
   for (const char* req : kRequiredColumns) {
     auto it = r.cells.find(req);
+    // With explicit targets the output folder is not needed (the column stays, so plans keep their shape).
+    if (explicit_targets && std::string(req) == "output") continue;
     if (it == r.cells.end() || trim(it->second).empty()) return row_error(r, row, req, "is empty");
   }
   PlanGuest g;
@@ -82,7 +87,8 @@ Result<PlanGuest> check_row(const RawRow& r, size_t row, const std::string& base
   g.name = trim(r.cells.at("name"));
   if (g.name.find_first_of("/\\") != std::string::npos || g.name == "." || g.name == "..")
     return row_error(r, row, "name", "'" + g.name + "' cannot name files (no '/', '.' or '..')");
-  g.output = join_path(base_dir, trim(r.cells.at("output")));
+  g.output = trim(r.cells.at("output"));
+  if (!g.output.empty()) g.output = join_path(base_dir, g.output);
   g.format = trim(r.cells.at("format"));
   if (g.format != "raw" && g.format != "qcow2") return row_error(r, row, "format", "'" + g.format + "' is not raw or qcow2");
   auto yes_no = [&](const char* column, bool& out) -> Status {
@@ -122,9 +128,20 @@ Result<PlanGuest> check_row(const RawRow& r, size_t row, const std::string& base
     bool file = source_has_file_name(d);
     named.push_back({file ? join_path(base_dir, d) : d, file});
   }
+  if (explicit_targets) {
+    std::vector<std::string> targets = split_disks(targets_cell->second);
+    if (targets.size() != named.size())
+      return row_error(r, row, "targets", "names " + std::to_string(targets.size()) + " targets for " +
+                                              std::to_string(named.size()) + " disks");
+    for (size_t i = 0; i < named.size(); ++i) {
+      bool in_place = is_in_place_target(targets[i]);
+      g.disks.push_back({named[i].source, in_place ? targets[i] : join_path(base_dir, targets[i]), in_place});
+    }
+    return g;
+  }
   auto names = target_names(named, g.name, g.format);
   if (!names.ok()) return row_error(r, row, "disks", names.status().message());
-  for (size_t i = 0; i < named.size(); ++i) g.disks.push_back({named[i].source, g.output + "/" + (*names)[i]});
+  for (size_t i = 0; i < named.size(); ++i) g.disks.push_back({named[i].source, g.output + "/" + (*names)[i], false});
   return g;
 }
 
@@ -284,7 +301,10 @@ Result<Plan> parse_plan(const std::string& text, const std::string& path, const 
       return Status::Invalid(path + ": row " + std::to_string(i + 1) + ", column 'name': '" + g->name +
                              "' is also the name of row " + std::to_string(it->second + 1));
     for (size_t d = 0; d < g->disks.size(); ++d) {
-      auto [t, new_target] = targets.emplace(canonical(g->disks[d].target), std::make_pair(i, d));
+      const PlanDisk& pd = g->disks[d];
+      auto [t, new_target] = targets.emplace(pd.in_place && !source_has_file_name(pd.target) ? pd.target
+                                                                                               : canonical(pd.target),
+                                             std::make_pair(i, d));
       if (!new_target)
         return Status::Invalid(path + ": row " + std::to_string(i + 1) + ", column 'disks': disk " +
                                std::to_string(d) + " would be written to " + g->disks[d].target + ", as disk " +

@@ -17,7 +17,9 @@ inline constexpr size_t kMaxDisksPerGuest = 64;
 
 struct PlanDisk {
   std::string source;  // a path (relative ones are taken from the plan's folder) or an NBD URI
-  std::string target;  // the full target path, by the naming rule of blockcore/convert/target_names.h
+  std::string target;  // the full target path, by the naming rule of blockcore/convert/target_names.h, or the
+                       // row's `targets` column: a block device or NBD URI written in place (or a file)
+  bool in_place = false;  // a block device or NBD export: no temporary name, never removed, resumable
 };
 
 struct PlanGuest {
@@ -42,7 +44,7 @@ struct Plan {
 
 // The columns every plan has, and the optional ones besides the fixup options (fixups::fixup_option_specs names).
 inline constexpr const char* kRequiredColumns[] = {"name", "disks", "output", "format", "fixup"};
-inline constexpr const char* kOptionalColumns[] = {"compression", "sparsify"};
+inline constexpr const char* kOptionalColumns[] = {"compression", "sparsify", "targets"};
 
 // Parses a plan: JSON when the first non-blank byte is '[' or '{' (a list of objects, or {"guests": [...]}, with
 // the same keys as the CSV columns; "disks" a list or a ';'-separated string), CSV with a header row otherwise.

@@ -57,7 +57,7 @@ TEST(Plan, ErrorsNameRowAndColumn) {
   auto msg = [](const std::string& text) { return parse_plan(text, "p.csv", "/d").status().message(); };
   EXPECT_EQ(msg("name,disks,output,format,fixup,colour\n"),
             "p.csv: header (line 1), column 6 'colour': unknown column (known: name, disks, output, format, fixup, "
-            "compression, sparsify, device-names, network, no-network, backup, kernel, replay-journal, force, no-initramfs)");
+            "compression, sparsify, targets, device-names, network, no-network, backup, kernel, replay-journal, force, no-initramfs)");
   EXPECT_EQ(msg(std::string(kHeader) + "a,x.vmdk,/o,vhd,no\n"),
             "p.csv: row 1 (line 2) 'a', column 'format': 'vhd' is not raw or qcow2");
   EXPECT_EQ(msg(std::string(kHeader) + "a,,/o,raw,no\n"), "p.csv: row 1 (line 2) 'a', column 'disks': is empty");

@@ -70,8 +70,13 @@ class Runner {
     if (!st.ok()) {
       // A guest is all its disks or nothing: the targets this plan renamed into place for it go too (and only
       // those: a file that was there before and that no attempt replaced is never removed).
-      for (const auto& d : g.disks) remove_leftovers(d.target);
-      for (const auto& w : rec.written) ::unlink(w.c_str());
+      // A device or export is never removed: its resume record lets the next run continue it.
+      for (const auto& d : g.disks)
+        if (!d.in_place) {
+          remove_leftovers(d.target);
+          if (std::find(rec.written.begin(), rec.written.end(), d.target) != rec.written.end())
+            ::unlink(d.target.c_str());
+        }
       rec.written.clear();
       out.result = stopped ? "interrupted" : "failed";
       out.error = stopped ? "interrupted by a signal" : st.message();
@@ -127,19 +132,22 @@ class Runner {
   }
 
   Status convert_guest(const PlanGuest& g, uint64_t total, GuestRecord& rec, GuestOutcome& out) {
-    {
+    for (const auto& d : g.disks) {
+      if (d.in_place) continue;
+      fs::path dir = fs::path(d.target).parent_path();
       std::error_code ec;
-      fs::create_directories(g.output, ec);
-      if (ec) return Status::Error(ec.value(), "creating " + g.output + ": " + ec.message());
+      if (!dir.empty()) fs::create_directories(dir, ec);
+      if (ec) return Status::Error(ec.value(), "creating " + dir.string() + ": " + ec.message());
     }
     rec.targets.clear();
     for (const auto& d : g.disks) {
+      rec.targets.push_back(d.target);
+      if (d.in_place) continue;  // convert checks a device (--overwrite, size, O_EXCL) and an export's size
       remove_leftovers(d.target);
       bool ours = std::find(rec.written.begin(), rec.written.end(), d.target) != rec.written.end();
       if (exists(d.target) && !ours && !opts_.overwrite)
         return Status::Error(EEXIST, "the target " + d.target +
                                          " exists and was not written by this plan (use --overwrite to replace it)");
-      rec.targets.push_back(d.target);
     }
     rec.status = GuestStatus::kRunning;
     rec.attempted = true;
@@ -183,6 +191,12 @@ class Runner {
           }
           return dev;
         };
+      }
+      if (d.in_place && !o.prepare_source && !opts_.resume_dir.empty()) {
+        // Written in place: a resume record per disk, beside the state file; a redo continues from it. (A run
+        // with fixups or sparsify keeps none: each run of the fixups writes the guest anew, so it starts over.)
+        o.state_file = opts_.resume_dir + "/" + g.name + "-disk" + std::to_string(i) + ".resume.json";
+        o.resume = exists(o.state_file);
       }
       auto stats = convert_path(d.source, d.target, o);
       if (!stats.ok()) return stats.status().Context("disk " + std::to_string(i) + " (" + d.source + ")");
@@ -237,7 +251,8 @@ BatchReport run_batch(const Plan& plan, const std::vector<size_t>& rows, StateFi
   // Leftovers of a killed run go first, so none stays behind even for a guest this run does not reach.
   for (size_t i : chosen)
     if (state.get(plan.guests[i].name).status != GuestStatus::kDone)
-      for (const auto& d : plan.guests[i].disks) remove_leftovers(d.target);
+      for (const auto& d : plan.guests[i].disks)
+        if (!d.in_place) remove_leftovers(d.target);
   std::vector<GuestJob> jobs;
   for (size_t i : chosen) {
     GuestJob j{&plan.guests[i], 0};

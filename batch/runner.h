@@ -22,6 +22,8 @@ struct BatchOptions {
   OpenOptions open;         // allow_external_paths for the sources
   TargetIo target_io;
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM: launch nothing new, cancel what runs
+  // Where the resume records of block-device and NBD targets go (the state file's folder); empty: none kept.
+  std::string resume_dir;
 };
 
 struct GuestOutcome {

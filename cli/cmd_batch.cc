@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 
@@ -147,6 +148,8 @@ int run_batch_cmd(BatchArgs& a) {
   o.open = open;
   o.target_io = target_io();
   o.stop = &g_stop;
+  o.resume_dir = std::filesystem::path(spath).parent_path().string();
+  if (o.resume_dir.empty()) o.resume_dir = ".";
   batch::EventLog log(events, live, rows.empty() ? plan->guests.size() : 1);
   batch::BatchReport report = batch::run_batch(*plan, rows, *state, o, log);
   log.close_live();
@@ -155,6 +158,7 @@ int run_batch_cmd(BatchArgs& a) {
   FILE* out = (a.events == "-") ? stderr : stdout;
   if (a.output_json) std::fprintf(out, "%s\n", batch::summary_json(report).dump(2).c_str());
   else std::fputs(batch::summary_table(report).c_str(), out);
+  std::fflush(out);
   if (report.interrupted) {
     std::fprintf(stderr, "vdkit batch: interrupted; the state is saved in %s: run again with --resume to go on\n",
                  state->path().c_str());
@@ -185,6 +189,10 @@ CommandRegistrar reg(
            "  format   raw or qcow2\n"
            "  fixup    yes or no\n"
            "  compression  none, zlib or zstd (qcow2 only; optional)\n"
+           "  targets  the disks' targets instead of output's names, ';'-separated, one per disk (optional):\n"
+           "           files, block devices or NBD URIs, written in place as `vdkit convert` writes them\n"
+           "           (a block device needs --overwrite); a device or export that fails keeps a resume\n"
+           "           record beside the state file, and --resume continues it from there\n"
            "  sparsify yes or no (optional): leave out what the guest's file systems do not use, as\n"
            "           `vdkit convert --sparsify` (after the fixups when both are asked)\n"
            "  and any fixup option of `vdkit fixup` by its name (device-names, network, backup, kernel, ...).\n"

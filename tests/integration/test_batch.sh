@@ -36,24 +36,30 @@ SOCK=$SCRATCH/nbd.sock
 nbdkit --exit-with-parent -U "$SOCK" -f file "$G/nbd-export.raw" --readonly &
 NBDKIT=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-trap 'kill $NBDKIT 2>/dev/null; cleanup_scratch' EXIT
+# An NBD export as a target (nbdkit memory, kept for the whole test so interrupted runs can be resumed).
+TSOCK=$SCRATCH/target.sock
+nbdkit --exit-with-parent -U "$TSOCK" -f memory 96M &
+TNBDKIT=$!
+for _ in $(seq 50); do [ -S "$TSOCK" ] && break; sleep 0.1; done
+trap 'kill $NBDKIT $TNBDKIT 2>/dev/null; cleanup_scratch' EXIT
 
 OUT=$SCRATCH/out
 cat >"$SCRATCH/plan.csv" <<CSV
-name,disks,output,format,fixup,compression,network,sparsify
-web1,guests/ubuntu2004/ubuntu2004.vmdk;guests/web1-data.qcow2,out/web1,qcow2,yes,zstd,keep,
-db1,guests/rhel8/rhel8.qcow2;guests/db1-data.qcow2,out/db1,raw,yes,,,
-canfar,guests/canfar/canfar.vmdk,out/canfar,qcow2,yes,zlib,,
-sl5,guests/sl5/sl5.raw,out/sl5,raw,yes,,,
-old,guests/ubuntu1404/ubuntu1404.qcow2,out/old,raw,yes,,none,yes
-files,guests/files-disk0.raw,out/files,qcow2,no,,,yes
-remote,nbd+unix:///?socket=$SOCK,out/remote,raw,no,,,
-lost,guests/files-disk0.raw;guests/missing.vmdk,out/lost,raw,no,,,
-broken,guests/corrupt.qcow2,out/broken,raw,no,,,
+name,disks,output,format,fixup,compression,network,sparsify,targets
+web1,guests/ubuntu2004/ubuntu2004.vmdk;guests/web1-data.qcow2,out/web1,qcow2,yes,zstd,keep,,
+db1,guests/rhel8/rhel8.qcow2;guests/db1-data.qcow2,out/db1,raw,yes,,,,
+canfar,guests/canfar/canfar.vmdk,out/canfar,qcow2,yes,zlib,,,
+sl5,guests/sl5/sl5.raw,out/sl5,raw,yes,,,,
+old,guests/ubuntu1404/ubuntu1404.qcow2,out/old,raw,yes,,none,yes,
+files,guests/files-disk0.raw,out/files,qcow2,no,,,yes,
+remote,nbd+unix:///?socket=$SOCK,out/remote,raw,no,,,,
+lost,guests/files-disk0.raw;guests/missing.vmdk,out/lost,raw,no,,,,
+broken,guests/corrupt.qcow2,out/broken,raw,no,,,,
+tonbd,guests/db1-data.qcow2,,raw,no,,,,nbd+unix:///?socket=$TSOCK
 CSV
-# 9 rows: 7 good (one over NBD), one with a missing disk, one corrupt image.
+# 10 rows: 8 good (one read over NBD, one written to an NBD export), one with a missing disk, one corrupt image.
 PLAN=$SCRATCH/plan.csv
-GOOD="web1 db1 canfar sl5 old files remote"
+GOOD="web1 db1 canfar sl5 old files remote tonbd"
 
 # --- dry run: opens and inspects, writes nothing, names the bad rows ---
 set +e
@@ -88,7 +94,7 @@ s = json.load(open(sys.argv[1]))
 r = {g["name"]: g for g in s["guests"]}
 assert sorted(s["failed"]) == ["broken", "lost"], s["failed"]
 assert "missing.vmdk" in r["lost"]["error"], r["lost"]["error"]
-for n in "web1 db1 canfar sl5 old files remote".split():
+for n in "web1 db1 canfar sl5 old files remote tonbd".split():
     assert r[n]["result"] == "done", (n, r[n])
 assert r["web1"]["disks"] == 2 and r["web1"]["bytes-written"] > 0
 ev = [json.loads(l) for l in open(sys.argv[2])]
@@ -115,6 +121,8 @@ check "web1 data disk" cmp_ok "$G/web1-data.qcow2" "$OUT/web1/web1-data.qcow2"
 check "db1 data disk" cmp_ok "$G/db1-data.qcow2" "$OUT/db1/db1-data.raw"
 check "files disk" cmp_ok "$G/files-disk0.raw" "$OUT/files/files-disk0.qcow2"
 check "NBD source named NAME-diskN" cmp_ok "$G/nbd-export.raw" "$OUT/remote/remote-disk0.raw"
+nbd_target_ok() { qemu-img compare -q "$G/db1-data.qcow2" "nbd+unix:///?socket=$TSOCK"; }
+check "a targets column writes onto an NBD export" nbd_target_ok
 converged() {
   local f=$1
   shift
@@ -182,7 +190,7 @@ set -e
 check "resume of a finished run skips the done guests" python3 - "$SCRATCH/again.json" <<'PY'
 import json, sys
 r = {g["name"]: g["result"] for g in json.load(open(sys.argv[1]))["guests"]}
-assert all(r[n] == "skipped" for n in "web1 db1 canfar sl5 old files remote".split()), r
+assert all(r[n] == "skipped" for n in "web1 db1 canfar sl5 old files remote tonbd".split()), r
 assert r["lost"] == "failed" and r["broken"] == "failed", r
 PY
 # Fingerprints of the reference run: raw and qcow2 contents as qemu reads them, per target.
@@ -201,8 +209,11 @@ REF_STATE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(s
 # --- ten interruptions at random points over the whole length of a run, each resumed ---
 mv "$OUT" "$SCRATCH/ref-out"
 rm -f "$PLAN.state.json"
+# Zero the export target, so what it holds at the end comes from the interrupted and resumed runs.
+qemu-io -f raw -c "write -z 0 96M" "nbd+unix:///?socket=$TSOCK" >/dev/null
 t0=$(date +%s.%N)
 "$VDKIT" batch "$PLAN" --jobs 2 >/dev/null 2>&1 || true
+qemu-io -f raw -c "write -z 0 96M" "nbd+unix:///?socket=$TSOCK" >/dev/null
 RUN_SECONDS=$(python3 -c "import time; print(max(0.5, $(date +%s.%N) - $t0))")
 rm -rf "$OUT" "$PLAN.state.json"
 leftovers() { find "$OUT" "$SCRATCH" -maxdepth 3 \( -name '*.vdkit-tmp.*' -o -name '*.state.json.tmp.*' \) 2>/dev/null; }
@@ -226,6 +237,7 @@ set +e
 "$VDKIT" batch "$PLAN" --jobs 2 $([ $first = 1 ] || echo --resume) >/dev/null 2>&1
 set -e
 check "after ten interruptions the resumed run leaves no temporary file" test -z "$(leftovers)"
+check "the NBD export target holds the source after the interruptions" nbd_target_ok
 fingerprint >"$SCRATCH/resumed.txt"
 check "resumed targets equal the uninterrupted run's" diff "$SCRATCH/ref.txt" "$SCRATCH/resumed.txt"
 GOT_STATE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sorted((k,v["status"]) for k,v in d["guests"].items()))' "$PLAN.state.json")
@@ -245,9 +257,9 @@ check "--index keeps one state per row" test -f "$SCRATCH/states/files.state.jso
 JOB_COMPLETION_INDEX=6 "$VDKIT" batch "$PLAN" --state "$SCRATCH/states/" >/dev/null
 check "JOB_COMPLETION_INDEX=6 ran row 6" cmp_ok "$G/nbd-export.raw" "$OUT/remote/remote-disk0.raw"
 set +e
-"$VDKIT" batch "$PLAN" --index 9 >/dev/null 2>"$SCRATCH/idx.err"; rc=$?
+"$VDKIT" batch "$PLAN" --index 10 >/dev/null 2>"$SCRATCH/idx.err"; rc=$?
 set -e
-check "an index past the end exits 2 naming it" bash -c "test $rc = 2 && grep -q 'index 9 does not exist' $SCRATCH/idx.err"
+check "an index past the end exits 2 naming it" bash -c "test $rc = 2 && grep -q 'index 10 does not exist' $SCRATCH/idx.err"
 
 # --- plan errors name the row and column ---
 printf 'name,disks,output,format,fixup\nx,a.vmdk,o,vhd,no\n' >"$SCRATCH/bad.csv"
@@ -294,9 +306,9 @@ class R:  # the client deserialises from a response object
 cm = api.deserialize(R(yaml.safe_load(open(d + "/configmap.yaml"))), "V1ConfigMap")
 job = api.deserialize(R(yaml.safe_load(open(d + "/job.yaml"))), "V1Job")
 assert cm.data["plan.csv"] == open(plan).read()
-assert job.spec.completion_mode == "Indexed" and job.spec.completions == 9 and job.spec.parallelism == 3
+assert job.spec.completion_mode == "Indexed" and job.spec.completions == 10 and job.spec.parallelism == 3
 raw = yaml.safe_load(open(d + "/job.yaml"))["spec"]  # fields newer than this client's models
-assert raw["backoffLimitPerIndex"] == 2 and raw["maxFailedIndexes"] == 9
+assert raw["backoffLimitPerIndex"] == 2 and raw["maxFailedIndexes"] == 10
 c = job.spec.template.spec.containers[0]
 assert c.image == "registry.example/vdkit:1"
 assert c.args[:2] == ["batch", "/plan/plan.csv"] and "--resume" in c.args
