@@ -183,10 +183,14 @@ Result<std::shared_ptr<const XfsTree::DirCacheEntry>> XfsTree::cached_dir(uint64
   if (!S_ISDIR(in.mode)) return Status::Error(ENOTDIR, describe() + ": inode " + std::to_string(ino) + " is not a directory");
   auto d = std::make_shared<DirCacheEntry>();
   VDKIT_RETURN_IF_ERROR(dir_entries(in, d->entries));
-  for (size_t i = 0; i < d->entries.size(); ++i)
+  for (size_t i = 0; i < d->entries.size(); ++i) {
+    if (d->entries[i].ino == ino)
+      return Status::Corrupt(describe() + ": directory inode " + std::to_string(ino) + " lists itself as '" +
+                             d->entries[i].name + "' (a directory loop)");
     if (!d->by_name.emplace(d->entries[i].name, i).second)
       return Status::Corrupt(describe() + ": directory inode " + std::to_string(ino) + " names '" +
                              d->entries[i].name + "' twice");
+  }
   std::shared_ptr<const DirCacheEntry> result = std::move(d);
   std::lock_guard lock(mu_);
   if (dir_cache_.size() >= 64) dir_cache_.clear();

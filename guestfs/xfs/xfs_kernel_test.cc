@@ -15,7 +15,7 @@
 
 #include "blockcore/sources/image.h"
 #include "blockcore/testing/test_shell.h"
-#include "guestfs/xfs/xfs_test_images.h"
+#include "guestfs/xfs/xfs_images_test.h"
 #include "guestfs/xfs/xfs_tree.h"
 
 namespace vdkit::guestfs::xfs {
