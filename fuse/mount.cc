@@ -24,8 +24,10 @@
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
+#include "fuse/tree_fuse.h"
 #include "guestfs/kernel_mount.h"
 #include "guestfs/probe.h"
+#include "guestfs/xfs/xfs_tree.h"
 
 extern char** environ;
 
@@ -122,7 +124,10 @@ std::string fs_type_of(BlockDevice& dev) {
   return probe.ok() ? probe->type : std::string();
 }
 
-bool needs_kernel(const std::string& type) { return type == guestfs::kFsXfs || type == guestfs::kFsBtrfs; }
+bool needs_kernel(const std::string& type) { return type == guestfs::kFsBtrfs; }
+
+// File systems vdkit shows itself: ext2/3/4 (read-write too) and XFS (read-only, through guestfs/xfs).
+bool shown_by_vdkit(const std::string& type) { return guestfs::is_ext(type) || type == guestfs::kFsXfs; }
 
 std::string upper_name(const std::string& type) {
   if (type == guestfs::kFsXfs) return "XFS";
@@ -184,7 +189,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     for (const auto& p : plan.partitions) {
       auto v = view_of(&p);
       std::string t = fs_type_of(*v);
-      if (guestfs::is_ext(t) || (cfg.kernel && !t.empty() && t != guestfs::kFsSwap && t != guestfs::kFsLvm2Member &&
+      if (shown_by_vdkit(t) || (cfg.kernel && !t.empty() && t != guestfs::kFsSwap && t != guestfs::kFsLvm2Member &&
                                  t != guestfs::kFsLuks)) {
         chosen = &p;
         break;
@@ -200,7 +205,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
                                      " file system, which vdkit cannot show itself (libext2fs reads only "
                                      "ext2/3/4); use --kernel (root only) to mount it with the kernel's driver");
       }
-      return Status::Unsupported("no ext2/3/4 file system on any partition (" + seen + ")");
+      return Status::Unsupported("no ext2/3/4 or XFS file system on any partition (" + seen + ")");
     }
   }
   plan.fs_device = view_of(chosen);
@@ -211,13 +216,16 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     if (t.empty()) return Status::Unsupported("no known file system on " + plan.what);
     return plan;
   }
-  if (!guestfs::is_ext(t)) {
+  if (t == guestfs::kFsXfs && cfg.writable)
+    return Status::Unsupported(plan.what + " holds XFS, which vdkit shows read-only (writing XFS from userspace is "
+                               "not safe); drop --rw, or add --kernel (root) to write it through the kernel's driver");
+  if (!shown_by_vdkit(t)) {
     if (needs_kernel(t))
       return Status::Unsupported(plan.what + " holds an " + upper_name(t) +
                                  " file system, which vdkit cannot show itself (libext2fs reads only ext2/3/4); "
                                  "use --kernel (root only) to mount it with the kernel's driver");
     return Status::Unsupported(plan.what + " holds " + (t.empty() ? std::string("no known file system") : t) +
-                               ", not ext2/3/4");
+                               ", not ext2/3/4 or XFS");
   }
   return plan;
 }
@@ -384,6 +392,21 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     if (!cfg.foreground) detach_stdio(cfg.log_path);
     session.Loop();
     result = ctx.flush_status;
+  } else if (fs_type_of(*plan.fs_device) == guestfs::kFsXfs) {
+    auto tree = guestfs::xfs::XfsTree::Open(plan.fs_device, plan.what);
+    if (!tree.ok()) return tree.status().Context("opening the XFS file system on " + plan.what);
+    for (const auto& w : (*tree)->warnings()) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
+    const auto& sb = (*tree)->superblock();
+    TreeFuseContext ctx;
+    ctx.tree = *tree;
+    ctx.statfs = {sb.block_size, sb.dblocks, std::min(sb.fdblocks, sb.dblocks), sb.icount, std::min(sb.ifree, sb.icount),
+                  255};
+    Session session;
+    VDKIT_RETURN_IF_ERROR(session.Mount(tree_fuse_ops(), &ctx, mp, fsname, false, cfg.debug));
+    VDKIT_RETURN_IF_ERROR(write_state(state));
+    notify.Send(Status::Ok());
+    if (!cfg.foreground) detach_stdio(cfg.log_path);
+    session.Loop();
   } else {
     auto vol = Ext2Volume::Open(plan.fs_device, cfg.writable);
     if (!vol.ok()) return vol.status().Context("opening the ext2/3/4 file system on " + plan.what);

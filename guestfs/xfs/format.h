@@ -101,6 +101,7 @@ struct Superblock {
   uint32_t agblocks = 0, agcount = 0;
   uint16_t versionnum = 0, sectsize = 0, inodesize = 0, inopblock = 0;
   uint8_t blocklog = 0, sectlog = 0, inodelog = 0, inopblog = 0, agblklog = 0, dirblklog = 0;
+  uint64_t icount = 0, ifree = 0, fdblocks = 0;  // counters (lazily kept on v5: approximate)
   uint32_t features2 = 0;
   uint32_t compat = 0, ro_compat = 0, incompat = 0, log_incompat = 0;
   uint8_t uuid[16] = {}, meta_uuid[16] = {};

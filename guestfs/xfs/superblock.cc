@@ -55,6 +55,9 @@ Result<Superblock> parse_superblock(std::span<const uint8_t> s) {
   sb.inopblog = p[123];
   sb.agblklog = p[124];
   sb.dirblklog = p[192];
+  sb.icount = load_be64(p + 128);
+  sb.ifree = load_be64(p + 136);
+  sb.fdblocks = load_be64(p + 144);
   std::copy(p + 32, p + 48, sb.uuid);
   const uint8_t inprogress = p[126];
 
