@@ -36,9 +36,9 @@ Result<GuestFsPtr> open_xfs_guest_fs(std::shared_ptr<BlockDevice> view, const Fs
   auto km = guestfs::KernelMount::Mount(view, ko);
   if (!km.ok()) {
     if ((*tree)->superblock().version() == 4)
-      return Status::Unsupported(what + " is XFS v4 (no metadata CRCs), which this host's kernel cannot mount "
-                                        "(it is built without XFS v4 support); vdkit cannot write it. The "
-                                        "inspection and --dry-run work without --kernel. (" +
+      return Status::Unsupported(what + " is XFS v4 (no metadata CRCs), which the host kernel refused to mount "
+                                        "(kernels built without CONFIG_XFS_SUPPORT_V4 cannot), so vdkit cannot "
+                                        "write it; inspection and --dry-run work without --kernel (" +
                                  km.status().message() + ")");
     return km.status().Context("writing " + what + " through the host kernel (--kernel)");
   }
