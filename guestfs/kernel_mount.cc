@@ -336,6 +336,7 @@ Result<std::unique_ptr<KernelMount>> KernelMount::Mount(std::shared_ptr<BlockDev
     for (auto& a : argv) cargv.push_back(a.data());
     struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
     m.session = fuse_session_new(&args, &raw_ops(), sizeof(fuse_lowlevel_ops), &m.view);
+    fuse_opt_free_args(&args);  // the session keeps what it parsed; libfuse may have copied argv
     if (!m.session) return Status::IoError("cannot create the FUSE session of the raw view (is /dev/fuse there?)");
     if (fuse_session_mount(m.session, raw_dir.c_str()) != 0)
       return Status::IoError("cannot mount the private raw view on " + raw_dir);
