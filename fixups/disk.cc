@@ -8,6 +8,7 @@
 #include "blockcore/layers/partition.h"
 #include "fixups/rules/fstab.h"
 #include "fixups/rules/text.h"
+#include "fixups/xfs_volume.h"
 #include "guestfs/ext2/ext2_guest_fs.h"
 #include "guestfs/probe.h"
 
@@ -23,6 +24,13 @@ Status probe_into(BlockDevice& dev, FsInfo& fs) {
 }
 
 bool ieq_prefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Whether a file system mounted at mp is opened writable when the guest is: always, unless only the kernel can
+// write it and nothing is to be written there.
+bool kernel_writes(const OpenGuestOptions& how, const FsInfo& f, const std::string& mp) {
+  if (!needs_kernel_to_write(f.type)) return true;
+  return std::find(how.kernel_mounts.begin(), how.kernel_mounts.end(), mp) != how.kernel_mounts.end();
+}
 
 }  // namespace
 
@@ -122,14 +130,17 @@ Status GuestDisk::close() {
 }
 
 
-bool can_open_fs(std::string_view type) { return guestfs::is_ext(type); }
+bool can_open_fs(std::string_view type) { return guestfs::is_ext(type) || type == guestfs::kFsXfs; }
+
+bool needs_kernel_to_write(std::string_view type) { return type == guestfs::kFsXfs; }
 
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
-                                  std::function<Status()>* closer) {
+                                  std::function<Status()>* closer, const OpenGuestOptions& how) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
   if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
+  if (fs.type == guestfs::kFsXfs) return open_xfs_guest_fs(view, fs, what, writable, how, closer);
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
@@ -137,10 +148,16 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable) {
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+                                              const OpenGuestOptions& how) {
   auto g = std::make_unique<GuestDisk>();
   g->device = dev;
   VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
+  for (auto& f : g->filesystems)  // the state an XFS is in (version, log) for the report
+    if (f.type == guestfs::kFsXfs) {
+      Status st = describe_xfs(f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev, f);
+      if (!st.ok()) f.warnings.push_back(st.message());
+    }
   g->fs = std::make_unique<MountedGuestFs>();
   // The root: the first ext file system with an /etc/fstab.
   int root = -1;
@@ -161,7 +178,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     if (closer) VDKIT_RETURN_IF_ERROR(closer());
     closer = nullptr;
     if (!text.ok()) continue;
-    fs = open_volume_fs(dev, f, writable, &closer);
+    fs = open_volume_fs(dev, f, writable && kernel_writes(how, f, "/"), &closer, how);
     if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
@@ -188,7 +205,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     info.mount_point = e.mount_point;
     if (!can_open_fs(info.type)) continue;
     std::function<Status()> closer;
-    auto fs = open_volume_fs(dev, info, writable, &closer);
+    auto fs = open_volume_fs(dev, info, writable && kernel_writes(how, info, e.mount_point), &closer, how);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);
     g->fs->add(e.mount_point, std::move(*fs));
     if (closer) g->closers.push_back(closer);

@@ -15,6 +15,8 @@ nlohmann::json to_json(const Inspection& in) {
     json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length},
               {"type", f.type},           {"uuid", f.uuid},     {"label", f.label}};
     if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
+    if (!f.state.empty()) x["state"] = f.state;
+    if (!f.warnings.empty()) x["warnings"] = f.warnings;
     fss.push_back(x);
   }
   j["filesystems"] = fss;
@@ -114,7 +116,12 @@ std::string to_human(const Inspection& in) {
     o << "  " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("whole disk")) << ": "
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
-      << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
+      << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << (f.state.empty() ? "" : "; " + f.state)
+      << "\n" << [&] {
+           std::string w;
+           for (const auto& x : f.warnings) w += "    warning: " + x + "\n";
+           return w;
+         }();
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";

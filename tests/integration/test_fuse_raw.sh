@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vdkit mount --raw: `disk` and `p1`.. files that blkid, fdisk -l and qemu-img read, copies equal to the partitions,
-# SEEK_DATA/SEEK_HOLE agreeing with qemu-img map, writes with --rw landing in the overlay. An XFS partition is refused
-# without --kernel (naming XFS and the flag) and mounts with it; vdkit umount tears down the loop device too.
+# SEEK_DATA/SEEK_HOLE agreeing with qemu-img map, writes with --rw landing in the overlay. An XFS partition is shown
+# read-only by vdkit's own reader without --kernel (--rw then refused, naming --kernel) and mounts read-write with
+# --kernel; vdkit umount tears down the loop device too.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fuse_lib.sh"
 fuse_require
@@ -86,7 +87,7 @@ else
 fi
 check "mbr.raw unchanged after --raw --rw" [ "$(sum_of "$GUESTS/mbr.raw")" = "$before" ]
 
-# XFS: refused without --kernel, served by the kernel's driver with it.
+# XFS: shown read-only by vdkit's reader without --kernel, served read-write by the kernel's driver with it.
 if ! command -v mkfs.xfs >/dev/null || ! grep -qw xfs /proc/filesystems && ! modprobe -n xfs 2>/dev/null; then
   skip "no XFS support (mkfs.xfs or the xfs kernel module)"
 fi
@@ -101,10 +102,17 @@ qemu-img convert -O qcow2 "$x" "$SCRATCH/xfs.qcow2"
 rm -f "$x"
 x=$SCRATCH/xfs.qcow2
 before=$(sum_of "$x")
+if mount_vdkit "$x" "$mp"; then
+  check "XFS without --kernel: vdkit's reader shows it (an empty root)" bash -c "[ -d '$mp' ] && [ -z \"\$(ls -A '$mp')\" ]"
+  check "XFS without --kernel: read-only" bash -c "! touch '$mp/new' 2>/dev/null"
+  check "XFS without --kernel: vdkit umount" umount_vdkit "$mp"
+else
+  fail "XFS without --kernel: vdkit mount"
+fi
 set +e
-"$VDKIT" mount "$x" "$mp" 2>"$SCRATCH/err"; rc=$?
+"$VDKIT" mount --rw "$x" "$mp" 2>"$SCRATCH/err"; rc=$?
 set -e
-check "XFS without --kernel exits 1" [ "$rc" -eq 1 ]
+check "XFS --rw without --kernel exits 1" [ "$rc" -eq 1 ]
 check "the refusal names XFS and --kernel" bash -c "grep -q XFS '$SCRATCH/err' && grep -q -- --kernel '$SCRATCH/err'"
 check "nothing is mounted after the refusal" bash -c "! mountpoint -q '$mp'"
 loops_before=$(losetup -a | wc -l)
@@ -114,7 +122,7 @@ if mount_vdkit --kernel --rw "$x" "$mp"; then
   check "--kernel: vdkit umount tears it down" umount_vdkit "$mp"
   check "--kernel: no mount left" bash -c "! mountpoint -q '$mp'"
   check "--kernel: the loop device is gone" [ "$(losetup -a | wc -l)" -eq "$loops_before" ]
-  check "--kernel: no private raw view left" bash -c "! grep -q 'vdkit/kernel' /proc/mounts"
+  check "--kernel: no private raw view left" bash -c "! grep -q 'vdkit/kmount' /proc/mounts"
 else
   fail "--kernel mount of XFS failed"
 fi

@@ -65,7 +65,7 @@ def main():
                 if component_of(rel) != comp:
                     continue  # a sub-component checks its own files
                 allowed = set(ALLOWED[comp]) | {comp}
-                if f.endswith("_test.cc") or comp == "blockcore/testing":
+                if f.endswith(("_test.cc", "_test.h")) or comp == "blockcore/testing":
                     allowed |= TEST_EXTRA
                 with open(os.path.join(dirpath, f), encoding="utf-8", errors="replace") as fh:
                     text = fh.read()
