@@ -597,11 +597,12 @@ nlohmann::json to_json(const FixupPlan& plan) {
   }
   j["warnings"] = ws;
   if (plan.boot_disk >= 0) j["boot-disk"] = disk_letters(plan.boot_disk);
+  j["journals"] = to_json(plan.journals);
   return j;
 }
 
 std::string to_human(const FixupPlan& plan) {
-  std::string o;
+  std::string o = to_human(plan.journals);
   for (const auto& c : plan.changes) o += c.diff;
   if (plan.changes.empty()) o += "Nothing to change.\n";
   for (const auto& w : plan.warnings) {

@@ -18,6 +18,7 @@ nlohmann::json to_json(const Inspection& in) {
     fss.push_back(x);
   }
   j["filesystems"] = fss;
+  j["journals"] = to_json(in.journals);
   json fst = json::array();
   for (const auto& e : in.fstab)
     fst.push_back({{"device", e.device}, {"mountpoint", e.mount_point}, {"type", e.type}, {"options", e.options}});
@@ -115,6 +116,7 @@ std::string to_human(const Inspection& in) {
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
       << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
+  for (const auto& j : in.journals) o << "  " << j.where() << ": " << j.report.summary() << "\n";
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";
