@@ -125,19 +125,19 @@ Status GuestDisk::close() {
 bool can_open_fs(std::string_view type) { return guestfs::is_ext(type); }
 
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
-                                  std::function<Status()>* closer) {
+                                  std::function<Status()>* closer, bool force) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
   if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
-  auto vol = Ext2Volume::Open(view, writable);
+  auto vol = Ext2Volume::Open(view, writable, force);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
   if (closer) *closer = [v] { return v->Close(); };
   return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable) {
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable, bool force) {
   auto g = std::make_unique<GuestDisk>();
   g->device = dev;
   VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
@@ -161,7 +161,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     if (closer) VDKIT_RETURN_IF_ERROR(closer());
     closer = nullptr;
     if (!text.ok()) continue;
-    fs = open_volume_fs(dev, f, writable, &closer);
+    fs = open_volume_fs(dev, f, writable, &closer, force);
     if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
@@ -188,7 +188,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     info.mount_point = e.mount_point;
     if (!can_open_fs(info.type)) continue;
     std::function<Status()> closer;
-    auto fs = open_volume_fs(dev, info, writable, &closer);
+    auto fs = open_volume_fs(dev, info, writable, &closer, force);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);
     g->fs->add(e.mount_point, std::move(*fs));
     if (closer) g->closers.push_back(closer);

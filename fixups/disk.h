@@ -72,7 +72,8 @@ struct GuestDisk {
 
 // Opens the guest on dev; writable needs a writable dev (an overlay, or an
 // image opened with OpenOptions::writable).
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable);
+// force: open for writing even where the pre-write consistency checks object.
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable, bool force = false);
 
 // Whether open_volume_fs can open a file system of this type (blkid's TYPE name).
 bool can_open_fs(std::string_view type);
@@ -80,7 +81,8 @@ bool can_open_fs(std::string_view type);
 // Opens one file system of dev as a GuestFs, by its probed type: ext2/3/4 through libext2fs (read-write when
 // asked); every reader vdkit adds for other types plugs in here, so open_guest and the front ends need no change.
 // closer, when set, receives what flushes and closes the file system.
+// force: write even where the pre-write consistency checks object (--force).
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
-                                  std::function<Status()>* closer);
+                                  std::function<Status()>* closer, bool force = false);
 
 }  // namespace vdkit::fixups

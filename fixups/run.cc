@@ -46,7 +46,7 @@ Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOption
   r.inspection.journals = journals;
   r.plan.journals = journals;
   if (!apply || r.plan.changes.empty()) return r;
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true));
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true, options.force));
   Status st = apply_fixups(*guest->fs, r.plan, options);
   Status closed = guest->close();
   if (!st.ok()) return st;
