@@ -331,6 +331,21 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
                " was converted, names on the other disks are left as they are",
            "");
   }
+  // --device-names label on a file system with no (usable) label falls back to UUID=: said once per file system.
+  if (options.naming == DeviceNaming::kLabel) {
+    std::set<std::pair<int, uint64_t>> told;
+    for (const auto& r : in.device_references) {
+      const FsInfo* f = mapper.find(r.device);
+      auto m = mapper.map(r.device);
+      if (!f || !m || m->rfind("UUID=", 0) != 0 || !told.insert({f->partition, f->offset}).second) continue;
+      p.warn("no-label",
+             "--device-names label: the " + f->type + " file system on " +
+                 (f->partition ? "partition " + std::to_string(f->partition) : std::string("the whole disk")) +
+                 (f->label.empty() ? " has no label" : " has a label with blanks, which fstab cannot name") +
+                 ", so it is named " + *m + " instead; label it in the guest (e2label) and run again for LABEL=",
+             "");
+    }
+  }
   if (in.filesystems.empty() && !in.device_references.empty())
     p.warn("no-partition-table",
            "the guest is a folder, so its device names cannot be mapped to file systems; they are left as they are",
