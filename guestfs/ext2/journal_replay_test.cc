@@ -184,7 +184,7 @@ class KernelJournalTest : public JournalReplayTest {
     sh("echo '/dev/xvda2 / ext4 defaults 0 1' > " + m + "/etc/fstab && echo gone > " + m + "/gone && " +
        "head -c 200000 /dev/urandom > " + m + "/big");
     // Delete a file while a process holds it open, then shut the file system down under it.
-    sh("exec 3<" + m + "/gone; rm " + m + "/gone; sleep 2.5; xfs_io -x -c shutdown " + m + "; exec 3<&-");
+    sh("exec 3<" + m + "/gone; rm " + m + "/gone; sleep 3; xfs_io -x -c shutdown " + m + "; exec 3<&-");
     sh("umount " + m);
   }
 };

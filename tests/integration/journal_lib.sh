@@ -6,12 +6,12 @@
 journalize() {
   local old=$1 new=$2 bs blocks data
   bs=$(dumpe2fs -h "$old" 2>/dev/null | sed -n 's/^Block size: *//p')
-  blocks=$(cmp -l "$old" "$new" | awk -v bs="$bs" '{print int(($1 - 1) / bs)}' | uniq | sort -un | paste -sd, -)
+  blocks=$({ cmp -l "$old" "$new" || true; } | awk -v bs="$bs" '{print int(($1 - 1) / bs)}' | uniq | sort -un | paste -sd, -)
   [ -n "$blocks" ] || return 1
   data=$(mktemp "${TMPDIR:-/tmp}/journalize.XXXXXX")
   for b in ${blocks//,/ }; do dd if="$new" bs="$bs" skip="$b" count=1 status=none >>"$data"; done
-  printf 'jo\njw -b %s %s\njc\n' "$blocks" "$data" | debugfs -w -f - "$old" >/dev/null 2>&1
-  local rc=$?
+  local rc=0
+  printf 'jo\njw -b %s %s\njc\n' "$blocks" "$data" | debugfs -w -f - "$old" >/dev/null 2>&1 || rc=$?
   rm -f "$data"
   return $rc
 }
