@@ -26,6 +26,7 @@ struct Layout {
   bool aligned = false;
   bool tabs = true;
   size_t column = 0;
+  size_t min_gap = 1;  // the narrowest gap before the column, kept after a longer name (spaces only)
 };
 
 Layout layout_of(std::string_view text, size_t index) {
@@ -44,6 +45,8 @@ Layout layout_of(std::string_view text, size_t index) {
     const std::string_view sep = body.substr(end, fs[index + 1].pos - end);
     if (sep.find_first_not_of('\t') != std::string_view::npos) l.tabs = false;
     if (sep.size() > 1) padded = true;
+    const size_t gap = col - column_of(body, end);
+    l.min_gap = lines == 1 ? gap : std::min(l.min_gap, gap);
   }
   // Single spaces that happen to line up (names of one length) are not a layout to keep.
   l.aligned = lines >= 2 && (l.tabs || padded);
@@ -59,7 +62,7 @@ std::string realign(std::string_view text, size_t index, const Layout& l) {
     auto fs = fields(body);
     if (is_comment_or_blank(body) || fs.size() <= index + 1) continue;
     const size_t end = column_of(body, fs[index].pos + fs[index].text.size());
-    target = std::max(target, l.tabs ? (end / kTab + 1) * kTab : end + 1);
+    target = std::max(target, l.tabs ? (end / kTab + 1) * kTab : end + l.min_gap);
   }
   return map_lines(text, [&](std::string_view body) -> std::optional<std::string> {
     auto fs = fields(body);
