@@ -119,31 +119,74 @@ check "... naming the group" said 'group 0: its descriptor counts 7 free blocks'
 check "... and --force" said --force
 check "... and --force writes anyway" "$VDKIT" fixup --force -o "$SCRATCH/h.qcow2" "$hraw" >/dev/null
 
+# --- every test guest: an fstab edit only in the root's journal comes through convert --fixup, and every ext file
+# system of the output is e2fsck -fn clean ---
+for name in $("$VDKIT_SRC/scripts/make-guest" --list); do
+  d=$SCRATCH/all.$name
+  "$VDKIT_SRC/scripts/make-guest" "$name" "$d" >/dev/null
+  "$VDKIT" inspect --output=json "$d/$name.raw" >"$d/i.json"
+  rootpart=$(python3 -c 'import json,sys; print(next(f["partition"] for f in json.load(open(sys.argv[1]))["filesystems"] if f.get("mountpoint") == "/"))' "$d/i.json")
+  if [ "$rootpart" = 0 ]; then roff=0 rsize=$(stat -c %s "$d/$name.raw"); else
+    roff=$(part_offset "$d/$name.parts" "$rootpart") rsize=$(part_size "$d/$name.parts" "$rootpart"); fi
+  extract "$d/$name.raw" "$roff" "$rsize" "$d/old.img"
+  cp "$d/old.img" "$d/new.img"
+  { debugfs -R 'cat etc/fstab' "$d/old.img" 2>/dev/null; echo '# added, only in the journal'; } >"$d/fstab"
+  printf 'rm etc/fstab\nwrite %s etc/fstab\n' "$d/fstab" | debugfs -w -f - "$d/new.img" >/dev/null 2>&1
+  journalize "$d/old.img" "$d/new.img" && put_back "$d/$name.raw" "$roff" "$d/old.img"
+  "$VDKIT" convert --fixup -O raw "$d/$name.raw" "$d/out.raw" >/dev/null || { fail "$name: convert --fixup"; continue; }
+  extract "$d/out.raw" "$roff" "$rsize" "$d/root.img"
+  check "$name: the fixed fstab keeps the line only the journal had" \
+    grep -q '^# added, only in the journal' <(debugfs -R 'cat etc/fstab' "$d/root.img" 2>/dev/null)
+  ok=1
+  while read -r num poff psize type; do
+    case $type in ext*) ;; *) continue ;; esac
+    if [ "$num" = 0 ]; then cp "$d/out.raw" "$d/p.img"; else extract "$d/out.raw" "$poff" "$psize" "$d/p.img"; fi
+    e2fsck -fn "$d/p.img" >"$d/fsck" 2>&1 || { cat "$d/fsck" >&2; ok=0; }
+  done <"$d/$name.parts"
+  check "$name: every ext file system of the output is e2fsck -fn clean" [ $ok = 1 ]
+  rm -rf "$d"
+done
+
 # --- the kernel's own journal: checksum v3, an orphan, a shutdown under the mounted file system ---
-if [ "$(id -u)" = 0 ] && command -v xfs_io >/dev/null; then
-  k=$SCRATCH/k.img p=$SCRATCH/kp.img
+# kernel_journal IMG: writes the Xen names into a loop-mounted ext4, shuts it down and keeps the image as it was
+# then. data=journal logs the contents too, and commit=1 commits them within a second; the caller checks that
+# the new fstab is only in the journal, and tries again if the host wrote a logged block back early.
+kernel_journal() {
+  local p=$1 m=$SCRATCH/mnt
+  rm -f "$p"
   truncate -s 64M "$p"
   mkfs.ext4 -q -F -U $UUID "$p"
-  mkdir "$SCRATCH/mnt"
-  if mount -o loop,data=journal,commit=1 "$p" "$SCRATCH/mnt" 2>/dev/null; then
-    m=$SCRATCH/mnt
-    mkdir -p "$m/etc" "$m/boot/extlinux"
-    printf '/dev/sda1 / ext4 defaults 0 1\n' >"$m/etc/fstab"
-    printf 'DEFAULT linux\nLABEL linux\n  KERNEL /boot/vmlinuz\n  APPEND root=/dev/sda1 ro\n' >"$m/boot/extlinux/extlinux.conf"
-    sync
-    # Now the Xen names; data=journal logs the contents too, and commit=1 commits them within a second while the
-    # device's write-back of the logged blocks waits 30 s: after the shutdown they are only in the journal.
-    printf '/dev/xvda1 / ext4 defaults 0 1\n' >"$m/etc/fstab"
-    sed -i 's|/dev/sda1|/dev/xvda1|' "$m/boot/extlinux/extlinux.conf"
-    echo gone >"$m/gone"
-    exec 3<"$m/gone"
-    rm "$m/gone"
-    sleep 2.5
-    xfs_io -x -c shutdown "$m"
-    exec 3<&-
-    umount "$m"
-    check "kernel: without replay the Xen fstab is not on disk (debugfs -c)" \
-      bash -c "! debugfs -c -R 'cat etc/fstab' '$p' 2>/dev/null | grep -q xvda"
+  mkdir -p "$m"
+  mount -o loop,data=journal,commit=1 "$p" "$m" 2>/dev/null || return 2
+  mkdir -p "$m/etc" "$m/boot/extlinux"
+  printf '/dev/sda1 / ext4 defaults 0 1\n' >"$m/etc/fstab"
+  printf 'DEFAULT linux\nLABEL linux\n  KERNEL /boot/vmlinuz\n  APPEND root=/dev/sda1 ro\n' >"$m/boot/extlinux/extlinux.conf"
+  sync
+  printf '/dev/xvda1 / ext4 defaults 0 1\n' >"$m/etc/fstab"
+  sed -i 's|/dev/sda1|/dev/xvda1|' "$m/boot/extlinux/extlinux.conf"
+  echo gone >"$m/gone"
+  exec 3<"$m/gone"
+  rm "$m/gone"
+  sleep 2.5
+  xfs_io -x -c shutdown "$m"
+  # The snapshot of a running guest: the image now, before the unmount's sync writes the logged blocks in place.
+  cp --sparse=always "$p" "$p.snap"
+  exec 3<&-
+  umount "$m"
+  mv "$p.snap" "$p"
+  ! debugfs -c -R 'cat etc/fstab' "$p" 2>/dev/null | grep -q xvda
+}
+
+if [ "$(id -u)" = 0 ] && command -v xfs_io >/dev/null; then
+  k=$SCRATCH/k.img p=$SCRATCH/kp.img
+  for try in 1 2 3; do
+    rc=0
+    kernel_journal "$p" || rc=$?
+    [ $rc = 1 ] || break
+    echo "  try $try: the host wrote the logged blocks back before the shutdown; again"
+  done
+  if [ $rc = 0 ]; then
+    pass "kernel: without replay the Xen fstab is not on disk (debugfs -c)"
     # The disk: an MBR with the file system as partition 1 at 1 MiB.
     truncate -s 66M "$k"
     echo 'start=2048, size=131072, type=83' | sfdisk -q "$k"
@@ -181,7 +224,7 @@ if [ "$(id -u)" = 0 ] && command -v xfs_io >/dev/null; then
     extract "$SCRATCH/k2.out" 1048576 $((64 << 20)) "$SCRATCH/k2out.img"
     check "kernel, corrupted: with --force the output is clean" fs_clean "$SCRATCH/k2out.img"
   else
-    echo "SKIP: kernel journal cases (cannot loop-mount)"
+    echo "SKIP: kernel journal cases ($([ $rc = 2 ] && echo 'cannot loop-mount' || echo 'the host kept writing the log back'))"
   fi
 else
   echo "SKIP: kernel journal cases (need root and xfs_io)"
