@@ -4,9 +4,11 @@
 # journal into its overlay and fix the journal's fstab, or the guest's kernel would replay the Xen names over the
 # fix at boot. The unfixed control does not boot on KVM; the converted guest boots with / and /srv mounted.
 #
-# Run time (2-core machine, TCG, cached tree, shared with other builds): make-journal-guest 30-60 s (make-xen-guest
-# plus two mounts and the shutdown), control boot about 50 s, convert 2-5 s, fixed boot 40-90 s; 3-4 min in all,
-# about 6 min more the first time, when build-rootfs makes the tree. Measured here: see the "timings:" line.
+# Run time, measured on the 2-core machine with the tree cached while six other builds ran (load ~28): make guest
+# 36 s (make-xen-guest, two mounts, the shutdown, the snapshot), control boot 74 s (the initramfs gives up on
+# /dev/xvda1 and panic=5 ends it), convert 4 s, fixed boot 127 s; 337 s in all. On a quiet machine expect the
+# boots of test_xen_guest_boot.sh (about 50 s each), so 2.5-3 min; about 4 min more when build-rootfs makes the
+# tree first. Each run prints its own "timings:" line.
 source "$(dirname "$0")/../integration/lib.sh"
 RG=$VDKIT_SRC/tests/realguest
 export PATH=$PATH:/usr/sbin:/sbin
@@ -73,9 +75,9 @@ mapfile -t geo < <(sfdisk -d "$SCRATCH/fixed.raw" | sed -n 's/.*start= *\([0-9]*
 dd if="$SCRATCH/fixed.raw" of="$SCRATCH/root.img" bs=1M iflag=skip_bytes,count_bytes conv=sparse status=none \
   skip=$((geo[0] * 512)) count=$((geo[1] * 512))
 rm -f "$SCRATCH/fixed.raw"
-check "the converted root holds the journal's fstab, fixed (/srv by UUID, no xvd name)" \
+check "the converted root holds the journal's fstab, fixed (/srv by UUID, no /dev/xvd name)" \
   bash -c "debugfs -R 'cat etc/fstab' '$SCRATCH/root.img' 2>/dev/null | grep -q '^UUID=.* /srv ' &&
-           ! debugfs -R 'cat etc/fstab' '$SCRATCH/root.img' 2>/dev/null | grep -q xvd"
+           ! debugfs -R 'cat etc/fstab' '$SCRATCH/root.img' 2>/dev/null | grep -q /dev/xvd"
 check "the converted root is e2fsck -fn clean" e2fsck -fn "$SCRATCH/root.img"
 before=$(sum_of "$SCRATCH/root.img")
 e2fsck -E journal_only -p "$SCRATCH/root.img" >/dev/null 2>&1 || true
