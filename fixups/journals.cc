@@ -56,8 +56,10 @@ nlohmann::json to_json(const std::vector<FsJournal>& journals) {
       x["fast-commit"] = r.fast_commit;
     }
     if (r.replayed) {
-      x["replayed"] = {{"transactions", r.transactions},       {"blocks", r.blocks},
-                       {"revoked", r.revoked},                 {"orphans-freed", r.orphans_deleted},
+      x["replayed"] = {{"transactions", r.transactions},
+                       {"blocks", r.blocks},
+                       {"revoked", r.revoked},
+                       {"orphans-freed", r.orphans_deleted},
                        {"orphans-truncated", r.orphans_truncated}};
       if (!r.not_replayed.empty()) x["not-replayed"] = r.not_replayed;
       if (r.recorded_error) x["recorded-error"] = r.recorded_error;

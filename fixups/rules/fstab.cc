@@ -40,8 +40,10 @@ Layout layout_of(std::string_view text, size_t index) {
     if (fs.size() <= index + 1) continue;
     const size_t end = fs[index].pos + fs[index].text.size();
     const size_t col = column_of(body, fs[index + 1].pos);
-    if (lines++ == 0) l.column = col;
-    else if (col != l.column) return {};
+    if (lines++ == 0)
+      l.column = col;
+    else if (col != l.column)
+      return {};
     const std::string_view sep = body.substr(end, fs[index + 1].pos - end);
     if (sep.find_first_not_of('\t') != std::string_view::npos) l.tabs = false;
     if (sep.size() > 1) padded = true;

@@ -45,14 +45,17 @@ Status check_before_write(ext2_filsys fs) {
     return Status::Error(EROFS, "the file system recorded " + std::to_string(s->s_error_count) +
                                     " errors (superblock s_error_count)" + kHint);
   if (!(s->s_state & EXT2_VALID_FS) && !ext2fs_has_feature_journal(s))
-    return Status::Error(EROFS, "the file system was not cleanly unmounted and has no journal to recover "
-                                "(superblock s_state)" + kHint);
+    return Status::Error(EROFS,
+                         "the file system was not cleanly unmounted and has no journal to recover "
+                         "(superblock s_state)" +
+                             kHint);
   errcode_t err = ext2fs_check_desc(fs);
-  if (err) return Status::Error(EROFS, "the group descriptors are inconsistent: " + std::string(error_message(err)) + kHint);
+  if (err)
+    return Status::Error(EROFS, "the group descriptors are inconsistent: " + std::string(error_message(err)) + kHint);
   std::vector<uint8_t> buf;
   for (dgrp_t g = 0; g < fs->group_desc_count; ++g) {
-    const uint64_t clusters = (ext2fs_group_last_block2(fs, g) - ext2fs_group_first_block2(fs, g)) /
-                                  EXT2FS_CLUSTER_RATIO(fs) + 1;
+    const uint64_t clusters =
+        (ext2fs_group_last_block2(fs, g) - ext2fs_group_first_block2(fs, g)) / EXT2FS_CLUSTER_RATIO(fs) + 1;
     const uint64_t used = used_blocks_in_group(fs, g, buf, err);
     if (err) return ext2_status(fs, err, "reading the block bitmap of group " + std::to_string(g));
     const uint64_t free_gd = ext2fs_bg_free_blocks_count(fs, g);

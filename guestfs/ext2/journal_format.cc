@@ -143,12 +143,12 @@ class LogWalker {
                 uint8_t be_seq[4];
                 store_be32(be_seq, seq);
                 uint32_t c = crc32c(crc32c(seed_, be_seq, 4), data_.data(), sb_.block_size);
-                bool ok = (sb_.incompat & kJbd2IncompatCsumV3) ? load_be32(t + 12) == c
-                                                                : load_be16(t + 4) == (c & 0xffff);
+                bool ok =
+                    (sb_.incompat & kJbd2IncompatCsumV3) ? load_be32(t + 12) == c : load_be16(t + 4) == (c & 0xffff);
                 if (!ok)
                   return Stop(plan, seq, here,
-                              "checksum of the copy of file-system block " + std::to_string(target) +
-                                  " (log block " + std::to_string(data_block) + ") does not match");
+                              "checksum of the copy of file-system block " + std::to_string(target) + " (log block " +
+                                  std::to_string(data_block) + ") does not match");
               }
             }
           } else if (pass == kReplay) {
@@ -196,8 +196,8 @@ class LogWalker {
         for (size_t off = kRevokeHeaderBytes; off < used; off += rec) {
           uint64_t b = rec == 8 ? load_be64(block_.data() + off) : load_be32(block_.data() + off);
           if (pass == kScan && b >= fs_blocks_)
-            return Stop(plan, seq, here, "revoke record names file-system block " + std::to_string(b) +
-                                             ", past the last block");
+            return Stop(plan, seq, here,
+                        "revoke record names file-system block " + std::to_string(b) + ", past the last block");
           if (pass == kRevoke) {
             auto [it, fresh] = revokes_.try_emplace(b, seq);
             if (!fresh && !tid_geq(it->second, seq)) it->second = seq;
@@ -244,7 +244,7 @@ uint32_t JournalSuperblock::tag_bytes() const {
 }
 
 Result<JournalSuperblock> parse_journal_superblock(std::span<const uint8_t> b, uint64_t journal_blocks,
-                                                  uint32_t fs_block_size) {
+                                                   uint32_t fs_block_size) {
   if (b.size() < kJbd2SuperblockBytes) return Status::Corrupt("journal superblock: shorter than 1024 bytes");
   auto field = [](const char* name) { return std::string("journal superblock field ") + name + ": "; };
   if (load_be32(b.data() + kHdrMagic) != kJbd2Magic)

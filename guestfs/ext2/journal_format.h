@@ -33,7 +33,7 @@ enum Jbd2BlockType : uint32_t {
 };
 
 // Feature bits (v2 superblocks only).
-inline constexpr uint32_t kJbd2CompatChecksum = 0x1;   // checksum v1: crc32 of a transaction in its commit block
+inline constexpr uint32_t kJbd2CompatChecksum = 0x1;  // checksum v1: crc32 of a transaction in its commit block
 inline constexpr uint32_t kJbd2IncompatRevoke = 0x1;
 inline constexpr uint32_t kJbd2Incompat64Bit = 0x2;
 inline constexpr uint32_t kJbd2IncompatAsyncCommit = 0x4;
@@ -69,7 +69,7 @@ struct JournalSuperblock {
 // both checksum versions, a v2/v3 superblock whose checksum does not match. journal_blocks: how many blocks the
 // journal inode (or device) holds; fs_block_size: the file system's block size, which the journal must share.
 Result<JournalSuperblock> parse_journal_superblock(std::span<const uint8_t> block, uint64_t journal_blocks,
-                                                  uint32_t fs_block_size);
+                                                   uint32_t fs_block_size);
 
 // Writes back what recovery changes in the superblock (an empty log starting at `next_sequence`, no recorded
 // error), with its checksum.

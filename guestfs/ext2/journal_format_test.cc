@@ -42,7 +42,7 @@ class Journal {
     header(d, kJbd2Descriptor, seq);
     const uint32_t tag = csum_ ? 16 : 8;
     size_t off = 12;
-    const uint32_t desc = next_++;
+    ++next_;
     for (size_t i = 0; i < targets.size(); ++i) {
       uint8_t* t = d + off;
       store_be32(t, static_cast<uint32_t>(targets[i]));
@@ -60,7 +60,6 @@ class Journal {
       off += tag + (i ? 0 : 16);
     }
     if (csum_) store_be32(d + kBs - 4, ext2fs_crc32c_le(seed_, d, kBs));  // tail was zero while summing
-    (void)desc;
   }
   void revoke(uint32_t seq, uint64_t target) {
     uint8_t* r = block(next_++);

@@ -82,8 +82,8 @@ Status read_state(ext2_filsys fs, JournalReport& r, JournalLocation* loc) {
     return Status::Corrupt("journal inode " + std::to_string(s->s_journal_inum) + ": size of " +
                            std::to_string(blocks) + " blocks (2 to " + std::to_string(kMaxJournalBlocks) + ")");
   std::vector<blk64_t> map(blocks, 0);
-  err = ext2fs_block_iterate3(fs, s->s_journal_inum, BLOCK_FLAG_DATA_ONLY | BLOCK_FLAG_READ_ONLY, nullptr,
-                              block_map_cb, &map);
+  err = ext2fs_block_iterate3(fs, s->s_journal_inum, BLOCK_FLAG_DATA_ONLY | BLOCK_FLAG_READ_ONLY, nullptr, block_map_cb,
+                              &map);
   if (err) return ext2_status(fs, err, "mapping the journal inode's blocks");
   const uint64_t fs_blocks = ext2fs_blocks_count(s);
   for (uint64_t i = 0; i < blocks; ++i)
@@ -162,8 +162,7 @@ Status process_orphans(ext2_filsys fs, JournalReport& r) {
   while (ino) {
     if (ino < EXT2_FIRST_INODE(s) || ino > s->s_inodes_count)
       return Status::Corrupt("orphan list: inode " + std::to_string(ino) + " is not a valid orphan (first " +
-                             std::to_string(EXT2_FIRST_INODE(s)) + ", last " + std::to_string(s->s_inodes_count) +
-                             ")");
+                             std::to_string(EXT2_FIRST_INODE(s)) + ", last " + std::to_string(s->s_inodes_count) + ")");
     if (++seen > s->s_inodes_count) return Status::Corrupt("orphan list: it loops");
     ext2_inode_large inode;
     err = ext2fs_read_inode_full(fs, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode);
@@ -211,7 +210,8 @@ std::string JournalReport::summary() const {
   if (revoked) s += " (" + std::to_string(revoked) + " revoked)";
   const uint32_t orphans = orphans_deleted + orphans_truncated;
   s += ", " + std::to_string(orphans) + " orphan" + (orphans == 1 ? "" : "s") + " processed";
-  if (orphans) s += " (" + std::to_string(orphans_deleted) + " freed, " + std::to_string(orphans_truncated) + " truncated)";
+  if (orphans)
+    s += " (" + std::to_string(orphans_deleted) + " freed, " + std::to_string(orphans_truncated) + " truncated)";
   if (!not_replayed.empty()) s += "; NOT replayed from " + not_replayed;
   if (recorded_error) s += "; the journal recorded error " + std::to_string(recorded_error);
   return s;
@@ -265,8 +265,9 @@ Result<JournalReport> replay_journal(std::shared_ptr<BlockDevice> dev) {
   r.recorded_error = loc.sb.error;
   // The journal is empty now; its next transaction follows the last one the log could have held.
   mark_journal_empty(loc.super_block, loc.sb, plan.end_sequence + 1);
-  VDKIT_RETURN_IF_ERROR(dev->write(loc.physical[0] * block_size, loc.super_block).Context("writing the journal "
-                                                                                          "superblock"));
+  VDKIT_RETURN_IF_ERROR(dev->write(loc.physical[0] * block_size, loc.super_block)
+                            .Context("writing the journal "
+                                     "superblock"));
   // The file system as replayed (its superblock may have come from the log): clear the flag, finish the orphans.
   ScopedFs f;
   VDKIT_RETURN_IF_ERROR(f.Open(dev, true).Context("reopening after the replay"));

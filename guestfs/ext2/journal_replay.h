@@ -16,21 +16,21 @@ namespace vdkit::ext2 {
 
 struct JournalReport {
   bool has_journal = false;
-  bool external = false;         // the journal lives on another device (not read)
-  int version = 0;               // journal superblock version 1 or 2; 0 when not read
-  std::string checksum;          // "none", "v1", "v2", "v3"
+  bool external = false;  // the journal lives on another device (not read)
+  int version = 0;        // journal superblock version 1 or 2; 0 when not read
+  std::string checksum;   // "none", "v1", "v2", "v3"
   bool fast_commit = false;
-  bool needs_recovery = false;   // what the file system said before anything was done
-  bool replayed = false;         // recovery ran on the device
-  uint32_t transactions = 0;     // complete transactions replayed
-  uint64_t blocks = 0;           // file-system blocks written from the log
-  uint64_t revoked = 0;          // logged blocks skipped because a later transaction revoked them
-  uint32_t orphans_deleted = 0;  // orphan inodes with no links left: freed
+  bool needs_recovery = false;     // what the file system said before anything was done
+  bool replayed = false;           // recovery ran on the device
+  uint32_t transactions = 0;       // complete transactions replayed
+  uint64_t blocks = 0;             // file-system blocks written from the log
+  uint64_t revoked = 0;            // logged blocks skipped because a later transaction revoked them
+  uint32_t orphans_deleted = 0;    // orphan inodes with no links left: freed
   uint32_t orphans_truncated = 0;  // orphan inodes still linked: cut to their size
   // Non-empty when part of the log was not replayed, and why (a checksum that did not match, ...). What was
   // replayed is a whole number of transactions; the rest is left out, never half-applied.
   std::string not_replayed;
-  int32_t recorded_error = 0;    // s_errno the journal carried; the file system is then marked as having errors
+  int32_t recorded_error = 0;  // s_errno the journal carried; the file system is then marked as having errors
 
   // "none", "external", "clean", "needs-recovery", "replayed", "replayed-partly".
   std::string state() const;

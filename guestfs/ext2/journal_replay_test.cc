@@ -34,7 +34,8 @@ class JournalReplayTest : public ::testing::Test {
   // stdout of cmd; stderr goes to the test log when it fails.
   std::string sh(const std::string& cmd) {
     int status = -1;
-    std::string out = test::output_of("export PATH=$PATH:/sbin:/usr/sbin; { " + cmd + "; } 2>" + dir_ + "/stderr", &status);
+    std::string out =
+        test::output_of("export PATH=$PATH:/sbin:/usr/sbin; { " + cmd + "; } 2>" + dir_ + "/stderr", &status);
     EXPECT_EQ(status, 0) << cmd << "\n" << out << test::output_of("cat " + dir_ + "/stderr");
     return out;
   }
@@ -221,8 +222,8 @@ TEST_F(KernelJournalTest, AChecksumFailureStopsBeforeThatTransactionAndSaysSo) {
   std::string dump = sh("debugfs -R logdump " + img_ + " 2>/dev/null | grep 'descriptor block' | tail -1");
   ASSERT_NE(dump.find("at block "), std::string::npos) << dump;
   const uint64_t log_block = std::stoull(dump.substr(dump.find("at block ") + 9)) + 1;
-  const uint64_t fs_block = std::stoull(sh("debugfs -R 'bmap <8> " + std::to_string(log_block) + "' " + img_ +
-                                           " 2>/dev/null"));
+  const uint64_t fs_block =
+      std::stoull(sh("debugfs -R 'bmap <8> " + std::to_string(log_block) + "' " + img_ + " 2>/dev/null"));
   const uint64_t total = std::stoull(sh("debugfs -R logdump " + img_ + " 2>/dev/null | grep -c 'commit block'"));
   const uint64_t bs = std::stoull(sh("dumpe2fs -h " + img_ + " 2>/dev/null | sed -n 's/^Block size: *//p'"));
   sh("printf '\\xff' | dd of=" + img_ + " bs=1 seek=" + std::to_string(fs_block * bs + 100) +

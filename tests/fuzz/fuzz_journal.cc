@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t reads = 0;
   LogBlockReader read = [&](uint32_t log_block, std::span<uint8_t> out) -> vdkit::Status {
     if (log_block >= sb->max_len || out.size() != bs) __builtin_trap();  // the walker must stay inside the log
-    if (++reads > 4ull * sb->max_len + 16) __builtin_trap();            // three passes, each at most one lap
+    if (++reads > 4ull * sb->max_len + 16) __builtin_trap();             // three passes, each at most one lap
     std::memset(out.data(), 0, out.size());
     const uint64_t off = uint64_t(log_block) * bs;
     if (off < size) std::memcpy(out.data(), data + off, std::min<uint64_t>(bs, size - off));

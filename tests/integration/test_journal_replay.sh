@@ -87,6 +87,23 @@ for src in "$raw" "$g/src.qcow2"; do
   check "$name: the source is unchanged" [ "$(sum_of "$src")" = "$sum" ]
 done
 
+# vdkit mount: read-only replays into memory, --rw into its overlay, --in-place refuses; the source stays.
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+  sum=$(sum_of "$raw")
+  mkdir -p "$SCRATCH/m"
+  "$VDKIT" mount "$raw" "$SCRATCH/m" 2>"$SCRATCH/mount.err"
+  check "mount (read-only) shows the journal's fstab" grep -q '^/dev/xvda1' "$SCRATCH/m/etc/fstab"
+  "$VDKIT" umount "$SCRATCH/m"
+  check "mount says it replayed the journal" grep -q 'replayed 1 transaction' "$SCRATCH/mount.err"
+  rc=0
+  "$VDKIT" mount --rw --in-place "$raw" "$SCRATCH/m" 2>/dev/null || rc=$?
+  [ $rc = 0 ] && "$VDKIT" umount "$SCRATCH/m"
+  check "mount --rw --in-place refuses a journal that needs recovery" [ $rc = 1 ]
+  check "mount left the source unchanged" [ "$(sum_of "$raw")" = "$sum" ]
+else
+  echo "SKIP: vdkit mount cases (no /dev/fuse or fusermount3)"
+fi
+
 # fixup -o: the same through the fixup command.
 "$VDKIT" fixup --output-json -o "$SCRATCH/o2.qcow2" "$raw" >"$SCRATCH/fix.json"
 check "fixup -o reports the replay" [ "$(json_get "$SCRATCH/fix.json" journals.0.state)" = replayed ]
