@@ -156,6 +156,31 @@ TEST_F(JournalReplayTest, ARevokeInALaterTransactionKeepsTheBlockOnDisk) {
   expect_recovered(out);
 }
 
+// An orphan still linked (truncated while open): cut to its size, its later blocks freed, as e2fsck does.
+TEST_F(JournalReplayTest, ALinkedOrphanIsTruncatedToItsSizeLikeE2fsck) {
+  sh("truncate -s 48M " + img_ + " && mkfs.ext4 -q -F " + img_ + " && head -c 100000 /dev/urandom > " + dir_ +
+     "/big && debugfs -w -R 'write " + dir_ + "/big big' " + img_);
+  const std::string ino =
+      sh("debugfs -R 'stat big' " + img_ + " 2>/dev/null | sed -n 's/^Inode: \\([0-9]*\\).*/\\1/p'");
+  ASSERT_FALSE(ino.empty());
+  // The kernel's state mid-truncate: the new size, the old blocks, the inode on the orphan list, recovery pending.
+  sh("printf 'sif big size 5000\\nssv last_orphan " + ino.substr(0, ino.size() - 1) +
+     "\\nfeature needs_recovery\\n' | debugfs -w -f - " + img_);
+  std::string out = dir_ + "/out.img";
+  JournalReport r = replay_to(out);
+  EXPECT_EQ(r.orphans_truncated, 1u) << r.summary();
+  EXPECT_EQ(r.orphans_deleted, 0u);
+  auto blocks = [&](const std::string& img) {
+    return sh("debugfs -R 'stat big' " + img + " 2>/dev/null | grep -o 'Blockcount: [0-9]*'");
+  };
+  const std::string ref = e2fsck_copy();
+  EXPECT_EQ(blocks(out), blocks(ref));
+  EXPECT_EQ(cat(out, "big"), cat(ref, "big"));
+  EXPECT_EQ(cat(out, "big").size(), 5000u);
+  EXPECT_EQ(sh("dumpe2fs -h " + out + " 2>/dev/null | grep -c 'First orphan' || true"), "0\n");
+  expect_recovered(out);
+}
+
 TEST_F(JournalReplayTest, ACleanJournalIsReportedAndNotTouched) {
   sh("truncate -s 48M " + img_ + " && mkfs.ext4 -q -F " + img_);
   std::string out = dir_ + "/out.img";
