@@ -116,7 +116,9 @@ std::string to_human(const Inspection& in) {
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
       << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
-  for (const auto& j : in.journals) o << "  " << j.where() << ": " << j.report.summary() << "\n";
+  for (const auto& j : in.journals)
+    o << "  " << j.where() << ": " << j.report.summary() << (j.problem.empty() ? "" : ", NOT recovered: " + j.problem)
+      << "\n";
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";

@@ -26,8 +26,10 @@ Result<std::vector<FsJournal>> recover_journals(std::shared_ptr<BlockDevice> dev
     j.report = *state;
     if (replay && j.report.needs_recovery) {
       auto r = ext2::replay_journal(view);
-      if (!r.ok()) return r.status().Context("recovering the journal of " + j.where());
-      j.report = *r;
+      if (r.ok())
+        j.report = *r;
+      else
+        j.problem = r.status().message();
     }
     out.push_back(std::move(j));
   }
@@ -36,6 +38,8 @@ Result<std::vector<FsJournal>> recover_journals(std::shared_ptr<BlockDevice> dev
 
 std::string journal_write_refusal(const std::vector<FsJournal>& journals, bool force) {
   for (const auto& j : journals) {
+    if (!j.problem.empty())
+      return "the journal of " + j.where() + " needs recovery, which vdkit cannot do: " + j.problem;
     if (j.report.needs_recovery && !j.report.replayed)
       return "the journal of " + j.where() + " needs recovery (the guest was not shut down cleanly)";
     if (!j.report.not_replayed.empty() && !force)
@@ -50,6 +54,7 @@ nlohmann::json to_json(const std::vector<FsJournal>& journals) {
   for (const auto& j : journals) {
     const auto& r = j.report;
     nlohmann::json x = {{"partition", j.partition}, {"type", j.type}, {"state", r.state()}};
+    if (!j.problem.empty()) x["problem"] = j.problem;
     if (r.has_journal && !r.external) {
       x["version"] = r.version;
       x["checksum"] = r.checksum;
@@ -71,8 +76,13 @@ nlohmann::json to_json(const std::vector<FsJournal>& journals) {
 
 std::string to_human(const std::vector<FsJournal>& journals) {
   std::string s;
-  for (const auto& j : journals)
-    if (j.report.needs_recovery) s += j.where() + ": " + j.report.summary() + "\n";
+  for (const auto& j : journals) {
+    if (!j.problem.empty())
+      s += j.where() + ": " + j.report.summary() + ", NOT recovered (" + j.problem +
+           "): shown as it is on disk, the guest's kernel will replay it\n";
+    else if (j.report.needs_recovery)
+      s += j.where() + ": " + j.report.summary() + "\n";
+  }
   return s;
 }
 

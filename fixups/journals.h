@@ -19,12 +19,16 @@ struct FsJournal {
   int partition = 0;  // 0: the whole disk
   std::string type;   // "ext4", ...
   ext2::JournalReport report;
+  // Why a journal that needs recovery was not recovered (fast commits, an external journal, a corrupt orphan
+  // list...): inspection goes on and shows the file system as it is; writes are refused.
+  std::string problem;
   std::string where() const;  // "ext4 on partition 1"
 };
 
 // Reads the journal of every ext3/ext4 file system on dev; replays the ones that need recovery into dev when
-// `replay` (dev must then be writable). A file system whose journal cannot be read is reported in `note` of the
-// result's caller through the returned error only when `replay` needed it.
+// `replay` (dev must then be writable). A file system whose superblock cannot be read is left out (opening it
+// later names the problem); one whose recovery fails keeps its report with `problem` set. Errors only when the
+// disk's partitions cannot be read.
 Result<std::vector<FsJournal>> recover_journals(std::shared_ptr<BlockDevice> dev, bool replay);
 
 // Why writing into these file systems would be wrong, or "" when it is fine: a journal left needing recovery, or
