@@ -141,7 +141,7 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   if (fs.type == guestfs::kFsXfs) return open_xfs_guest_fs(view, fs, what, writable, how, closer);
-  auto vol = Ext2Volume::Open(view, writable);
+  auto vol = Ext2Volume::Open(view, writable, how.force);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
   if (closer) *closer = [v] { return v->Close(); };

@@ -36,6 +36,8 @@ struct FsInfo {
 struct OpenGuestOptions {
   bool kernel = false;
   bool replay_log = false;
+  // Open ext2/3/4 for writing even where the pre-write consistency checks object (--force).
+  bool force = false;
   // Mount points of such file systems that get written; the others stay read-only (not mounted by the kernel).
   std::vector<std::string> kernel_mounts;
 };

@@ -331,6 +331,21 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
                " was converted, names on the other disks are left as they are",
            "");
   }
+  // --device-names label on a file system with no (usable) label falls back to UUID=: said once per file system.
+  if (options.naming == DeviceNaming::kLabel) {
+    std::set<std::pair<int, uint64_t>> told;
+    for (const auto& r : in.device_references) {
+      const FsInfo* f = mapper.find(r.device);
+      auto m = mapper.map(r.device);
+      if (!f || !m || m->rfind("UUID=", 0) != 0 || !told.insert({f->partition, f->offset}).second) continue;
+      p.warn("no-label",
+             "--device-names label: the " + f->type + " file system on " +
+                 (f->partition ? "partition " + std::to_string(f->partition) : std::string("the whole disk")) +
+                 (f->label.empty() ? " has no label" : " has a label with blanks, which fstab cannot name") +
+                 ", so it is named " + *m + " instead; label it in the guest (e2label) and run again for LABEL=",
+             "");
+    }
+  }
   if (in.filesystems.empty() && !in.device_references.empty())
     p.warn("no-partition-table",
            "the guest is a folder, so its device names cannot be mapped to file systems; they are left as they are",
@@ -597,11 +612,12 @@ nlohmann::json to_json(const FixupPlan& plan) {
   }
   j["warnings"] = ws;
   if (plan.boot_disk >= 0) j["boot-disk"] = disk_letters(plan.boot_disk);
+  j["journals"] = to_json(plan.journals);
   return j;
 }
 
 std::string to_human(const FixupPlan& plan) {
-  std::string o;
+  std::string o = to_human(plan.journals);
   for (const auto& c : plan.changes) o += c.diff;
   if (plan.changes.empty()) o += "Nothing to change.\n";
   for (const auto& w : plan.warnings) {

@@ -9,6 +9,7 @@
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
 #include "fixups/inspect.h"
+#include "fixups/journals.h"
 #include "fixups/options.h"
 
 namespace vdkit::fixups {
@@ -33,6 +34,8 @@ struct FixupPlan {
   std::vector<FixupWarning> warnings;
   // The guest's boot disk (letter index) the device names were mapped for; negative when unknown.
   int boot_disk = 0;
+  // The guest's journals as found and replayed before planning (filled by fixups/run.cc, not plan_fixups).
+  std::vector<FsJournal> journals;
 };
 
 // Suffix of backups written with FixupOptions::backup.

@@ -82,6 +82,33 @@ TEST_F(PlanTest, MoreThanOneDiskAndNoBootLoader) {
   EXPECT_TRUE(has_warning(again, "unknown-disk"));
 }
 
+TEST_F(PlanTest, LabelNamingWarnsForAFileSystemWithoutALabel) {
+  FsInfo root, data;
+  root.partition = 1;
+  root.type = "ext4";
+  root.uuid = "01234567-89ab-cdef-0123-456789abcdef";
+  root.label = "rootfs";
+  data.partition = 2;
+  data.type = "ext4";
+  data.uuid = "11111111-89ab-cdef-0123-456789abcdef";
+  filesystems_ = {root, data};
+  put("/etc/fstab", "/dev/xvda1 / ext4 defaults 0 1\n/dev/xvda2 /data ext4 defaults 0 2\n");
+  FixupOptions o;
+  o.naming = DeviceNaming::kLabel;
+  FixupPlan p = plan(false, o);
+  ASSERT_NE(change(p, "/etc/fstab"), nullptr);
+  EXPECT_EQ(change(p, "/etc/fstab")->after,
+            "LABEL=rootfs / ext4 defaults 0 1\nUUID=11111111-89ab-cdef-0123-456789abcdef /data ext4 defaults 0 2\n");
+  int n = 0;
+  for (const auto& w : p.warnings)
+    if (w.code == "no-label") {
+      ++n;
+      EXPECT_NE(w.message.find("partition 2 has no label"), std::string::npos) << w.message;
+    }
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(has_warning(plan(false), "no-label"));  // UUID naming asked for nothing else
+}
+
 TEST_F(PlanTest, InitrdWithoutVirtioGetsTheDistroCommand) {
   put("/etc/os-release", "ID=debian\nVERSION_ID=\"9\"\n");
   put("/etc/fstab", "UUID=x / ext4 defaults 0 1\n");

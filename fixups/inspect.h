@@ -8,6 +8,7 @@
 
 #include "fixups/disk.h"
 #include "fixups/guest_fs.h"
+#include "fixups/journals.h"
 #include "fixups/rules/boot_menu.h"
 #include "fixups/rules/fstab.h"
 #include "fixups/rules/net_summary.h"
@@ -95,6 +96,8 @@ struct Inspection {
   std::vector<std::string> cloud_init_datasources;
   std::vector<DeviceReference> device_references;
   std::vector<std::string> notes;  // things inspection could not read
+  // Each ext file system's journal: version, state, and what was replayed (filled by fixups/run.cc).
+  std::vector<FsJournal> journals;
 };
 
 // Inspects the guest tree. filesystems (may be empty for a folder) are copied in. inspect_report.h renders the result.

@@ -20,6 +20,7 @@ nlohmann::json to_json(const Inspection& in) {
     fss.push_back(x);
   }
   j["filesystems"] = fss;
+  j["journals"] = to_json(in.journals);
   json fst = json::array();
   for (const auto& e : in.fstab)
     fst.push_back({{"device", e.device}, {"mountpoint", e.mount_point}, {"type", e.type}, {"options", e.options}});
@@ -122,6 +123,9 @@ std::string to_human(const Inspection& in) {
            for (const auto& x : f.warnings) w += "    warning: " + x + "\n";
            return w;
          }();
+  for (const auto& j : in.journals)
+    o << "  " << j.where() << ": " << j.report.summary() << (j.problem.empty() ? "" : ", NOT recovered: " + j.problem)
+      << "\n";
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";

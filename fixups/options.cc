@@ -30,7 +30,9 @@ const std::vector<FixupOptionSpec>& fixup_option_specs() {
       {"backup", {}, "Keep each edited file as FILE.vdkit-orig beside it in the guest"},
       {"kernel", {}, "Write XFS and Btrfs guests through the host kernel (a private loop mount; needs root)"},
       {"replay-journal", {}, "With --in-place: replay a journal that needs recovery into the image itself"},
-      {"force", {}, "Write even when the pre-write checks find the file system inconsistent"},
+      {"force", {},
+       "Write even when the pre-write checks find the file system inconsistent, or its journal could be replayed "
+       "only in part"},
       {"no-initramfs", {}, "Leave the guest's initramfs images as they are (no virtio drivers added)"},
   };
   return specs;

@@ -6,15 +6,29 @@
 #include "blockcore/layers/overlay.h"
 
 namespace vdkit::fixups {
-
-Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, false));
-  Inspection in = inspect_guest(*guest->fs, guest->filesystems);
-  VDKIT_RETURN_IF_ERROR(guest->close());
-  return in;
-}
-
 namespace {
+
+// Journals first, so inspection and the plan see what the guest's kernel would after mounting. `dev_is_copy`: dev
+// is a copy-on-write layer the caller made, which the replay may write; the image itself (--in-place) only with
+// --replay-journal, and only once a trial replay in memory shows it would be whole (or --force).
+Result<std::vector<FsJournal>> prepare_journals(std::shared_ptr<BlockDevice> dev, const FixupOptions& options,
+                                                bool apply, bool dev_is_copy) {
+  if (!apply || dev_is_copy) {
+    VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(dev, true));
+    if (apply) {
+      std::string why = journal_write_refusal(journals, options.force);
+      if (!why.empty()) return Status::Error(EROFS, why);
+    }
+    return journals;
+  }
+  VDKIT_ASSIGN_OR_RETURN(auto trial, recover_journals(make_memory_overlay(dev), options.replay_journal));
+  std::string why = journal_write_refusal(trial, options.force);
+  if (!why.empty() && !options.replay_journal)
+    why += "; --in-place replays it into the image only with --replay-journal (-o OUTPUT replays it into the copy)";
+  if (!why.empty()) return Status::Error(EROFS, why);
+  if (!options.replay_journal) return trial;
+  return recover_journals(dev, true);
+}
 
 // The file system a guest path lands on: the one mounted at its longest matching mount point.
 const FsInfo* fs_for_path(const std::vector<FsInfo>& filesystems, const std::string& path) {
@@ -54,11 +68,12 @@ Status check_kernel_writes(const FixupPlan& plan, const std::vector<FsInfo>& fil
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
-                                 bool overlay) {
+Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
+                             bool dev_is_copy) {
   if (apply && !dev->caps().writable) return Status::Error(EROFS, "the disk is not writable");
+  // A dry run replays journals into memory only.
+  if (!apply) dev = make_memory_overlay(std::move(dev));
+  VDKIT_ASSIGN_OR_RETURN(auto journals, prepare_journals(dev, options, apply, dev_is_copy));
   // Plan on a read-only view first: a guest with nothing to change is never
   // opened for writing, so not even a superblock time changes.
   FixupResult r;
@@ -74,11 +89,14 @@ Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOp
   for (const auto& f : filesystems)
     for (const auto& w : f.warnings)
       r.plan.warnings.push_back({f.needs_replay ? "log-needs-recovery" : "filesystem", w, ""});
+  r.inspection.journals = journals;
+  r.plan.journals = journals;
   if (!apply || r.plan.changes.empty()) return r;
-  VDKIT_RETURN_IF_ERROR(check_kernel_writes(r.plan, filesystems, options, overlay));
+  VDKIT_RETURN_IF_ERROR(check_kernel_writes(r.plan, filesystems, options, dev_is_copy));
   OpenGuestOptions how;
   how.kernel = options.kernel;
-  how.replay_log = overlay || options.replay_journal;
+  how.replay_log = dev_is_copy || options.replay_journal;
+  how.force = options.force;
   for (const auto& c : r.plan.changes) {
     const FsInfo* f = fs_for_path(filesystems, c.path);
     if (!f || !needs_kernel_to_write(f->type) ||
@@ -88,7 +106,7 @@ Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOp
     if (f->needs_replay)
       r.plan.warnings.push_back({"log-replayed",
                                  "the kernel mount that wrote " + name_of(*f) + " replayed its log into " +
-                                     (overlay ? std::string("the overlay (the source is unchanged)")
+                                     (dev_is_copy ? std::string("the overlay (the source is unchanged)")
                                               : std::string("the image (--replay-journal)")),
                                  ""});
   }
@@ -98,6 +116,24 @@ Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOp
   if (!st.ok()) return st;
   if (!closed.ok()) return closed.Context("closing the guest file systems");
   return r;
+}
+
+}  // namespace
+
+Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
+  // The guest as its kernel would see it after mounting: journals replayed, into memory only.
+  std::shared_ptr<BlockDevice> view = make_memory_overlay(std::move(dev));
+  VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(view, true));
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(view, false));
+  Inspection in = inspect_guest(*guest->fs, guest->filesystems);
+  in.journals = std::move(journals);
+  VDKIT_RETURN_IF_ERROR(guest->close());
+  return in;
+}
+
+Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
+                                 bool overlay) {
+  return fixup_on(std::move(dev), options, apply, overlay);
 }
 
 Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& options, bool apply) {
@@ -112,7 +148,7 @@ Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& op
 Result<std::shared_ptr<BlockDevice>> make_fixed_overlay(std::shared_ptr<BlockDevice> src, const FixupOptions& options,
                                                         FixupResult* result) {
   std::shared_ptr<BlockDevice> overlay = make_memory_overlay(std::move(src));
-  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_device(overlay, options, true, /*overlay=*/true));
+  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_on(overlay, options, true, true));
   if (result) *result = std::move(r);
   return overlay;
 }

@@ -15,16 +15,18 @@ struct FixupResult {
   FixupPlan plan;
 };
 
-// Inspects the guest on dev (read-only).
+// Inspects the guest on dev (never written): journals that need recovery are replayed into a memory overlay first,
+// so the inspection shows what the guest's kernel would see after mounting.
 Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev);
 
 // Inspects the guest on dev and plans the fixups; applies them when `apply`
 // (dev must then be writable: an overlay or an image opened for --in-place).
-// The file systems are flushed and closed before this returns.
-// Files to change on a file system vdkit does not write itself (XFS) are written through the host kernel with
-// options.kernel, and otherwise stop the run before anything is written. `overlay` says dev is a copy-on-write
-// layer over the source, into which such a mount may replay a dirty log (on the image itself that needs
-// options.replay_journal).
+// The file systems are flushed and closed before this returns. Journals: a dry run replays them into memory;
+// applying to dev (the image itself) refuses a journal that needs recovery unless options.replay_journal, and a
+// journal that would be replayed only in part unless options.force. Files to change on a file system vdkit does
+// not write itself (XFS) are written through the host kernel with options.kernel, and otherwise stop the run before
+// anything is written. `overlay` says dev is a copy-on-write layer over the source, into which journals are
+// replayed and such a mount may replay a dirty log (on the image itself that needs options.replay_journal).
 Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
                                  bool overlay = false);
 
@@ -32,7 +34,8 @@ Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOp
 Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& options, bool apply);
 
 // For convert --fixup: a copy-on-write memory overlay over src with the
-// fixups applied; src is never written. result receives the report.
+// fixups applied; src is never written (journals are replayed into the
+// overlay). result receives the report.
 Result<std::shared_ptr<BlockDevice>> make_fixed_overlay(std::shared_ptr<BlockDevice> src, const FixupOptions& options,
                                                         FixupResult* result);
 

@@ -22,10 +22,12 @@
 #include <thread>
 
 #include "blockcore/layers/device_stack.h"
+#include "blockcore/layers/overlay.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
 #include "fuse/tree_fuse.h"
 #include "guestfs/kernel_mount.h"
+#include "guestfs/ext2/journal_replay.h"
 #include "guestfs/probe.h"
 #include "guestfs/xfs/xfs_tree.h"
 
@@ -226,6 +228,18 @@ Result<Plan> make_plan(const MountConfig& cfg) {
                                  "use --kernel (root only) to mount it with the kernel's driver");
     return Status::Unsupported(plan.what + " holds " + (t.empty() ? std::string("no known file system") : t) +
                                ", not ext2/3/4 or XFS");
+  }
+  // A journal that needs recovery is replayed first, as the kernel does at mount: into the overlay (--rw), or into
+  // a memory overlay for a read-only view. --in-place never replays into the image (the open refuses instead).
+  auto journal = ext2::read_journal_state(plan.fs_device);
+  if (!cfg.in_place && journal.ok() && journal->needs_recovery) {
+    if (!cfg.writable) plan.fs_device = make_memory_overlay(plan.fs_device);
+    auto r = ext2::replay_journal(plan.fs_device);
+    if (!r.ok()) return r.status().Context("recovering the journal of " + plan.what);
+    std::fprintf(stderr, "vdkit mount: %s: %s\n", plan.what.c_str(), r->summary().c_str());
+    if (cfg.writable && !r->not_replayed.empty())
+      return Status::Error(EROFS, "the journal of " + plan.what +
+                                      " was only partly replayed; mount read-only to see what it holds");
   }
   return plan;
 }

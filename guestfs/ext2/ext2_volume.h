@@ -64,8 +64,12 @@ class Ext2Volume {
   // Opens the ext2/3/4 file system on dev (a partition view or a whole disk).
   // writable needs dev->caps().writable. Refuses file systems with
   // incompatible features libext2fs does not know, and (for writing) a
-  // journal that needs recovery.
-  static Result<std::unique_ptr<Ext2Volume>> Open(std::shared_ptr<BlockDevice> dev, bool writable);
+  // journal that needs recovery. For writing it also runs the checks of
+  // consistency.h (superblock state, group descriptors, bitmaps against free
+  // counts) and, before each WriteFile, checks the folders on its path; a
+  // problem refuses the open or the write unless `force`.
+  static Result<std::unique_ptr<Ext2Volume>> Open(std::shared_ptr<BlockDevice> dev, bool writable,
+                                                  bool force = false);
   ~Ext2Volume();  // Close() if not yet closed; errors are lost, so call Close().
   Ext2Volume(const Ext2Volume&) = delete;
   Ext2Volume& operator=(const Ext2Volume&) = delete;
@@ -182,6 +186,7 @@ class Ext2Volume {
   ext2_filsys fs_;
   bool writable_;
   bool damaged_ = false;  // a rollback failed: no more writes
+  bool force_ = false;    // write even where the consistency checks object
   std::string channel_name_;
   std::shared_ptr<ext2::DeviceErrors> io_errors_;  // the io_manager's record of the device's last failure
   std::mutex mu_;

@@ -3,12 +3,13 @@
 
 #include <ctime>
 
+#include "guestfs/ext2/consistency.h"
 #include "guestfs/ext2/errors.h"
 #include "guestfs/ext2/io_manager.h"
 
 namespace vdkit {
 
-Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice> dev, bool writable) {
+Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice> dev, bool writable, bool force) {
   if (writable && !dev->caps().writable)
     return Status::Error(EROFS, "cannot open the file system for writing: the device is read-only");
   static std::once_flag errors_once;
@@ -42,11 +43,13 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
       return refuse(Status::Error(EROFS,
                                   "the ext4 journal needs recovery (the guest was not shut down cleanly); run e2fsck "
                                   "on a copy, or mount read-only"));
-    if (fs->super->s_state & EXT2_ERROR_FS)
-      return refuse(
-          Status::Error(EROFS, "the file system is marked as having errors; run e2fsck before writing to it"));
     err = ext2fs_read_bitmaps(fs);
     if (err) return refuse(ext2_status(fs, err, "reading the block and inode bitmaps"));
+    if (!force) {
+      Status st = ext2::check_before_write(fs);
+      if (!st.ok()) return refuse(st);
+    }
+    vol->force_ = force;
     // Mark the file system in use until Close(), as the kernel does, so a
     // crash leaves it flagged for e2fsck.
     fs->super->s_mnt_count++;

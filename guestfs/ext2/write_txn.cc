@@ -1,4 +1,5 @@
 // Ext2Volume::WriteFile's transaction: new inode then rename, changed blocks in an undo log, rolled back on failure.
+#include "guestfs/ext2/consistency.h"
 #include "guestfs/ext2/errors.h"
 #include "guestfs/ext2/ext2_volume.h"
 #include "guestfs/ext2/io_manager.h"
@@ -76,6 +77,16 @@ Status Ext2Volume::WriteFileLocked(const std::string& path_in, std::string_view 
   VDKIT_ASSIGN_OR_RETURN(auto parent, ParentOfLocked(path));
   const ext2_ino_t dir = parent.first;
   const std::string name = parent.second;
+  // Every folder from the root to the one edited must be sound before an entry is added to it.
+  if (!force_) {
+    auto check = [&](const std::string& folder) -> Status {
+      VDKIT_ASSIGN_OR_RETURN(ext2_ino_t d, ResolveLocked(folder, true));
+      return ext2::check_directory(fs_, d, folder);
+    };
+    VDKIT_RETURN_IF_ERROR(check("/"));
+    for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
+      VDKIT_RETURN_IF_ERROR(check(path.substr(0, slash)));
+  }
   uint32_t mode = LINUX_S_IFREG | (mode_if_new & 07777), uid = 0, gid = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
   auto old = LookupLocked(dir, name);
