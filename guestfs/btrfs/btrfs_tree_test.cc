@@ -212,6 +212,21 @@ TEST_F(BtrfsImage, ChecksumTypes) {
   }
 }
 
+// Explicit hole extents (without no-holes), big nodes, mixed block groups, single metadata.
+TEST_F(BtrfsImage, FeatureVariants) {
+  std::string src = dir_ + "/src";
+  make_source(src);
+  for (std::string opts : {"-O ^no-holes", "-n 65536", "-M", "-m single -d single", "-R ^free-space-tree"}) {
+    SCOPED_TRACE(opts);
+    sh("rm -f " + img_ + " && truncate -s 160M " + img_ + " && mkfs.btrfs -q " + opts + " -r " + src + " " + img_);
+    auto t = open();
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    compare(**t, (*t)->root_ino(), src, "", {geteuid() == 0, false, false});
+    std::vector<std::pair<uint64_t, uint64_t>> free;
+    EXPECT_TRUE((*t)->free_space()->unused_ranges(free).ok());
+  }
+}
+
 // Through the kernel: subvolumes, snapshots, a default subvolume that is not the top level, compression, DUP.
 TEST_F(BtrfsImage, KernelImageMatchesKernelMountAndRestore) {
   if (!root_with_loop()) GTEST_SKIP() << "needs root and loop devices to populate the image through the kernel";
