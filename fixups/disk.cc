@@ -6,6 +6,7 @@
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
+#include "fixups/btrfs_root.h"
 #include "fixups/rules/fstab.h"
 #include "fixups/rules/text.h"
 #include "guestfs/ext2/ext2_guest_fs.h"
@@ -122,7 +123,7 @@ Status GuestDisk::close() {
 }
 
 
-bool can_open_fs(std::string_view type) { return guestfs::is_ext(type); }
+bool can_open_fs(std::string_view type) { return guestfs::is_ext(type) || type == guestfs::kFsBtrfs; }
 
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer) {
@@ -130,6 +131,7 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
+  if (fs.type == guestfs::kFsBtrfs) return open_btrfs_guest_fs(view, fs, what, writable);
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
@@ -141,6 +143,11 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
   auto g = std::make_unique<GuestDisk>();
   g->device = dev;
   VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
+  for (auto& f : g->filesystems)  // which subvolume a Btrfs shows: the one the guest boots
+    if (f.type == guestfs::kFsBtrfs) {
+      Status st = describe_btrfs(f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev, f);
+      if (!st.ok()) f.warnings.push_back(st.message());
+    }
   g->fs = std::make_unique<MountedGuestFs>();
   // The root: the first ext file system with an /etc/fstab.
   int root = -1;

@@ -14,6 +14,16 @@
 
 namespace vdkit::fixups {
 
+// A Btrfs subvolume, as inspection reports it (fixups/btrfs_root.cc fills these).
+struct SubvolumeInfo {
+  uint64_t id = 0;
+  std::string path;        // from the top level: "@/.snapshots/1/snapshot"; "" for the top level (id 5)
+  bool is_default = false;  // what mount shows without subvol=
+  bool booted = false;      // the guest's root: named by rootflags=/fstab, else the default
+  bool snapshot = false;    // a snapshot of another subvolume (parent UUID), or under snapper's .snapshots
+  bool readonly = false;
+};
+
 // A file system found on the disk.
 struct FsInfo {
   int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk
@@ -23,6 +33,12 @@ struct FsInfo {
   std::string uuid;  // as blkid prints it
   std::string label;
   std::string mount_point;  // where the guest's fstab mounts it, filled by open_guest
+  // Btrfs (filled by open_guest): the subvolume the guest boots, which open_volume_fs shows ("" = top level; an
+  // id or path), why it was chosen, every subvolume, and warnings (a log tree awaiting replay).
+  std::string subvolume;
+  std::string subvolume_reason;
+  std::vector<SubvolumeInfo> subvolumes;
+  std::vector<std::string> warnings;
 };
 
 // Reads the partition table and probes each partition (or the whole disk when

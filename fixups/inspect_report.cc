@@ -15,6 +15,15 @@ nlohmann::json to_json(const Inspection& in) {
     json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length},
               {"type", f.type},           {"uuid", f.uuid},     {"label", f.label}};
     if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
+    if (!f.subvolumes.empty()) {
+      x["root-subvolume"] = f.subvolume;
+      x["root-subvolume-reason"] = f.subvolume_reason;
+      json subs = json::array();
+      for (const auto& s : f.subvolumes)
+        subs.push_back({{"id", s.id}, {"path", "/" + s.path}, {"default", s.is_default}, {"root", s.booted},
+                        {"snapshot", s.snapshot}, {"readonly", s.readonly}});
+      x["subvolumes"] = subs;
+    }
     fss.push_back(x);
   }
   j["filesystems"] = fss;
@@ -115,6 +124,14 @@ std::string to_human(const Inspection& in) {
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
       << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
+  for (const auto& f : in.filesystems) {
+    if (f.subvolumes.empty()) continue;
+    o << "Btrfs subvolumes on " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("the whole disk"))
+      << " (root: subvolume " << f.subvolume << ", " << f.subvolume_reason << "):\n";
+    for (const auto& s : f.subvolumes)
+      o << "  " << s.id << " /" << s.path << (s.booted ? " [root]" : "") << (s.is_default ? " [default]" : "")
+        << (s.snapshot ? " [snapshot]" : "") << (s.readonly ? " [read-only]" : "") << "\n";
+  }
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";
