@@ -24,6 +24,7 @@
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
+#include "guestfs/kernel_mount.h"
 #include "guestfs/probe.h"
 
 extern char** environ;
@@ -304,8 +305,61 @@ void detach_stdio(const std::string& log_path) {
   close(null);
 }
 
+// Kernel options that show the image as it is on a read-only mount (a dirty log or journal is not replayed, which
+// a read-only device could not take anyway); XFS also takes a UUID another mount already uses.
+std::vector<std::string> kernel_options(const std::string& type, bool writable) {
+  std::vector<std::string> o;
+  if (type == guestfs::kFsXfs) o.push_back("nouuid");
+  if (writable) return o;
+  if (type == guestfs::kFsXfs) o.push_back("norecovery");
+  if (type == guestfs::kFsExt3 || type == guestfs::kFsExt4) o.push_back("noload");
+  if (type == guestfs::kFsBtrfs) o.push_back("rescue=nologreplay");
+  return o;
+}
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  return set;
+}
+
+// --kernel: the kernel mounts the file system over guestfs::KernelMount's private raw view; this process serves
+// that view until `vdkit umount` (or Ctrl-C in the foreground) sends SIGTERM/SIGINT/SIGHUP, then tears it down.
+Status serve_kernel(const MountConfig& cfg, const Plan& plan, const std::string& mp, MountState& state,
+                    Notifier& notify) {
+  sigset_t stop = stop_signals();
+  guestfs::KernelMountOptions ko;
+  ko.fs_type = fs_type_of(*plan.fs_device);
+  ko.options = kernel_options(ko.fs_type, cfg.writable);
+  ko.writable = cfg.writable;
+  ko.what = ko.fs_type + " on " + plan.what;
+  ko.mount_point = mp;
+  VDKIT_ASSIGN_OR_RETURN(auto km, guestfs::KernelMount::Mount(plan.fs_device, ko));
+  state.kernel_fuse_dir = km->private_dir();
+  VDKIT_RETURN_IF_ERROR(write_state(state));
+  notify.Send(Status::Ok());
+  if (!cfg.foreground) detach_stdio(cfg.log_path);
+  Status result;
+  for (;;) {
+    int sig = 0;
+    sigwait(&stop, &sig);
+    result = km->Unmount();
+    if (result.code() != EBUSY) break;
+    std::fprintf(stderr, "vdkit mount: %s; still mounted\n", result.message().c_str());
+  }
+  if (result.ok() && cfg.writable) result = plan.disk->flush();
+  unlink(state_file_for(mp).c_str());
+  return result;
+}
+
 // Does the work of a mount; returns when the FUSE session ends.
 Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
+  if (cfg.kernel) {
+    // Blocked before the device stack makes any thread, so only serve_kernel's sigwait takes them.
+    sigset_t stop = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  }
   VDKIT_ASSIGN_OR_RETURN(Plan plan, make_plan(cfg));
   std::string fsname = "vdkit:" + fs::path(cfg.source).filename().string();
   MountState state;
@@ -313,7 +367,8 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
   state.mountpoint = mp;
 
   Status result;
-  if (cfg.raw || cfg.kernel) {
+  if (cfg.kernel) return serve_kernel(cfg, plan, mp, state, notify);
+  if (cfg.raw) {
     RawFuseContext ctx;
     ctx.writable = cfg.writable;
     ctx.timeout = 3600;
@@ -322,46 +377,12 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     for (const auto& p : plan.partitions)
       ctx.entries.push_back(
           {"p" + std::to_string(p.number), std::shared_ptr<BlockDevice>(make_partition_view(plan.disk, p.offset, p.length))});
-    std::string where = mp;
-    if (cfg.kernel) {
-      std::error_code ec;
-      fs::create_directories(state_dir(), ec);
-      std::string tmpl = state_dir() + "/kernel.XXXXXX";
-      if (!mkdtemp(tmpl.data())) return Status::FromErrno(errno, "creating a private folder under " + state_dir());
-      where = tmpl;
-      state.kernel_fuse_dir = where;
-    }
     Session session;
-    Status st = session.Mount(raw_fuse_ops(), &ctx, where, fsname, cfg.writable, cfg.debug);
-    if (!st.ok()) {
-      if (cfg.kernel) rmdir(where.c_str());
-      return st;
-    }
-    if (!cfg.kernel) {
-      VDKIT_RETURN_IF_ERROR(write_state(state));
-      notify.Send(Status::Ok());
-      if (!cfg.foreground) detach_stdio(cfg.log_path);
-      session.Loop();
-    } else {
-      // The loop device reads through our own FUSE files, so serve them first.
-      std::thread loop([&session] { session.Loop(); });
-      std::string file = where + "/" + (plan.kernel_partition ? "p" + std::to_string(plan.kernel_partition) : "disk");
-      int rc = run_program({"mount", "-o", cfg.writable ? "loop" : "loop,ro", file, mp});
-      if (rc != 0) {
-        session.Exit();
-        // Unmounting the private view wakes the loop so it sees the exit flag.
-        umount2(where.c_str(), MNT_DETACH);
-        loop.join();
-        rmdir(where.c_str());
-        return Status::IoError("the kernel could not mount " + plan.what + " (mount exited with " +
-                               std::to_string(rc) + ")");
-      }
-      VDKIT_RETURN_IF_ERROR(write_state(state));
-      notify.Send(Status::Ok());
-      if (!cfg.foreground) detach_stdio(cfg.log_path);
-      loop.join();
-      rmdir(where.c_str());
-    }
+    VDKIT_RETURN_IF_ERROR(session.Mount(raw_fuse_ops(), &ctx, mp, fsname, cfg.writable, cfg.debug));
+    VDKIT_RETURN_IF_ERROR(write_state(state));
+    notify.Send(Status::Ok());
+    if (!cfg.foreground) detach_stdio(cfg.log_path);
+    session.Loop();
     result = ctx.flush_status;
   } else {
     auto vol = Ext2Volume::Open(plan.fs_device, cfg.writable);
@@ -455,11 +476,12 @@ Status run_umount(const std::string& mountpoint) {
   std::string mp = mountpoint_key_path(mountpoint);
   auto state = read_state(mp);
   if (state && !state->kernel_fuse_dir.empty()) {
-    if (run_program({"umount", mp}) != 0)
-      return Status::Error(EBUSY, "cannot unmount '" + mp + "' (is something still using it?)");
-    if (run_program({"fusermount3", "-u", state->kernel_fuse_dir}) != 0 &&
-        umount2(state->kernel_fuse_dir.c_str(), 0) != 0)
-      return Status::FromErrno(errno, "unmounting the private raw view " + state->kernel_fuse_dir);
+    // The kernel mount first (EBUSY reaches the user), then the daemon detaches the loop device and its raw view.
+    Status st = guestfs::unmount_kernel_mount_point(mp);
+    if (!st.ok() && st.code() != EINVAL)
+      return Status::Error(st.code(), "cannot unmount '" + mp + "': " + st.message() +
+                                          (st.code() == EBUSY ? " (is something still using it?)" : ""));
+    if (state->pid > 0) kill(state->pid, SIGTERM);
   } else if (run_program({"fusermount3", "-u", "-q", mp}) != 0) {
     if (geteuid() != 0 || umount2(mp.c_str(), 0) != 0)
       return Status::Error(EBUSY, "cannot unmount '" + mp + "' (not a vdkit mount, or still in use)");
