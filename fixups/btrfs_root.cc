@@ -7,6 +7,7 @@
 #include "fixups/rules/fstab.h"
 #include "guestfs/btrfs/btrfs_tree.h"
 #include "guestfs/file_tree.h"
+#include "guestfs/kernel_mount.h"
 
 namespace vdkit::fixups {
 
@@ -84,6 +85,7 @@ Status describe_btrfs(std::shared_ptr<BlockDevice> view, FsInfo& fs) {
   std::string what = fs.partition ? "partition " + std::to_string(fs.partition) : "the whole disk";
   VDKIT_ASSIGN_OR_RETURN(auto tree, BtrfsTree::open(view, what));
   fs.warnings = tree->warnings();
+  fs.needs_replay = tree->volume().super().log_root != 0;
   const auto& all = tree->subvolumes();
   const Subvolume& def = tree->shown();
   std::string chosen, reason;
@@ -147,11 +149,31 @@ Status describe_btrfs(std::shared_ptr<BlockDevice> view, FsInfo& fs) {
 }
 
 Result<GuestFsPtr> open_btrfs_guest_fs(std::shared_ptr<BlockDevice> view, const FsInfo& fs, const std::string& what,
-                                       bool writable) {
-  if (writable)
-    return Status::Error(EROFS, "vdkit writes " + what + " (Btrfs) only through the kernel: use --kernel (root only)");
-  VDKIT_ASSIGN_OR_RETURN(auto tree, BtrfsTree::open(view, what, fs.subvolume));
-  return guestfs::make_tree_guest_fs(tree);
+                                       bool writable, const OpenGuestOptions& how, std::function<Status()>* closer) {
+  const std::string where = fs.partition ? "partition " + std::to_string(fs.partition) : "the whole disk";
+  auto tree = BtrfsTree::open(view, where, fs.subvolume);
+  if (!tree.ok()) return tree.status().Context("opening " + what);
+  if (!writable) return guestfs::make_tree_guest_fs(*tree);
+  if (!how.kernel)
+    return Status::Error(EROFS, "vdkit writes " + what + " (Btrfs) only through the host kernel: add --kernel (as root)");
+  if ((*tree)->volume().super().log_root && !how.replay_log)
+    return Status::Error(EROFS, "the Btrfs log tree of " + what +
+                                    " needs replay, which the kernel mount would do in the image itself; add "
+                                    "--replay-journal to allow that with --in-place (or write to a copy with -o)");
+  if (!closer) return Status::Invalid("writing " + what + " through the kernel needs a closer for its mount");
+  guestfs::KernelMountOptions ko;
+  ko.fs_type = "btrfs";
+  // The subvolume the guest boots, by id: its name may be shared by a snapshot's path elsewhere.
+  ko.options = {"subvolid=" + std::to_string((*tree)->shown().id)};
+  ko.writable = true;
+  ko.what = what + " subvolume " + std::to_string((*tree)->shown().id);
+  auto km = guestfs::KernelMount::Mount(view, ko);
+  if (!km.ok()) return km.status().Context("writing " + what + " through the host kernel (--kernel)");
+  std::shared_ptr<guestfs::KernelMount> mount(std::move(*km));
+  auto gfs = mount->open_guest_fs();
+  if (!gfs.ok()) return gfs.status();
+  *closer = [mount] { return mount->Unmount(); };
+  return std::move(*gfs);
 }
 
 }  // namespace vdkit::fixups

@@ -2,6 +2,7 @@
 // in its fstab, else the default subvolume), the subvolume report, and the Btrfs GuestFs for open_volume_fs.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,9 +24,12 @@ std::optional<std::string> subvol_in_rootflags(std::string_view text);
 // device). Errors are the reader's (a damaged Btrfs).
 Status describe_btrfs(std::shared_ptr<BlockDevice> view, FsInfo& fs);
 
-// The Btrfs as a read-only GuestFs showing fs.subvolume. writable is refused: vdkit writes a Btrfs only through
-// the kernel (--kernel).
+// Opens the Btrfs on `view` showing fs.subvolume (the one the guest boots): read-only through vdkit's own reader
+// unless `writable` and `how.kernel`, when the host kernel mounts that subvolume (subvolid=) read-write over a
+// private raw view of `view` (a copy-on-write overlay, or the image itself with --in-place); other subvolumes and
+// snapshots are not mounted, so nothing else is edited. A log tree the mount would replay is refused unless
+// how.replay_log. Without how.kernel, writable is refused naming the file system. closer receives the unmount.
 Result<GuestFsPtr> open_btrfs_guest_fs(std::shared_ptr<BlockDevice> view, const FsInfo& fs, const std::string& what,
-                                       bool writable);
+                                       bool writable, const OpenGuestOptions& how, std::function<Status()>* closer);
 
 }  // namespace vdkit::fixups

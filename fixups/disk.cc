@@ -25,6 +25,13 @@ Status probe_into(BlockDevice& dev, FsInfo& fs) {
 
 bool ieq_prefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// Whether a file system mounted at mp is opened writable when the guest is: always, unless only the kernel can
+// write it and nothing is to be written there.
+bool kernel_writes(const OpenGuestOptions& how, const FsInfo& f, const std::string& mp) {
+  if (!needs_kernel_to_write(f.type)) return true;
+  return std::find(how.kernel_mounts.begin(), how.kernel_mounts.end(), mp) != how.kernel_mounts.end();
+}
+
 }  // namespace
 
 Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev) {
@@ -125,13 +132,15 @@ Status GuestDisk::close() {
 
 bool can_open_fs(std::string_view type) { return guestfs::is_ext(type) || type == guestfs::kFsBtrfs; }
 
+bool needs_kernel_to_write(std::string_view type) { return type == guestfs::kFsBtrfs; }
+
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
-                                  std::function<Status()>* closer) {
+                                  std::function<Status()>* closer, const OpenGuestOptions& how) {
   std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
   if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
-  if (fs.type == guestfs::kFsBtrfs) return open_btrfs_guest_fs(view, fs, what, writable);
+  if (fs.type == guestfs::kFsBtrfs) return open_btrfs_guest_fs(view, fs, what, writable, how, closer);
   auto vol = Ext2Volume::Open(view, writable);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
@@ -139,7 +148,8 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable) {
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+                                              const OpenGuestOptions& how) {
   auto g = std::make_unique<GuestDisk>();
   g->device = dev;
   VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
@@ -168,7 +178,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     if (closer) VDKIT_RETURN_IF_ERROR(closer());
     closer = nullptr;
     if (!text.ok()) continue;
-    fs = open_volume_fs(dev, f, writable, &closer);
+    fs = open_volume_fs(dev, f, writable && kernel_writes(how, f, "/"), &closer, how);
     if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
@@ -195,7 +205,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     info.mount_point = e.mount_point;
     if (!can_open_fs(info.type)) continue;
     std::function<Status()> closer;
-    auto fs = open_volume_fs(dev, info, writable, &closer);
+    auto fs = open_volume_fs(dev, info, writable && kernel_writes(how, info, e.mount_point), &closer, how);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);
     g->fs->add(e.mount_point, std::move(*fs));
     if (closer) g->closers.push_back(closer);

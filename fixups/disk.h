@@ -39,7 +39,20 @@ struct FsInfo {
   std::string subvolume_reason;
   std::vector<SubvolumeInfo> subvolumes;
   std::vector<std::string> warnings;
+  bool needs_replay = false;  // a writing mount would replay a log (a Btrfs log tree)
 };
+
+// How open_guest writes file systems vdkit only reads (Btrfs): through the host kernel when `kernel` (--kernel),
+// which replays a log only when `replay_log` (the device is a copy-on-write overlay, or --replay-journal).
+struct OpenGuestOptions {
+  bool kernel = false;
+  bool replay_log = false;
+  // Mount points of such file systems that get written; the others stay read-only (not mounted by the kernel).
+  std::vector<std::string> kernel_mounts;
+};
+
+// Whether writing this file system needs the host kernel (vdkit reads it but does not write it itself).
+bool needs_kernel_to_write(std::string_view type);
 
 // Reads the partition table and probes each partition (or the whole disk when
 // there is no table) with guestfs::probe_fs.
@@ -88,15 +101,17 @@ struct GuestDisk {
 
 // Opens the guest on dev; writable needs a writable dev (an overlay, or an
 // image opened with OpenOptions::writable).
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable);
+Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+                                              const OpenGuestOptions& how = {});
 
 // Whether open_volume_fs can open a file system of this type (blkid's TYPE name).
 bool can_open_fs(std::string_view type);
 
 // Opens one file system of dev as a GuestFs, by its probed type: ext2/3/4 through libext2fs (read-write when
-// asked); every reader vdkit adds for other types plugs in here, so open_guest and the front ends need no change.
+// asked), Btrfs through guestfs/btrfs (read-only; read-write through the kernel with how.kernel); every reader vdkit
+// adds for other types plugs in here, so open_guest and the front ends need no change.
 // closer, when set, receives what flushes and closes the file system.
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
-                                  std::function<Status()>* closer);
+                                  std::function<Status()>* closer, const OpenGuestOptions& how = {});
 
 }  // namespace vdkit::fixups

@@ -584,7 +584,6 @@ std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& 
 Inspection inspect_guest(GuestFs& fs, const std::vector<FsInfo>& filesystems) {
   Inspection in;
   in.filesystems = filesystems;
-  for (const auto& f : filesystems) in.notes.insert(in.notes.end(), f.warnings.begin(), f.warnings.end());
   if (auto t = read_small(fs, "/etc/fstab"))
     in.fstab = parse_fstab(*t);
   else

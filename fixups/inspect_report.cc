@@ -15,6 +15,7 @@ nlohmann::json to_json(const Inspection& in) {
     json x = {{"partition", f.partition}, {"offset", f.offset}, {"size", f.length},
               {"type", f.type},           {"uuid", f.uuid},     {"label", f.label}};
     if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
+    if (!f.warnings.empty()) x["warnings"] = f.warnings;
     if (!f.subvolumes.empty()) {
       x["root-subvolume"] = f.subvolume;
       x["root-subvolume-reason"] = f.subvolume_reason;
@@ -123,7 +124,11 @@ std::string to_human(const Inspection& in) {
     o << "  " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("whole disk")) << ": "
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
-      << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n";
+      << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << "\n" << [&] {
+           std::string w;
+           for (const auto& x : f.warnings) w += "    warning: " + x + "\n";
+           return w;
+         }();
   for (const auto& f : in.filesystems) {
     if (f.subvolumes.empty()) continue;
     o << "Btrfs subvolumes on " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("the whole disk"))

@@ -1,6 +1,8 @@
 // The inspect/fixup pass: opens the guest's file systems on a device (or a folder), plans, applies, closes.
 #include "fixups/run.h"
 
+#include <algorithm>
+
 #include "blockcore/layers/overlay.h"
 
 namespace vdkit::fixups {
@@ -12,19 +14,85 @@ Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
   return in;
 }
 
-Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply) {
+namespace {
+
+// The file system a guest path lands on: the one mounted at its longest matching mount point.
+const FsInfo* fs_for_path(const std::vector<FsInfo>& filesystems, const std::string& path) {
+  const FsInfo* best = nullptr;
+  for (const auto& f : filesystems) {
+    const std::string& mp = f.mount_point;
+    if (mp.empty() || mp == "swap") continue;
+    bool under = mp == "/" || path == mp || (path.size() > mp.size() && path.compare(0, mp.size(), mp) == 0 &&
+                                              path[mp.size()] == '/');
+    if (under && (!best || mp.size() > best->mount_point.size())) best = &f;
+  }
+  return best;
+}
+
+std::string name_of(const FsInfo& f) {
+  return f.type + (f.partition ? " on partition " + std::to_string(f.partition) : " on the whole disk") +
+         (f.mount_point.empty() ? "" : " (" + f.mount_point + ")");
+}
+
+// Before anything is written: every change on a file system vdkit does not write itself needs --kernel, and a log
+// such a mount would replay needs a copy-on-write layer or --replay-journal.
+Status check_kernel_writes(const FixupPlan& plan, const std::vector<FsInfo>& filesystems, const FixupOptions& options,
+                           bool overlay) {
+  for (const auto& c : plan.changes) {
+    const FsInfo* f = fs_for_path(filesystems, c.path);
+    if (!f || !needs_kernel_to_write(f->type)) continue;
+    if (!options.kernel)
+      return Status::Error(EROFS, c.path + " is on " + name_of(*f) + ", which vdkit reads but does not write itself "
+                                  "(writing " + f->type + " from userspace is not safe); nothing was written. Add "
+                                  "--kernel (as root) to write it with the host kernel's own driver through a private "
+                                  "loop mount of the overlay; the host kernel then parses the guest's file system");
+    if (f->needs_replay && !overlay && !options.replay_journal)
+      return Status::Error(EROFS, name_of(*f) + " has a log that needs recovery: mounting it to write " + c.path +
+                                      " would replay the log into the image itself; nothing was written. Add "
+                                      "--replay-journal to allow that with --in-place, or write a copy with -o");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
+                                 bool overlay) {
   if (apply && !dev->caps().writable) return Status::Error(EROFS, "the disk is not writable");
   // Plan on a read-only view first: a guest with nothing to change is never
   // opened for writing, so not even a superblock time changes.
   FixupResult r;
+  std::vector<FsInfo> filesystems;
   {
     VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, false));
     r.inspection = inspect_guest(*guest->fs, guest->filesystems);
     r.plan = plan_fixups(*guest->fs, r.inspection, options);
+    filesystems = guest->filesystems;
     VDKIT_RETURN_IF_ERROR(guest->close());
   }
+  // What the reader said about each file system (a log awaiting replay: the plan shows the state before replay).
+  for (const auto& f : filesystems)
+    for (const auto& w : f.warnings)
+      r.plan.warnings.push_back({f.needs_replay ? "log-needs-recovery" : "filesystem", w, ""});
   if (!apply || r.plan.changes.empty()) return r;
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true));
+  VDKIT_RETURN_IF_ERROR(check_kernel_writes(r.plan, filesystems, options, overlay));
+  OpenGuestOptions how;
+  how.kernel = options.kernel;
+  how.replay_log = overlay || options.replay_journal;
+  for (const auto& c : r.plan.changes) {
+    const FsInfo* f = fs_for_path(filesystems, c.path);
+    if (!f || !needs_kernel_to_write(f->type) ||
+        std::find(how.kernel_mounts.begin(), how.kernel_mounts.end(), f->mount_point) != how.kernel_mounts.end())
+      continue;
+    how.kernel_mounts.push_back(f->mount_point);
+    if (f->needs_replay)
+      r.plan.warnings.push_back({"log-replayed",
+                                 "the kernel mount that wrote " + name_of(*f) + " replayed its log into " +
+                                     (overlay ? std::string("the overlay (the source is unchanged)")
+                                              : std::string("the image (--replay-journal)")),
+                                 ""});
+  }
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true, how));
   Status st = apply_fixups(*guest->fs, r.plan, options);
   Status closed = guest->close();
   if (!st.ok()) return st;
@@ -44,7 +112,7 @@ Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& op
 Result<std::shared_ptr<BlockDevice>> make_fixed_overlay(std::shared_ptr<BlockDevice> src, const FixupOptions& options,
                                                         FixupResult* result) {
   std::shared_ptr<BlockDevice> overlay = make_memory_overlay(std::move(src));
-  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_device(overlay, options, true));
+  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_device(overlay, options, true, /*overlay=*/true));
   if (result) *result = std::move(r);
   return overlay;
 }

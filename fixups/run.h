@@ -21,7 +21,12 @@ Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev);
 // Inspects the guest on dev and plans the fixups; applies them when `apply`
 // (dev must then be writable: an overlay or an image opened for --in-place).
 // The file systems are flushed and closed before this returns.
-Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply);
+// Files to change on a file system vdkit does not write itself (Btrfs) are written through the host kernel with
+// options.kernel, and otherwise stop the run before anything is written. `overlay` says dev is a copy-on-write
+// layer over the source, into which such a mount may replay a log (on the image itself that needs
+// options.replay_journal).
+Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
+                                 bool overlay = false);
 
 // The same on a guest tree in a host folder.
 Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& options, bool apply);

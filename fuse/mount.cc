@@ -24,6 +24,8 @@
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
+#include "fuse/tree_fuse.h"
+#include "guestfs/btrfs/btrfs_tree.h"
 #include "guestfs/kernel_mount.h"
 #include "guestfs/probe.h"
 
@@ -122,7 +124,10 @@ std::string fs_type_of(BlockDevice& dev) {
   return probe.ok() ? probe->type : std::string();
 }
 
-bool needs_kernel(const std::string& type) { return type == guestfs::kFsXfs || type == guestfs::kFsBtrfs; }
+bool needs_kernel(const std::string& type) { return type == guestfs::kFsXfs; }
+
+// File systems vdkit shows itself: ext2/3/4 (read-write too) and Btrfs (read-only, through guestfs/btrfs).
+bool shown_by_vdkit(const std::string& type) { return guestfs::is_ext(type) || type == guestfs::kFsBtrfs; }
 
 std::string upper_name(const std::string& type) {
   if (type == guestfs::kFsXfs) return "XFS";
@@ -184,7 +189,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     for (const auto& p : plan.partitions) {
       auto v = view_of(&p);
       std::string t = fs_type_of(*v);
-      if (guestfs::is_ext(t) || (cfg.kernel && !t.empty() && t != guestfs::kFsSwap && t != guestfs::kFsLvm2Member &&
+      if (shown_by_vdkit(t) || (cfg.kernel && !t.empty() && t != guestfs::kFsSwap && t != guestfs::kFsLvm2Member &&
                                  t != guestfs::kFsLuks)) {
         chosen = &p;
         break;
@@ -200,7 +205,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
                                      " file system, which vdkit cannot show itself (libext2fs reads only "
                                      "ext2/3/4); use --kernel (root only) to mount it with the kernel's driver");
       }
-      return Status::Unsupported("no ext2/3/4 file system on any partition (" + seen + ")");
+      return Status::Unsupported("no ext2/3/4 or Btrfs file system on any partition (" + seen + ")");
     }
   }
   plan.fs_device = view_of(chosen);
@@ -211,13 +216,18 @@ Result<Plan> make_plan(const MountConfig& cfg) {
     if (t.empty()) return Status::Unsupported("no known file system on " + plan.what);
     return plan;
   }
-  if (!guestfs::is_ext(t)) {
+  if (t == guestfs::kFsBtrfs && cfg.writable)
+    return Status::Unsupported(plan.what + " holds Btrfs, which vdkit shows read-only (it does not write Btrfs from "
+                               "userspace); drop --rw, or add --kernel (root) to write it through the kernel's driver");
+  if (!cfg.subvol.empty() && t != guestfs::kFsBtrfs)
+    return Status::Invalid("--subvol needs a Btrfs; " + plan.what + " holds " + (t.empty() ? "no known file system" : t));
+  if (!shown_by_vdkit(t)) {
     if (needs_kernel(t))
       return Status::Unsupported(plan.what + " holds an " + upper_name(t) +
                                  " file system, which vdkit cannot show itself (libext2fs reads only ext2/3/4); "
                                  "use --kernel (root only) to mount it with the kernel's driver");
     return Status::Unsupported(plan.what + " holds " + (t.empty() ? std::string("no known file system") : t) +
-                               ", not ext2/3/4");
+                               ", not ext2/3/4 or Btrfs");
   }
   return plan;
 }
@@ -317,6 +327,12 @@ std::vector<std::string> kernel_options(const std::string& type, bool writable) 
   return o;
 }
 
+// --subvol NAME|ID as the kernel's option: digits are an id.
+std::string subvol_option(const std::string& subvol) {
+  bool digits = !subvol.empty() && subvol.find_first_not_of("0123456789") == std::string::npos;
+  return (digits ? "subvolid=" : "subvol=") + subvol;
+}
+
 sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -332,6 +348,10 @@ Status serve_kernel(const MountConfig& cfg, const Plan& plan, const std::string&
   guestfs::KernelMountOptions ko;
   ko.fs_type = fs_type_of(*plan.fs_device);
   ko.options = kernel_options(ko.fs_type, cfg.writable);
+  if (!cfg.subvol.empty()) {
+    if (ko.fs_type != guestfs::kFsBtrfs) return Status::Invalid("--subvol needs a Btrfs; " + plan.what + " holds " + ko.fs_type);
+    ko.options.push_back(subvol_option(cfg.subvol));
+  }
   ko.writable = cfg.writable;
   ko.what = ko.fs_type + " on " + plan.what;
   ko.mount_point = mp;
@@ -384,6 +404,21 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     if (!cfg.foreground) detach_stdio(cfg.log_path);
     session.Loop();
     result = ctx.flush_status;
+  } else if (fs_type_of(*plan.fs_device) == guestfs::kFsBtrfs) {
+    auto tree = guestfs::btrfs::BtrfsTree::open(plan.fs_device, plan.what, cfg.subvol);
+    if (!tree.ok()) return tree.status().Context("opening the Btrfs on " + plan.what);
+    for (const auto& w : (*tree)->warnings()) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
+    const auto& sb = (*tree)->volume().super();
+    TreeFuseContext ctx;
+    ctx.tree = *tree;
+    uint64_t blocks = sb.total_bytes / sb.sectorsize, used = sb.bytes_used / sb.sectorsize;
+    ctx.statfs = {sb.sectorsize, blocks, blocks > used ? blocks - used : 0, 0, 0, 255};
+    Session session;
+    VDKIT_RETURN_IF_ERROR(session.Mount(tree_fuse_ops(), &ctx, mp, fsname, false, cfg.debug));
+    VDKIT_RETURN_IF_ERROR(write_state(state));
+    notify.Send(Status::Ok());
+    if (!cfg.foreground) detach_stdio(cfg.log_path);
+    session.Loop();
   } else {
     auto vol = Ext2Volume::Open(plan.fs_device, cfg.writable);
     if (!vol.ok()) return vol.status().Context("opening the ext2/3/4 file system on " + plan.what);
