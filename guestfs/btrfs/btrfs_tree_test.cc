@@ -342,6 +342,36 @@ TEST_F(BtrfsImage, UnusedSpaceIsReallyUnused) {
   }
 }
 
+// A crash after fsync leaves a log tree: reported, never replayed by the reader (it shows what a nologreplay mount
+// shows), and the free-space map then offers only unallocated space.
+TEST_F(BtrfsImage, LogTreeIsReportedNotReplayed) {
+  if (!root_with_loop()) GTEST_SKIP() << "needs root and loop devices to make a log tree through the kernel";
+  sh("truncate -s 200M " + img_ + " && mkfs.btrfs -q " + img_);
+  mount("commit=300");
+  sh("echo before > " + mnt_ + "/committed && sync && echo logged > " + mnt_ + "/logged && python3 -c \"import os; "
+     "os.fsync(os.open('" + mnt_ + "/logged', os.O_RDONLY))\" && cp --sparse=always " + img_ + " " + dir_ + "/crash.img");
+  umount();
+  sh("mv " + dir_ + "/crash.img " + img_);
+  auto t = open();
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_NE((*t)->volume().super().log_root, 0u) << "the copy should hold a log tree";
+  ASSERT_EQ((*t)->warnings().size(), 1u);
+  EXPECT_NE((*t)->warnings()[0].find("log tree that needs replay"), std::string::npos);
+  mount("ro,rescue=nologreplay");
+  compare(**t, (*t)->root_ino(), mnt_, "", {});
+  umount();
+  EXPECT_EQ((*t)->lookup((*t)->root_ino(), "logged").status().code(), ENOENT) << "the state before replay";
+  std::vector<std::pair<uint64_t, uint64_t>> free;
+  ASSERT_TRUE((*t)->free_space()->unused_ranges(free).ok());
+  for (auto [off, len] : free)
+    for (const Chunk& c : (*t)->volume().chunks())
+      for (uint64_t copy : c.copies) EXPECT_TRUE(off + len <= copy || off >= copy + c.length) << "inside a chunk";
+  // The kernel's replay (on a read-write mount of the image) brings the logged file back.
+  mount("");
+  EXPECT_EQ(read_host(mnt_ + "/logged"), "logged\n");
+  umount();
+}
+
 TEST_F(BtrfsImage, ChoosesSubvolumesAndNamesWhatIsMissing) {
   std::string src = dir_ + "/src";
   make_source(src);
