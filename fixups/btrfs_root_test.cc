@@ -2,6 +2,12 @@
 #include "fixups/btrfs_root.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fixups/inspect.h"
 
 namespace vdkit::fixups {
 namespace {
@@ -22,6 +28,22 @@ TEST(BtrfsRoot, SubvolInRootflags) {
       << "the first rootflags that names a subvolume";
   EXPECT_EQ(subvol_in_rootflags("myrootflags=subvol=@ noroot"), std::nullopt) << "only a word of its own";
   EXPECT_EQ(subvol_in_rootflags("root=/dev/xvda2 ro"), std::nullopt);
+}
+
+// GRUB on Btrfs names files from the top level: /@/boot/vmlinuz is /boot/vmlinuz of the root subvolume @.
+TEST(BtrfsRoot, GrubTopLevelPathsResolveInTheRootSubvolume) {
+  char tmpl[] = "/tmp/vdkit-bootpath.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  std::filesystem::create_directories(root + "/boot");
+  std::ofstream(root + "/boot/vmlinuz-5.4.0") << "kernel";
+  auto fs = open_folder_guest(root, false);
+  ASSERT_TRUE(fs.ok());
+  EXPECT_EQ(boot_path(**fs, "/@/boot/vmlinuz-5.4.0"), "/boot/vmlinuz-5.4.0");
+  EXPECT_EQ(boot_path(**fs, "/.snapshots/1/snapshot/boot/vmlinuz-5.4.0"), "/boot/vmlinuz-5.4.0");
+  EXPECT_EQ(boot_path(**fs, "/vmlinuz-5.4.0"), "/boot/vmlinuz-5.4.0") << "a separate /boot, as before";
+  EXPECT_EQ(boot_path(**fs, "/@/boot/vmlinuz-missing"), "/@/boot/vmlinuz-missing") << "only files that exist";
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
