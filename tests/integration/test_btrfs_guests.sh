@@ -3,7 +3,9 @@
 # kernel): inspection read in userspace (subvolumes, root, snapshots), --dry-run diff, refusal without --kernel
 # (nothing written, no target left), the fix with --kernel into a new qcow2 with every expected file in the booted
 # subvolume (read back by a ro,nologreplay kernel mount), the other snapshots byte-identical, btrfs check clean,
-# the source untouched, a second run changing nothing, and vdkit mount showing it without --kernel.
+# the source untouched, a second run changing nothing, and vdkit mount showing it without --kernel; then the same
+# guest crashed after an fsync: its log tree reported, --in-place refused without --replay-journal, and -o
+# replaying it into the overlay only.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (make-guest mounts Btrfs to lay out subvolumes; --kernel mounts)"
 export PATH=$PATH:/sbin:/usr/sbin
@@ -123,5 +125,36 @@ for f in json.load(open(sys.argv[1]))["filesystems"]:
     fi
     rm -f "$out/fixed.raw" "$out/src.raw" "$out/p.img" "$fixed"
   done
+
+  # A guest that crashed after an fsync: its log tree is reported, never replayed into the source; --in-place
+  # needs --replay-journal; -o replays it into the overlay (the logged file is in the fix, not in the source).
+  crash=$out/crash.raw
+  cp --sparse=always "$out/$name.raw" "$crash"
+  off=$(awk -v p="$part" '$1==p {print $2}' "$PARTS")
+  rootid=$(json_get "$out/inspect.json" "filesystems.$((part - 1)).root-subvolume")
+  mount -t btrfs -o "loop,offset=$off,commit=300,subvolid=$rootid" "$crash" "$MNT" && mounted=1
+  sync -f "$MNT"
+  echo "written after the last commit" >"$MNT/etc/logged-after-commit"
+  python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' "$MNT/etc/logged-after-commit"
+  cp --sparse=always "$crash" "$out/crashed.raw"
+  kumount
+  crash=$out/crashed.raw
+  sum=$(sum_of "$crash")
+  "$VDKIT" inspect --output=json "$crash" >"$out/crash.json"
+  check "$name crashed: inspection warns of the log tree"     grep -q 'log tree that needs replay' "$out/crash.json"
+  rc=0
+  "$VDKIT" fixup --kernel --in-place "$crash" >/dev/null 2>"$out/err.txt" || rc=$?
+  check "$name crashed: --in-place without --replay-journal is refused (exit $rc)" grep -q 'replay-journal' "$out/err.txt"
+  check "$name crashed: ... and the image is unchanged" [ "$(sum_of "$crash")" = "$sum" ]
+  "$VDKIT" fixup --kernel --output-json -o "$out/crash-fixed.qcow2" "$crash" >"$out/crash-fix.json" ||
+    fail "$name crashed: fixup --kernel -o"
+  check "$name crashed: the fix reports the log replayed into the overlay" grep -q '"log-replayed"' "$out/crash-fix.json"
+  check "$name crashed: the source is unchanged" [ "$(sum_of "$crash")" = "$sum" ]
+  qemu-img convert -O raw "$out/crash-fixed.qcow2" "$out/crash-fixed.raw"
+  kmount "$out/crash-fixed.raw" "$part" "subvolid=$rootid"
+  check "$name crashed: the logged file is in the fixed image" [ -s "$MNT/etc/logged-after-commit" ]
+  check "$name crashed: and /etc/fstab is fixed" cmp -s "$GUESTS/$name/expected/etc/fstab" "$MNT/etc/fstab"
+  kumount
+  rm -f "$out"/crash*.raw "$out/crash-fixed.qcow2"
 done
 finish
