@@ -79,15 +79,18 @@ Result<std::vector<Subvolume>> list_subvolumes(BtrfsVolume& vol) {
   // Paths: parent path + directory inside the parent + name; parents first (ids grow with creation, but a snapshot
   // can be moved under a younger subvolume, so resolve on demand).
   std::map<uint64_t, int> state;  // 1 resolving, 2 done
-  std::function<Status(uint64_t)> resolve = [&](uint64_t id) -> Status {
+  std::function<Status(uint64_t, size_t)> resolve = [&](uint64_t id, size_t depth) -> Status {
     if (state[id] == 2) return Status::Ok();
+    if (depth > kMaxSubvolumeDepth)
+      return Status::Corrupt("Btrfs on " + vol.what() + ": subvolume " + std::to_string(id) + " is nested more than " +
+                             std::to_string(kMaxSubvolumeDepth) + " deep");
     if (state[id] == 1) return Status::Corrupt("Btrfs on " + vol.what() + ": subvolume " + std::to_string(id) + " is inside itself");
     state[id] = 1;
     Subvolume& s = by_id.at(id);
     auto br = backrefs.find(id);
     if (id != kFsTreeObjectid && br != backrefs.end() && by_id.count(br->second.first)) {
       uint64_t parent = br->second.first;
-      VDKIT_RETURN_IF_ERROR(resolve(parent));
+      VDKIT_RETURN_IF_ERROR(resolve(parent, depth + 1));
       Subvolume& p = by_id.at(parent);
       VDKIT_ASSIGN_OR_RETURN(std::string dir, path_in_subvolume(vol, p, br->second.second.first));
       s.parent_id = parent;
@@ -101,7 +104,7 @@ Result<std::vector<Subvolume>> list_subvolumes(BtrfsVolume& vol) {
   std::vector<Subvolume> out;
   for (auto& [id, s] : by_id) {
     if (id != kFsTreeObjectid && !backrefs.count(id)) continue;  // deleted or orphaned
-    VDKIT_RETURN_IF_ERROR(resolve(id));
+    VDKIT_RETURN_IF_ERROR(resolve(id, 0));
   }
   for (auto& [id, s] : by_id)
     if (id == kFsTreeObjectid || backrefs.count(id)) out.push_back(s);

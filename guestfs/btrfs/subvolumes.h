@@ -12,6 +12,7 @@
 namespace vdkit::guestfs::btrfs {
 
 constexpr size_t kMaxSubvolumes = 1u << 16;
+constexpr size_t kMaxSubvolumeDepth = 256;  // subvolumes inside subvolumes: paths are resolved recursively
 
 struct Subvolume {
   uint64_t id = 0;
