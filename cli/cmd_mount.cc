@@ -40,12 +40,14 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                             "Mount SOURCE (VMDK, QCOW2 or raw) on MOUNTPOINT with FUSE, on the host, without a\n"
                             "helper VM.\n"
                             "\n"
-                            "By default the ext2/3/4 or XFS file system of the guest is shown: the first partition\n"
-                            "(MBR or GPT) that holds one, the partition named by --partition, or the whole disk\n"
-                            "when it has no partition table. Owners, modes, symlinks, device nodes and extended\n"
-                            "attributes appear as the guest has them. XFS (v4 and v5) is read by vdkit itself and\n"
-                            "shown read-only, without root; a log the guest left dirty is not replayed (a warning\n"
-                            "says so), so the view may miss the guest's last writes.\n"
+                            "By default the ext2/3/4, XFS or Btrfs file system of the guest is shown: the first\n"
+                            "partition (MBR or GPT) that holds one, the partition named by --partition, or the\n"
+                            "whole disk when it has no partition table. Owners, modes, symlinks, device nodes and\n"
+                            "extended attributes appear as the guest has them. XFS (v4 and v5) and Btrfs are read\n"
+                            "by vdkit itself and shown read-only, without root; a log the guest left dirty (an XFS\n"
+                            "log, a Btrfs log tree) is not replayed (a warning says so), so the view may miss the\n"
+                            "guest's last writes. Btrfs shows the default subvolume, or the one --subvol names\n"
+                            "(nested subvolumes appear inside it).\n"
                             "\n"
                             "--raw shows a folder with `disk` (the whole device) and `p1`, `p2`, ... (one file per\n"
                             "partition), answering SEEK_DATA/SEEK_HOLE from the image's extents, for cp --sparse,\n"
@@ -80,6 +82,11 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                         sub.add_flag("--raw", a->cfg.raw, "Show the disk and partitions as files instead of a file system");
                         sub.add_flag("--kernel", a->cfg.kernel,
                                      "Root only: mount the partition with the kernel's driver (XFS, Btrfs, ...)");
+                        sub.add_option("--subvol", a->cfg.subvol,
+                                       "Btrfs: show the subvolume with this path from the top level (@/home, /) or\n"
+                                       "this id (256) instead of the default subvolume; with --kernel it becomes\n"
+                                       "the subvol=/subvolid= mount option")
+                            ->type_name("NAME|ID");
                         sub.add_flag("-f,--foreground", a->cfg.foreground, "Stay in the foreground until unmounted");
                         sub.add_flag("--debug", a->cfg.debug, "Trace FUSE requests on stderr (implies -f)");
                         sub.add_option("--log", a->cfg.log_path, "Append the background daemon's messages to FILE")

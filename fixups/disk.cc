@@ -6,6 +6,7 @@
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
+#include "fixups/btrfs_root.h"
 #include "fixups/rules/fstab.h"
 #include "fixups/rules/text.h"
 #include "fixups/xfs_volume.h"
@@ -130,9 +131,11 @@ Status GuestDisk::close() {
 }
 
 
-bool can_open_fs(std::string_view type) { return guestfs::is_ext(type) || type == guestfs::kFsXfs; }
+bool can_open_fs(std::string_view type) {
+  return guestfs::is_ext(type) || type == guestfs::kFsXfs || type == guestfs::kFsBtrfs;
+}
 
-bool needs_kernel_to_write(std::string_view type) { return type == guestfs::kFsXfs; }
+bool needs_kernel_to_write(std::string_view type) { return type == guestfs::kFsXfs || type == guestfs::kFsBtrfs; }
 
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer, const OpenGuestOptions& how) {
@@ -141,6 +144,7 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   std::shared_ptr<BlockDevice> view =
       fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
   if (fs.type == guestfs::kFsXfs) return open_xfs_guest_fs(view, fs, what, writable, how, closer);
+  if (fs.type == guestfs::kFsBtrfs) return open_btrfs_guest_fs(view, fs, what, writable, how, closer);
   auto vol = Ext2Volume::Open(view, writable, how.force);
   if (!vol.ok()) return vol.status().Context("opening " + what);
   std::shared_ptr<Ext2Volume> v(std::move(*vol));
@@ -153,9 +157,10 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
   auto g = std::make_unique<GuestDisk>();
   g->device = dev;
   VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
-  for (auto& f : g->filesystems)  // the state an XFS is in (version, log) for the report
-    if (f.type == guestfs::kFsXfs) {
-      Status st = describe_xfs(f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev, f);
+  for (auto& f : g->filesystems)  // the state an XFS is in (version, log); which subvolume a Btrfs shows
+    if (f.type == guestfs::kFsXfs || f.type == guestfs::kFsBtrfs) {
+      auto view = f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev;
+      Status st = f.type == guestfs::kFsXfs ? describe_xfs(view, f) : describe_btrfs(view, f);
       if (!st.ok()) f.warnings.push_back(st.message());
     }
   g->fs = std::make_unique<MountedGuestFs>();

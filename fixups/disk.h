@@ -14,6 +14,16 @@
 
 namespace vdkit::fixups {
 
+// A Btrfs subvolume, as inspection reports it (fixups/btrfs_root.cc fills these).
+struct SubvolumeInfo {
+  uint64_t id = 0;
+  std::string path;        // from the top level: "@/.snapshots/1/snapshot"; "" for the top level (id 5)
+  bool is_default = false;  // what mount shows without subvol=
+  bool booted = false;      // the guest's root: named by rootflags=/fstab, else the default
+  bool snapshot = false;    // a snapshot of another subvolume (parent UUID), or under snapper's .snapshots
+  bool readonly = false;
+};
+
 // A file system found on the disk.
 struct FsInfo {
   int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk
@@ -23,16 +33,22 @@ struct FsInfo {
   std::string uuid;  // as blkid prints it
   std::string label;
   std::string mount_point;  // where the guest's fstab mounts it, filled by open_guest
-  // Filled by open_guest for file systems vdkit reads but does not write itself (XFS): what they are
-  // ("xfs v5 (CRC), 4096-byte blocks, ..., log clean"), warnings for the report (a dirty log), and whether a
-  // writing mount would replay a log.
+  // Filled by open_guest for file systems vdkit reads but does not write itself (XFS, Btrfs): what they are
+  // ("xfs v5 (CRC), 4096-byte blocks, ..., log clean"), warnings for the report (a dirty log, a log tree awaiting
+  // replay), and whether a writing mount would replay a log.
   std::string state;
   std::vector<std::string> warnings;
   bool needs_replay = false;
+  // Btrfs: the subvolume the guest boots, which open_volume_fs shows ("" = top level; an id or path), why it was
+  // chosen, and every subvolume.
+  std::string subvolume;
+  std::string subvolume_reason;
+  std::vector<SubvolumeInfo> subvolumes;
 };
 
-// How open_guest writes file systems vdkit only reads (XFS): through the host kernel when `kernel` (--kernel),
-// which replays a dirty log only when `replay_log` (the device is a copy-on-write overlay, or --replay-journal).
+// How open_guest writes file systems vdkit only reads (XFS, Btrfs): through the host kernel when `kernel`
+// (--kernel), which replays a log only when `replay_log` (the device is a copy-on-write overlay, or
+// --replay-journal).
 struct OpenGuestOptions {
   bool kernel = false;
   bool replay_log = false;
@@ -99,9 +115,9 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
 bool can_open_fs(std::string_view type);
 
 // Opens one file system of dev as a GuestFs, by its probed type: ext2/3/4 through libext2fs (read-write when
-// asked), XFS through guestfs/xfs (read-only; read-write through the kernel with how.kernel); every reader vdkit
-// adds for other types plugs in here, so open_guest and the front ends need no change. closer, when set, receives
-// what flushes and closes the file system.
+// asked), XFS and Btrfs through guestfs/xfs and guestfs/btrfs (read-only; read-write through the kernel with
+// how.kernel); every reader vdkit adds for other types plugs in here, so open_guest and the front ends need no
+// change. closer, when set, receives what flushes and closes the file system.
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer, const OpenGuestOptions& how = {});
 

@@ -443,6 +443,9 @@ std::string boot_path(GuestFs& fs, const std::string& p) {
   if (fs.is_file(q)) return normalize_guest_path(q);
   std::string b = guest_join("/boot", q);
   if (fs.is_file(b)) return b;
+  // On Btrfs, GRUB names files from the top level: /@/boot/vmlinuz is /boot/vmlinuz of subvolume @.
+  if (size_t at = q.find("/boot/"); at != std::string::npos && at > 0 && fs.is_file(q.substr(at)))
+    return normalize_guest_path(q.substr(at));
   return normalize_guest_path(q);
 }
 

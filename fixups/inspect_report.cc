@@ -17,6 +17,15 @@ nlohmann::json to_json(const Inspection& in) {
     if (!f.mount_point.empty()) x["mountpoint"] = f.mount_point;
     if (!f.state.empty()) x["state"] = f.state;
     if (!f.warnings.empty()) x["warnings"] = f.warnings;
+    if (!f.subvolumes.empty()) {
+      x["root-subvolume"] = f.subvolume;
+      x["root-subvolume-reason"] = f.subvolume_reason;
+      json subs = json::array();
+      for (const auto& s : f.subvolumes)
+        subs.push_back({{"id", s.id}, {"path", "/" + s.path}, {"default", s.is_default}, {"root", s.booted},
+                        {"snapshot", s.snapshot}, {"readonly", s.readonly}});
+      x["subvolumes"] = subs;
+    }
     fss.push_back(x);
   }
   j["filesystems"] = fss;
@@ -126,6 +135,14 @@ std::string to_human(const Inspection& in) {
   for (const auto& j : in.journals)
     o << "  " << j.where() << ": " << j.report.summary() << (j.problem.empty() ? "" : ", NOT recovered: " + j.problem)
       << "\n";
+  for (const auto& f : in.filesystems) {
+    if (f.subvolumes.empty()) continue;
+    o << "Btrfs subvolumes on " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("the whole disk"))
+      << " (root: subvolume " << f.subvolume << ", " << f.subvolume_reason << "):\n";
+    for (const auto& s : f.subvolumes)
+      o << "  " << s.id << " /" << s.path << (s.booted ? " [root]" : "") << (s.is_default ? " [default]" : "")
+        << (s.snapshot ? " [snapshot]" : "") << (s.readonly ? " [read-only]" : "") << "\n";
+  }
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";

@@ -57,9 +57,9 @@ Status check_kernel_writes(const FixupPlan& plan, const std::vector<FsInfo>& fil
     if (!f || !needs_kernel_to_write(f->type)) continue;
     if (!options.kernel)
       return Status::Error(EROFS, c.path + " is on " + name_of(*f) + ", which vdkit reads but does not write itself "
-                                  "(writing XFS from userspace is not safe); nothing was written. Add --kernel (as "
-                                  "root) to write it with the host kernel's own XFS driver through a private loop "
-                                  "mount of the overlay; the host kernel then parses the guest's file system");
+                                  "(writing " + f->type + " from userspace is not safe); nothing was written. Add "
+                                  "--kernel (as root) to write it with the host kernel's own driver through a private "
+                                  "loop mount of the overlay; the host kernel then parses the guest's file system");
     if (f->needs_replay && !overlay && !options.replay_journal)
       return Status::Error(EROFS, name_of(*f) + " has a log that needs recovery: mounting it to write " + c.path +
                                       " would replay the log into the image itself; nothing was written. Add "
@@ -85,7 +85,7 @@ Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOption
     filesystems = guest->filesystems;
     VDKIT_RETURN_IF_ERROR(guest->close());
   }
-  // What the reader said about each file system (a dirty log: the plan shows the state before replay).
+  // What the reader said about each file system (a dirty log or a log tree awaiting replay: the plan shows the state before replay).
   for (const auto& f : filesystems)
     for (const auto& w : f.warnings)
       r.plan.warnings.push_back({f.needs_replay ? "log-needs-recovery" : "filesystem", w, ""});

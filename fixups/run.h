@@ -24,7 +24,7 @@ Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev);
 // The file systems are flushed and closed before this returns. Journals: a dry run replays them into memory;
 // applying to dev (the image itself) refuses a journal that needs recovery unless options.replay_journal, and a
 // journal that would be replayed only in part unless options.force. Files to change on a file system vdkit does
-// not write itself (XFS) are written through the host kernel with options.kernel, and otherwise stop the run before
+// not write itself (XFS, Btrfs) are written through the host kernel with options.kernel, and otherwise stop the run before
 // anything is written. `overlay` says dev is a copy-on-write layer over the source, into which journals are
 // replayed and such a mount may replay a dirty log (on the image itself that needs options.replay_journal).
 Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,

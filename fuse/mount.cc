@@ -26,8 +26,9 @@
 #include "blockcore/layers/partition.h"
 #include "fuse/fuse_views.h"
 #include "fuse/tree_fuse.h"
-#include "guestfs/kernel_mount.h"
+#include "guestfs/btrfs/btrfs_tree.h"
 #include "guestfs/ext2/journal_replay.h"
+#include "guestfs/kernel_mount.h"
 #include "guestfs/probe.h"
 #include "guestfs/xfs/xfs_tree.h"
 
@@ -126,15 +127,10 @@ std::string fs_type_of(BlockDevice& dev) {
   return probe.ok() ? probe->type : std::string();
 }
 
-bool needs_kernel(const std::string& type) { return type == guestfs::kFsBtrfs; }
-
-// File systems vdkit shows itself: ext2/3/4 (read-write too) and XFS (read-only, through guestfs/xfs).
-bool shown_by_vdkit(const std::string& type) { return guestfs::is_ext(type) || type == guestfs::kFsXfs; }
-
-std::string upper_name(const std::string& type) {
-  if (type == guestfs::kFsXfs) return "XFS";
-  if (type == guestfs::kFsBtrfs) return "Btrfs";
-  return type;
+// File systems vdkit shows itself: ext2/3/4 (read-write too), XFS and Btrfs (read-only, through guestfs/xfs and
+// guestfs/btrfs).
+bool shown_by_vdkit(const std::string& type) {
+  return guestfs::is_ext(type) || type == guestfs::kFsXfs || type == guestfs::kFsBtrfs;
 }
 
 // What gets mounted, once the source and its write layer are open.
@@ -200,14 +196,7 @@ Result<Plan> make_plan(const MountConfig& cfg) {
               (t.empty() ? "unknown" : t);
     }
     if (!chosen) {
-      for (const auto& p : plan.partitions) {
-        std::string t = fs_type_of(*view_of(&p));
-        if (needs_kernel(t))
-          return Status::Unsupported(describe(p) + " holds an " + upper_name(t) +
-                                     " file system, which vdkit cannot show itself (libext2fs reads only "
-                                     "ext2/3/4); use --kernel (root only) to mount it with the kernel's driver");
-      }
-      return Status::Unsupported("no ext2/3/4 or XFS file system on any partition (" + seen + ")");
+      return Status::Unsupported("no ext2/3/4, XFS or Btrfs file system on any partition (" + seen + ")");
     }
   }
   plan.fs_device = view_of(chosen);
@@ -221,13 +210,14 @@ Result<Plan> make_plan(const MountConfig& cfg) {
   if (t == guestfs::kFsXfs && cfg.writable)
     return Status::Unsupported(plan.what + " holds XFS, which vdkit shows read-only (writing XFS from userspace is "
                                "not safe); drop --rw, or add --kernel (root) to write it through the kernel's driver");
+  if (t == guestfs::kFsBtrfs && cfg.writable)
+    return Status::Unsupported(plan.what + " holds Btrfs, which vdkit shows read-only (it does not write Btrfs from "
+                               "userspace); drop --rw, or add --kernel (root) to write it through the kernel's driver");
+  if (!cfg.subvol.empty() && t != guestfs::kFsBtrfs)
+    return Status::Invalid("--subvol needs a Btrfs; " + plan.what + " holds " + (t.empty() ? "no known file system" : t));
   if (!shown_by_vdkit(t)) {
-    if (needs_kernel(t))
-      return Status::Unsupported(plan.what + " holds an " + upper_name(t) +
-                                 " file system, which vdkit cannot show itself (libext2fs reads only ext2/3/4); "
-                                 "use --kernel (root only) to mount it with the kernel's driver");
     return Status::Unsupported(plan.what + " holds " + (t.empty() ? std::string("no known file system") : t) +
-                               ", not ext2/3/4 or XFS");
+                               ", not ext2/3/4, XFS or Btrfs");
   }
   // A journal that needs recovery is replayed first, as the kernel does at mount: into the overlay (--rw), or into
   // a memory overlay for a read-only view. --in-place never replays into the image (the open refuses instead).
@@ -339,6 +329,12 @@ std::vector<std::string> kernel_options(const std::string& type, bool writable) 
   return o;
 }
 
+// --subvol NAME|ID as the kernel's option: digits are an id.
+std::string subvol_option(const std::string& subvol) {
+  bool digits = !subvol.empty() && subvol.find_first_not_of("0123456789") == std::string::npos;
+  return (digits ? "subvolid=" : "subvol=") + subvol;
+}
+
 sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -354,6 +350,10 @@ Status serve_kernel(const MountConfig& cfg, const Plan& plan, const std::string&
   guestfs::KernelMountOptions ko;
   ko.fs_type = fs_type_of(*plan.fs_device);
   ko.options = kernel_options(ko.fs_type, cfg.writable);
+  if (!cfg.subvol.empty()) {
+    if (ko.fs_type != guestfs::kFsBtrfs) return Status::Invalid("--subvol needs a Btrfs; " + plan.what + " holds " + ko.fs_type);
+    ko.options.push_back(subvol_option(cfg.subvol));
+  }
   ko.writable = cfg.writable;
   ko.what = ko.fs_type + " on " + plan.what;
   ko.mount_point = mp;
@@ -406,15 +406,26 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     if (!cfg.foreground) detach_stdio(cfg.log_path);
     session.Loop();
     result = ctx.flush_status;
-  } else if (fs_type_of(*plan.fs_device) == guestfs::kFsXfs) {
-    auto tree = guestfs::xfs::XfsTree::Open(plan.fs_device, plan.what);
-    if (!tree.ok()) return tree.status().Context("opening the XFS file system on " + plan.what);
-    for (const auto& w : (*tree)->warnings()) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
-    const auto& sb = (*tree)->superblock();
+  } else if (fs_type_of(*plan.fs_device) == guestfs::kFsXfs ||
+             fs_type_of(*plan.fs_device) == guestfs::kFsBtrfs) {
     TreeFuseContext ctx;
-    ctx.tree = *tree;
-    ctx.statfs = {sb.block_size, sb.dblocks, std::min(sb.fdblocks, sb.dblocks), sb.icount, std::min(sb.ifree, sb.icount),
-                  255};
+    if (fs_type_of(*plan.fs_device) == guestfs::kFsXfs) {
+      auto tree = guestfs::xfs::XfsTree::Open(plan.fs_device, plan.what);
+      if (!tree.ok()) return tree.status().Context("opening the XFS file system on " + plan.what);
+      for (const auto& w : (*tree)->warnings()) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
+      const auto& sb = (*tree)->superblock();
+      ctx.tree = *tree;
+      ctx.statfs = {sb.block_size, sb.dblocks, std::min(sb.fdblocks, sb.dblocks), sb.icount,
+                    std::min(sb.ifree, sb.icount), 255};
+    } else {
+      auto tree = guestfs::btrfs::BtrfsTree::open(plan.fs_device, plan.what, cfg.subvol);
+      if (!tree.ok()) return tree.status().Context("opening the Btrfs on " + plan.what);
+      for (const auto& w : (*tree)->warnings()) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
+      const auto& sb = (*tree)->volume().super();
+      ctx.tree = *tree;
+      uint64_t blocks = sb.total_bytes / sb.sectorsize, used = sb.bytes_used / sb.sectorsize;
+      ctx.statfs = {sb.sectorsize, blocks, blocks > used ? blocks - used : 0, 0, 0, 255};
+    }
     Session session;
     VDKIT_RETURN_IF_ERROR(session.Mount(tree_fuse_ops(), &ctx, mp, fsname, false, cfg.debug));
     VDKIT_RETURN_IF_ERROR(write_state(state));

@@ -19,6 +19,7 @@ struct MountConfig {
   int partition = 0;         // --partition N; 0 chooses
   bool raw = false;          // --raw: disk and partition files
   bool kernel = false;       // --kernel: raw view + loop device + the kernel's driver
+  std::string subvol;        // --subvol NAME|ID: the Btrfs subvolume shown (default: the default subvolume)
   bool foreground = false;   // -f
   bool debug = false;        // --debug: libfuse request tracing (implies -f)
   std::string log_path;      // --log FILE: the daemon's messages (default: discarded)

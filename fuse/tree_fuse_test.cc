@@ -126,6 +126,7 @@ class TreeFuseTest : public ::testing::Test {
     const char* argv[] = {"tree_fuse_test", "-o", "ro,fsname=vdkit-test"};
     struct fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
     se_ = fuse_session_new(&args, &tree_fuse_ops(), sizeof(fuse_lowlevel_ops), &ctx_);
+    fuse_opt_free_args(&args);  // libfuse copies the arguments it keeps
     ASSERT_NE(se_, nullptr);
     ASSERT_EQ(fuse_session_mount(se_, dir_.c_str()), 0);
     loop_ = std::thread([this] { fuse_session_loop(se_); });
