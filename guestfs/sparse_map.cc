@@ -26,7 +26,7 @@ constexpr std::string_view kHibernationSigs[] = {"S1SUSPEND", "S2SUSPEND", "ULSU
 class SwapFreeSpace final : public FreeSpaceMap {
  public:
   SwapFreeSpace(uint64_t header, uint64_t size) : header_(header), size_(size) {}
-  Status unused_ranges(std::vector<std::pair<uint64_t, uint64_t>>& out) override {
+  Status unused_ranges(ByteRanges& out) override {
     out.clear();
     if (size_ > header_) out.emplace_back(header_, size_ - header_);
     return Status::Ok();
@@ -122,7 +122,7 @@ Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<
 
 Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   const uint64_t size = disk->size();
-  UnusedRanges table;
+  ByteRanges table;
   VDKIT_ASSIGN_OR_RETURN(std::vector<Partition> parts, read_partition_table(*disk, &table));
   std::vector<Volume> volumes;
   if (parts.empty()) volumes.push_back({0, 0, size});
@@ -135,7 +135,7 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   for (size_t i = 1; i < volumes.size(); ++i)
     if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) overlap = true;
 
-  UnusedRanges all;
+  ByteRanges all;
   for (const Volume& v : volumes) {
     VolumeSparseReport r;
     r.partition = v.partition;
@@ -155,7 +155,7 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
         v.partition ? std::shared_ptr<BlockDevice>(make_partition_view(disk, v.offset, v.length)) : disk;
     auto vm = open_volume_free_space(r.type, view);
     if (!vm.ok()) return vm.status().Context("mapping the unused blocks of " + what);
-    UnusedRanges ranges;
+    ByteRanges ranges;
     if (vm->map) {
       Status st = vm->map->unused_ranges(ranges);
       if (st.code() == EIO) return st.Context("mapping the unused blocks of " + what);
@@ -176,7 +176,7 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   if (!parts.empty() && !overlap) {
     // Outside every volume: unused, but for the table's own sectors and the boot-loader gap before the first
     // partition (GRUB's core image, syslinux, whatever the MBR code loads from there).
-    UnusedRanges keep = table;
+    ByteRanges keep = table;
     keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
     for (const Volume& v : volumes) keep.emplace_back(v.offset, v.length);
     keep = normalize_ranges(std::move(keep), size);

@@ -9,12 +9,11 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 #include "blockcore/base/status.h"
 #include "guestfs/free_space.h"
 
 namespace vdkit::guestfs {
-
-using UnusedRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 
 // What one volume (a partition, or the whole disk) contributes to the map.
 struct VolumeSparseReport {
@@ -28,7 +27,7 @@ struct VolumeSparseReport {
 };
 
 struct SparseMap {
-  UnusedRanges unused;  // byte ranges of the whole disk, sorted, not touching
+  ByteRanges unused;  // byte ranges of the whole disk, sorted, not touching
   std::vector<VolumeSparseReport> volumes;
   uint64_t outside_partitions_bytes = 0;  // unused bytes outside every partition (part of `unused`)
   uint64_t unused_bytes() const;

@@ -66,7 +66,7 @@ TEST_F(SparseMapTest, MbrWithLogicalPartitionsSwapHibernationDirtyJournalAndUnkn
      "sfdisk -q " +
      img_);
   auto disk = open();
-  std::vector<std::pair<uint64_t, uint64_t>> table;
+  ByteRanges table;
   auto parts = read_partition_table(*disk, &table);
   ASSERT_TRUE(parts.ok());
   auto part = [&](int n) {
