@@ -2,7 +2,6 @@
 #include "guestfs/sparse_map.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "blockcore/base/units.h"
 #include "blockcore/layers/masked.h"
@@ -12,15 +11,6 @@
 
 namespace vdkit::guestfs {
 namespace {
-
-// Swap: the signature ends the header page; the kernel's page sizes run from 4 KiB to 64 KiB.
-constexpr uint64_t kMinSwapPage = 4096, kMaxSwapPage = 65536;
-constexpr size_t kSwapSigLen = 10;
-
-// The signatures a hibernation image puts where swap's was (blkid's "swsuspend"): the kernel's swsusp
-// (S1SUSPEND, S2SUSPEND), uswsusp (ULSUSPEND), TuxOnIce (binary, and LINHIB0001).
-constexpr std::string_view kHibernationSigs[] = {"S1SUSPEND", "S2SUSPEND", "ULSUSPEND", "LINHIB0001",
-                                                 std::string_view("\xed\xc3\x02\xe9\x98\x56\xe5\x0c", 8)};
 
 // Everything after the swap header page: the header (UUID, label, bad-page list) stays.
 class SwapFreeSpace final : public FreeSpaceMap {
@@ -36,29 +26,11 @@ class SwapFreeSpace final : public FreeSpaceMap {
   uint64_t header_, size_;
 };
 
-bool has_at(std::span<const uint8_t> b, size_t at, std::string_view sig) {
-  return at + sig.size() <= b.size() && std::memcmp(b.data() + at, sig.data(), sig.size()) == 0;
-}
-
-struct SwapHeader {
-  uint64_t page = 0;         // where the swap signature ends the header page; 0 when none
-  bool hibernation = false;  // a hibernation signature instead
-};
-
-Result<SwapHeader> read_swap_header(BlockDevice& view) {
-  std::vector<uint8_t> head(std::min<uint64_t>(view.size(), kMaxSwapPage));
+// The bytes the prober looks at, from the volume's start.
+Result<std::vector<uint8_t>> read_head(BlockDevice& view) {
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(view.size(), kProbeBytes)));
   VDKIT_RETURN_IF_ERROR(view.read(0, head));
-  SwapHeader h;
-  for (uint64_t page = kMinSwapPage; page <= kMaxSwapPage; page *= 2) {
-    for (std::string_view s : kHibernationSigs)
-      if (has_at(head, page - kSwapSigLen, s)) h.hibernation = true;
-    if (h.hibernation) return h;
-    if (has_at(head, page - kSwapSigLen, "SWAPSPACE2") || has_at(head, page - kSwapSigLen, "SWAP-SPACE")) {
-      h.page = page;
-      return h;
-    }
-  }
-  return h;
+  return head;
 }
 
 VolumeMap copied_whole(std::string reason) { return VolumeMap{nullptr, std::move(reason)}; }
@@ -81,13 +53,6 @@ Result<VolumeMap> ext_free_space(std::string_view type, std::shared_ptr<BlockDev
   return VolumeMap{std::make_unique<Ext2GuestFs>(v, std::string(type)), ""};
 }
 
-Result<VolumeMap> swap_free_space(std::shared_ptr<BlockDevice> view) {
-  VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-  if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
-  if (!h.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
-  return VolumeMap{std::make_unique<SwapFreeSpace>(h.page, view->size()), ""};
-}
-
 // A partition, or the whole disk.
 struct Volume {
   int partition = 0;
@@ -103,20 +68,24 @@ uint64_t SparseMap::unused_bytes() const {
 }
 
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
-  if (is_ext(type)) {
-    // A swap signature beside the ext superblock (mkswap over an old file system keeps bytes it does not write):
-    // blkid calls that ambiguous, and so does sparsify.
-    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-    if (h.page || h.hibernation) return copied_whole("both an ext superblock and a swap signature: ambiguous");
-    return ext_free_space(type, std::move(view));
+  VDKIT_ASSIGN_OR_RETURN(std::vector<uint8_t> head, read_head(*view));
+  const SwapSignature swap = find_swap_signature(head);
+  if (swap.page) {
+    // A swap (or hibernation) signature beside another's superblock: one of them was made over the other without
+    // wiping it, and which one the guest uses is not known. The prober names swap before Btrfs, NTFS and vfat, so
+    // a stale swap signature inside one of those would otherwise drop the whole file system after its first page.
+    const char* what = swap.hibernation ? "hibernation image signature" : "swap signature";
+    for (const std::string& other : probe_fs_all(head))
+      if (other != kFsSwap) return copied_whole("ambiguous: " + std::string(what) + " and " + other);
+    if (swap.hibernation) return copied_whole("the swap area holds a hibernation image");
   }
-  if (type == kFsSwap) return swap_free_space(std::move(view));
+  if (is_ext(type)) return ext_free_space(type, std::move(view));
+  if (type == kFsSwap) {
+    if (!swap.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
+    return VolumeMap{std::make_unique<SwapFreeSpace>(swap.page, view->size()), ""};
+  }
   // Each new reader adds its branch above: `if (type == kFsXfs) return xfs_free_space(view);`.
-  if (type.empty()) {
-    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-    if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
-    return copied_whole("unknown content");
-  }
+  if (type.empty()) return copied_whole("unknown content");
   return copied_whole("vdkit has no map of unused blocks for " + std::string(type));
 }
 
