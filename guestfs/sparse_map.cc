@@ -53,6 +53,10 @@ Result<VolumeMap> ext_free_space(std::string_view type, std::shared_ptr<BlockDev
   return VolumeMap{std::make_unique<Ext2GuestFs>(v, std::string(type)), ""};
 }
 
+// The reasons for leaving nothing out of a disk.
+constexpr const char* kPartitionsOverlap = "partitions overlap";  // one volume's free space may be another's data
+constexpr const char* kTableAndWholeDiskFs = "partition table and whole-disk file system: ambiguous";
+
 // A partition, or the whole disk.
 struct Volume {
   int partition = 0;
@@ -100,9 +104,27 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   std::sort(volumes.begin(), volumes.end(), [](const Volume& a, const Volume& b) { return a.offset < b.offset; });
 
   SparseMap out;
-  bool overlap = false;
+  // When set, nothing at all is left out, and every volume says why.
+  std::string copy_all;
   for (size_t i = 1; i < volumes.size(); ++i)
-    if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) overlap = true;
+    if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) copy_all = kPartitionsOverlap;
+  if (!parts.empty()) {
+    // A file system or PV on the whole disk as well as a partition table: one was made over the other without wiping
+    // it (mkfs.ext4 and pvcreate leave sector 0 alone; sfdisk --wipe never leaves the superblock), and which the
+    // guest uses is not known. The free space of either may be the other's data.
+    auto whole = probe_fs(*disk, 0, size);
+    if (!whole.ok()) return whole.status().Context("probing the whole disk");
+    if (!whole->type.empty()) {
+      copy_all = kTableAndWholeDiskFs;
+      out.volumes.push_back({0, 0, size, whole->type, false, copy_all, 0});
+    }
+  }
+  // Kept whatever a volume's own map says: the table's sectors (MBR, EBRs, GPT areas) and the boot-loader gap before
+  // the first partition (GRUB's core image, whatever the MBR code loads from there). A volume may cover them (a
+  // logical partition over the next EBR, an entry starting at sector 0) and call them its free space.
+  ByteRanges keep = table;
+  if (!parts.empty()) keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
+  keep = normalize_ranges(std::move(keep), size);
 
   ByteRanges all;
   for (const Volume& v : volumes) {
@@ -114,9 +136,8 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
     auto probed = probe_fs(*disk, v.offset, v.length);
     if (!probed.ok()) return probed.status().Context("probing " + what);
     r.type = probed->type;
-    if (overlap) {
-      // One volume's free space may be another's data: nothing is left out.
-      r.reason = "partitions overlap";
+    if (!copy_all.empty()) {
+      r.reason = copy_all;
       out.volumes.push_back(std::move(r));
       continue;
     }
@@ -134,32 +155,23 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
       r.reason = vm->copied_whole_reason;
     } else {
       r.mapped = true;
-      for (auto& [o, l] : normalize_ranges(std::move(ranges), v.length)) {
-        all.emplace_back(v.offset + o, l);
+      ByteRanges on_disk;
+      for (auto [o, l] : normalize_ranges(std::move(ranges), v.length)) on_disk.emplace_back(v.offset + o, l);
+      for (auto [o, l] : subtract_ranges(std::move(on_disk), keep, size)) {
+        all.emplace_back(o, l);
         r.unused_bytes += l;
       }
     }
     out.volumes.push_back(std::move(r));
   }
 
-  if (!parts.empty() && !overlap) {
-    // Outside every volume: unused, but for the table's own sectors and the boot-loader gap before the first
-    // partition (GRUB's core image, syslinux, whatever the MBR code loads from there).
-    ByteRanges keep = table;
-    keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
-    for (const Volume& v : volumes) keep.emplace_back(v.offset, v.length);
-    keep = normalize_ranges(std::move(keep), size);
-    uint64_t pos = 0;
-    for (auto [o, l] : keep) {
-      if (o > pos) {
-        all.emplace_back(pos, o - pos);
-        out.outside_partitions_bytes += o - pos;
-      }
-      pos = o + l;
-    }
-    if (pos < size) {
-      all.emplace_back(pos, size - pos);
-      out.outside_partitions_bytes += size - pos;
+  if (!parts.empty() && copy_all.empty()) {
+    // Outside every volume: unused, but for what `keep` holds.
+    ByteRanges used = keep;
+    for (const Volume& v : volumes) used.emplace_back(v.offset, v.length);
+    for (auto [o, l] : subtract_ranges({{0, size}}, std::move(used), size)) {
+      all.emplace_back(o, l);
+      out.outside_partitions_bytes += l;
     }
   }
   out.unused = normalize_ranges(std::move(all), size);

@@ -47,9 +47,11 @@ struct VolumeMap {
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view);
 
 // Builds the map of the whole disk: per partition (or for the whole disk when it has no table) the volume's map;
-// the space outside every partition is unused except the partition table's own sectors (MBR, EBR chain, GPT headers
-// and entries) and the boot-loader gap before the first partition. Overlapping partitions make the whole disk be
-// copied (no unused range).
+// the space outside every partition is unused. The partition table's own sectors (MBR, EBR chain, GPT headers and
+// entries) and the boot-loader gap before the first partition are never unused, even where a volume covering them
+// calls them free. Nothing at all is left out (each volume's reason says why) when partitions overlap, or when a
+// partition table and a whole-disk file system or PV are both present (volumes then starts with a partition-0
+// entry naming the whole-disk type).
 Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk);
 
 // sparsify's device: `disk` with every unused range of its map reading as zeros and reported as a hole (never read

@@ -235,5 +235,62 @@ TEST_F(SparseMapTest, AStaleSwapSignatureInsideAnotherFileSystemIsAmbiguous) {
   EXPECT_TRUE(m->unused.empty());
 }
 
+TEST_F(SparseMapTest, ATableSectorInsideAVolumeIsKept) {
+  // Logical partition 5 covers the EBR that links partition 6 (each entry alone is valid; sfdisk would not write
+  // the pair). Partition 5's ext4 calls that sector free; the EBR must still be copied.
+  constexpr uint32_t kExt = 2048, kP5 = 4096, kP5Sectors = 16384, kEbr2 = 12288, kP6 = 20480, kP6Sectors = 8192;
+  sh("truncate -s 32M " + img_ + " && truncate -s 8M " + dir_ + "/p5 && mkfs.ext4 -q -F " + dir_ +
+     "/p5 && dd if=" + dir_ + "/p5 of=" + img_ + " bs=512 seek=" + std::to_string(kP5) + " conv=notrunc status=none");
+  poke(img_, 0, table_sector({{0x05, kExt, 65536 - kExt}}));
+  poke(img_, uint64_t{kExt} * 512, table_sector({{0x83, kP5 - kExt, kP5Sectors}, {0x05, kEbr2 - kExt, 1}}));
+  poke(img_, uint64_t{kEbr2} * 512, table_sector({{0x83, kP6 - kEbr2, kP6Sectors}}));
+  auto disk = open();
+  ByteRanges table;
+  auto parts = read_partition_table(*disk, &table);
+  ASSERT_TRUE(parts.ok()) << parts.status().message();
+  ASSERT_EQ(parts->size(), 3u);  // the extended container, 5 and 6
+  const uint64_t ebr2 = uint64_t{kEbr2} * 512;
+  ASSERT_GT(overlap_bytes(normalize_ranges(table, disk->size()), ebr2, 512), 0u);
+  // The precondition that makes this test mean something: ext4's own map calls the EBR's sector unused.
+  auto own = open_volume_free_space("ext4", make_partition_view(disk, uint64_t{kP5} * 512, uint64_t{kP5Sectors} * 512));
+  ASSERT_TRUE(own.ok() && own->map);
+  ByteRanges free5;
+  ASSERT_TRUE(own->map->unused_ranges(free5).ok());
+  ASSERT_EQ(overlap_bytes(free5, ebr2 - uint64_t{kP5} * 512, 512), 512u);
+
+  auto m = build_sparse_map(disk);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const auto* v5 = volume(*m, 5);
+  ASSERT_TRUE(v5 && v5->mapped) << sparse_summary(*m);
+  for (auto [o, l] : table) EXPECT_EQ(overlap_bytes(m->unused, o, l), 0u) << "table sector at " << o;
+  // The report counts what is left out, the EBR's sector not included.
+  EXPECT_EQ(v5->unused_bytes, ext_free_bytes(dir_ + "/p5") - 512);
+  EXPECT_EQ(m->unused_bytes(), v5->unused_bytes + m->outside_partitions_bytes);
+}
+
+TEST_F(SparseMapTest, APartitionTableOverAWholeDiskFileSystemIsAmbiguous) {
+  // mkfs.ext4 on the whole disk, then a table written without wiping (sfdisk --wipe never): the ext4 superblock at
+  // byte 1024 survives beside the MBR. Mapping by the table alone would drop the file system's blocks outside the
+  // partition.
+  sh("truncate -s 16M " + img_ + " && mkdir " + dir_ + "/t && head -c 6M /dev/urandom > " + dir_ +
+     "/t/data && mkfs.ext4 -q -F -d " + dir_ + "/t " + img_ +
+     " && printf 'label: dos\n,4M,83\n' | sfdisk -q --wipe never " + img_);
+  auto disk = open();
+  auto parts = read_partition_table(*disk);
+  ASSERT_TRUE(parts.ok()) << parts.status().message();
+  ASSERT_EQ(parts->size(), 1u);
+  auto m = build_sparse_map(disk);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(m->unused.empty()) << sparse_summary(*m);
+  EXPECT_EQ(m->outside_partitions_bytes, 0u);
+  ASSERT_EQ(m->volumes.size(), 2u);
+  EXPECT_EQ(m->volumes[0].partition, 0);
+  EXPECT_EQ(m->volumes[0].type, "ext4");
+  for (const auto& v : m->volumes) {
+    EXPECT_FALSE(v.mapped);
+    EXPECT_EQ(v.reason, "partition table and whole-disk file system: ambiguous");
+  }
+}
+
 }  // namespace
 }  // namespace vdkit::guestfs
