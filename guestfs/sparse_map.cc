@@ -109,9 +109,9 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   for (size_t i = 1; i < volumes.size(); ++i)
     if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) copy_all = kPartitionsOverlap;
   if (!parts.empty()) {
-    // A file system or PV on the whole disk as well as a partition table: one was made over the other without wiping
-    // it (mkfs.ext4 and pvcreate leave sector 0 alone; sfdisk --wipe never leaves the superblock), and which the
-    // guest uses is not known. The free space of either may be the other's data.
+    // A file system or PV on the whole disk as well as a partition table: one was made over the other without
+    // wiping it (ext never writes its first 1 KiB, so an old MBR can outlive mkfs there; sfdisk --wipe never leaves
+    // the superblock), and which one the guest uses is not known. Either's free space may be the other's data.
     auto whole = probe_fs(*disk, 0, size);
     if (!whole.ok()) return whole.status().Context("probing the whole disk");
     if (!whole->type.empty()) {
