@@ -1,10 +1,7 @@
 // FreeSpaceMap: the byte ranges of a volume's device that the file system (or volume layer) on it does not use.
 #pragma once
 
-#include <cstdint>
-#include <utility>
-#include <vector>
-
+#include "blockcore/base/byte_ranges.h"
 #include "blockcore/base/status.h"
 
 namespace vdkit::guestfs {
@@ -18,7 +15,7 @@ class FreeSpaceMap {
   // device (a partition view: offset 0 is the partition's first byte), sorted, neither overlapping nor touching.
   // Only what the on-disk metadata says is free: a range the reader cannot vouch for (blocks past the end of the
   // file system, a boot block outside its allocation maps) is left out. Data in these ranges may be anything.
-  virtual Status unused_ranges(std::vector<std::pair<uint64_t, uint64_t>>& out) = 0;
+  virtual Status unused_ranges(ByteRanges& out) = 0;
 };
 
 }  // namespace vdkit::guestfs

@@ -39,7 +39,10 @@ constexpr size_t kBtrfsSuper = 0x10000;
 constexpr size_t kBtrfsFsid = kBtrfsSuper + 0x20, kBtrfsMagic = kBtrfsSuper + 0x40;
 constexpr size_t kBtrfsLabel = kBtrfsSuper + 0x12b, kBtrfsLabelLen = 256;
 
-// Swap: the signature ends the first page; UUID and label sit in the header after the 1 KiB boot block.
+// Swap: the signature ends the first page, whose size is the kernel's (4 to 64 KiB); UUID and label sit in the header
+// after the 1 KiB boot block.
+constexpr uint64_t kMinSwapPage = 4096, kMaxSwapPage = 65536;
+constexpr size_t kSwapSigLen = 10;
 constexpr size_t kSwapUuid = 1024 + 12, kSwapLabel = 1024 + 28, kSwapLabelLen = 16;
 
 // LUKS: a big-endian header at byte 0; the UUID is text; LUKS2 adds a label.
@@ -146,20 +149,20 @@ bool probe_lvm2(std::span<const uint8_t> b, FsProbe& out) {
   return false;
 }
 
+// The signatures a hibernation image puts where swap's was, as blkid's "swsuspend" knows them: the kernel's swsusp
+// (S1SUSPEND, S2SUSPEND), uswsusp (ULSUSPEND) and TuxOnIce (LINHIB0001); TuxOnIce's binary header starts the area.
+constexpr std::string_view kHibernationSigs[] = {"S1SUSPEND", "S2SUSPEND", "ULSUSPEND", "LINHIB0001"};
+constexpr std::string_view kTuxOnIceMagic("\xed\xc3\x02\xe9\x98\x56\xe5\x0c", 8);
+
 bool probe_swap(std::span<const uint8_t> b, FsProbe& out) {
-  for (size_t page : {4096u, 8192u, 16384u, 32768u, 65536u}) {
-    if (has(b, page - 10, "SWAPSPACE2")) {
-      out.type = kFsSwap;
-      out.uuid = uuid_string(&b[kSwapUuid]);
-      out.label = text_field(&b[kSwapLabel], kSwapLabelLen);
-      return true;
-    }
-    if (has(b, page - 10, "SWAP-SPACE")) {  // version 0: no UUID or label
-      out.type = kFsSwap;
-      return true;
-    }
+  SwapSignature s = find_swap_signature(b);
+  if (!s.page || s.hibernation) return false;
+  out.type = kFsSwap;
+  if (!s.version0) {
+    out.uuid = uuid_string(&b[kSwapUuid]);
+    out.label = text_field(&b[kSwapLabel], kSwapLabelLen);
   }
-  return false;
+  return true;
 }
 
 bool probe_btrfs(std::span<const uint8_t> b, FsProbe& out) {
@@ -198,7 +201,42 @@ bool probe_vfat(std::span<const uint8_t> b, FsProbe& out) {
   return true;
 }
 
+// The most specific signatures first (ext's magic with its feature checks); vfat last, its signature being the
+// weakest (a boot sector any of the others may also start with).
+constexpr bool (*kProbers[])(std::span<const uint8_t>, FsProbe&) = {probe_ext,  probe_xfs,   probe_luks, probe_lvm2,
+                                                                    probe_swap, probe_btrfs, probe_ntfs, probe_vfat};
+
 }  // namespace
+
+SwapSignature find_swap_signature(std::span<const uint8_t> head) {
+  SwapSignature s;
+  if (has(head, 0, kTuxOnIceMagic)) {
+    s.page = kMinSwapPage;
+    s.hibernation = true;
+    return s;
+  }
+  for (uint64_t page = kMinSwapPage; page <= kMaxSwapPage; page *= 2) {
+    const size_t at = page - kSwapSigLen;
+    s.page = page;
+    for (std::string_view sig : kHibernationSigs)
+      if (has(head, at, sig)) s.hibernation = true;
+    if (s.hibernation || has(head, at, "SWAPSPACE2")) return s;
+    if (has(head, at, "SWAP-SPACE")) {
+      s.version0 = true;
+      return s;
+    }
+  }
+  return SwapSignature();
+}
+
+std::vector<std::string> probe_fs_all(std::span<const uint8_t> head) {
+  std::vector<std::string> types;
+  for (auto probe : kProbers) {
+    FsProbe p;
+    if (probe(head, p)) types.push_back(std::move(p.type));
+  }
+  return types;
+}
 
 bool is_ext(std::string_view type) {
   return type == kFsExt2 || type == kFsExt3 || type == kFsExt4 || type == kFsExt4Dev;
@@ -206,9 +244,7 @@ bool is_ext(std::string_view type) {
 
 FsProbe probe_fs_bytes(std::span<const uint8_t> head) {
   FsProbe out;
-  // The most specific signatures first (ext's magic with its feature checks); vfat last, its signature being the
-  // weakest (a boot sector any of the others may also start with).
-  for (auto probe : {probe_ext, probe_xfs, probe_luks, probe_lvm2, probe_swap, probe_btrfs, probe_ntfs, probe_vfat}) {
+  for (auto probe : kProbers) {
     if (probe(head, out)) return out;
     out = FsProbe();
   }

@@ -2,7 +2,6 @@
 #include "guestfs/sparse_map.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "blockcore/base/units.h"
 #include "blockcore/layers/masked.h"
@@ -13,20 +12,11 @@
 namespace vdkit::guestfs {
 namespace {
 
-// Swap: the signature ends the header page; the kernel's page sizes run from 4 KiB to 64 KiB.
-constexpr uint64_t kMinSwapPage = 4096, kMaxSwapPage = 65536;
-constexpr size_t kSwapSigLen = 10;
-
-// The signatures a hibernation image puts where swap's was (blkid's "swsuspend"): the kernel's swsusp
-// (S1SUSPEND, S2SUSPEND), uswsusp (ULSUSPEND), TuxOnIce (binary, and LINHIB0001).
-constexpr std::string_view kHibernationSigs[] = {"S1SUSPEND", "S2SUSPEND", "ULSUSPEND", "LINHIB0001",
-                                                 std::string_view("\xed\xc3\x02\xe9\x98\x56\xe5\x0c", 8)};
-
 // Everything after the swap header page: the header (UUID, label, bad-page list) stays.
 class SwapFreeSpace final : public FreeSpaceMap {
  public:
   SwapFreeSpace(uint64_t header, uint64_t size) : header_(header), size_(size) {}
-  Status unused_ranges(std::vector<std::pair<uint64_t, uint64_t>>& out) override {
+  Status unused_ranges(ByteRanges& out) override {
     out.clear();
     if (size_ > header_) out.emplace_back(header_, size_ - header_);
     return Status::Ok();
@@ -36,29 +26,11 @@ class SwapFreeSpace final : public FreeSpaceMap {
   uint64_t header_, size_;
 };
 
-bool has_at(std::span<const uint8_t> b, size_t at, std::string_view sig) {
-  return at + sig.size() <= b.size() && std::memcmp(b.data() + at, sig.data(), sig.size()) == 0;
-}
-
-struct SwapHeader {
-  uint64_t page = 0;         // where the swap signature ends the header page; 0 when none
-  bool hibernation = false;  // a hibernation signature instead
-};
-
-Result<SwapHeader> read_swap_header(BlockDevice& view) {
-  std::vector<uint8_t> head(std::min<uint64_t>(view.size(), kMaxSwapPage));
+// The bytes the prober looks at, from the volume's start.
+Result<std::vector<uint8_t>> read_head(BlockDevice& view) {
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(view.size(), kProbeBytes)));
   VDKIT_RETURN_IF_ERROR(view.read(0, head));
-  SwapHeader h;
-  for (uint64_t page = kMinSwapPage; page <= kMaxSwapPage; page *= 2) {
-    for (std::string_view s : kHibernationSigs)
-      if (has_at(head, page - kSwapSigLen, s)) h.hibernation = true;
-    if (h.hibernation) return h;
-    if (has_at(head, page - kSwapSigLen, "SWAPSPACE2") || has_at(head, page - kSwapSigLen, "SWAP-SPACE")) {
-      h.page = page;
-      return h;
-    }
-  }
-  return h;
+  return head;
 }
 
 VolumeMap copied_whole(std::string reason) { return VolumeMap{nullptr, std::move(reason)}; }
@@ -81,12 +53,9 @@ Result<VolumeMap> ext_free_space(std::string_view type, std::shared_ptr<BlockDev
   return VolumeMap{std::make_unique<Ext2GuestFs>(v, std::string(type)), ""};
 }
 
-Result<VolumeMap> swap_free_space(std::shared_ptr<BlockDevice> view) {
-  VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-  if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
-  if (!h.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
-  return VolumeMap{std::make_unique<SwapFreeSpace>(h.page, view->size()), ""};
-}
+// The reasons for leaving nothing out of a disk.
+constexpr const char* kPartitionsOverlap = "partitions overlap";  // one volume's free space may be another's data
+constexpr const char* kTableAndWholeDiskFs = "partition table and whole-disk file system: ambiguous";
 
 // A partition, or the whole disk.
 struct Volume {
@@ -103,26 +72,30 @@ uint64_t SparseMap::unused_bytes() const {
 }
 
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
-  if (is_ext(type)) {
-    // A swap signature beside the ext superblock (mkswap over an old file system keeps bytes it does not write):
-    // blkid calls that ambiguous, and so does sparsify.
-    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-    if (h.page || h.hibernation) return copied_whole("both an ext superblock and a swap signature: ambiguous");
-    return ext_free_space(type, std::move(view));
+  VDKIT_ASSIGN_OR_RETURN(std::vector<uint8_t> head, read_head(*view));
+  const SwapSignature swap = find_swap_signature(head);
+  if (swap.page) {
+    // A swap (or hibernation) signature beside another's superblock: one of them was made over the other without
+    // wiping it, and which one the guest uses is not known. The prober names swap before Btrfs, NTFS and vfat, so
+    // a stale swap signature inside one of those would otherwise drop the whole file system after its first page.
+    const char* what = swap.hibernation ? "hibernation image signature" : "swap signature";
+    for (const std::string& other : probe_fs_all(head))
+      if (other != kFsSwap) return copied_whole("ambiguous: " + std::string(what) + " and " + other);
+    if (swap.hibernation) return copied_whole("the swap area holds a hibernation image");
   }
-  if (type == kFsSwap) return swap_free_space(std::move(view));
+  if (is_ext(type)) return ext_free_space(type, std::move(view));
+  if (type == kFsSwap) {
+    if (!swap.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
+    return VolumeMap{std::make_unique<SwapFreeSpace>(swap.page, view->size()), ""};
+  }
   // Each new reader adds its branch above: `if (type == kFsXfs) return xfs_free_space(view);`.
-  if (type.empty()) {
-    VDKIT_ASSIGN_OR_RETURN(SwapHeader h, read_swap_header(*view));
-    if (h.hibernation) return copied_whole("the swap area holds a hibernation image");
-    return copied_whole("unknown content");
-  }
+  if (type.empty()) return copied_whole("unknown content");
   return copied_whole("vdkit has no map of unused blocks for " + std::string(type));
 }
 
 Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   const uint64_t size = disk->size();
-  UnusedRanges table;
+  ByteRanges table;
   VDKIT_ASSIGN_OR_RETURN(std::vector<Partition> parts, read_partition_table(*disk, &table));
   std::vector<Volume> volumes;
   if (parts.empty()) volumes.push_back({0, 0, size});
@@ -131,11 +104,29 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   std::sort(volumes.begin(), volumes.end(), [](const Volume& a, const Volume& b) { return a.offset < b.offset; });
 
   SparseMap out;
-  bool overlap = false;
+  // When set, nothing at all is left out, and every volume says why.
+  std::string copy_all;
   for (size_t i = 1; i < volumes.size(); ++i)
-    if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) overlap = true;
+    if (volumes[i].offset < volumes[i - 1].offset + volumes[i - 1].length) copy_all = kPartitionsOverlap;
+  if (!parts.empty()) {
+    // A file system or PV on the whole disk as well as a partition table: one was made over the other without
+    // wiping it (ext never writes its first 1 KiB, so an old MBR can outlive mkfs there; sfdisk --wipe never leaves
+    // the superblock), and which one the guest uses is not known. Either's free space may be the other's data.
+    auto whole = probe_fs(*disk, 0, size);
+    if (!whole.ok()) return whole.status().Context("probing the whole disk");
+    if (!whole->type.empty()) {
+      copy_all = kTableAndWholeDiskFs;
+      out.volumes.push_back({0, 0, size, whole->type, false, copy_all, 0});
+    }
+  }
+  // Kept whatever a volume's own map says: the table's sectors (MBR, EBRs, GPT areas) and the boot-loader gap before
+  // the first partition (GRUB's core image, whatever the MBR code loads from there). A volume may cover them (a
+  // logical partition over the next EBR, an entry starting at sector 0) and call them its free space.
+  ByteRanges keep = table;
+  if (!parts.empty()) keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
+  keep = normalize_ranges(std::move(keep), size);
 
-  UnusedRanges all;
+  ByteRanges all;
   for (const Volume& v : volumes) {
     VolumeSparseReport r;
     r.partition = v.partition;
@@ -145,9 +136,8 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
     auto probed = probe_fs(*disk, v.offset, v.length);
     if (!probed.ok()) return probed.status().Context("probing " + what);
     r.type = probed->type;
-    if (overlap) {
-      // One volume's free space may be another's data: nothing is left out.
-      r.reason = "partitions overlap";
+    if (!copy_all.empty()) {
+      r.reason = copy_all;
       out.volumes.push_back(std::move(r));
       continue;
     }
@@ -155,7 +145,7 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
         v.partition ? std::shared_ptr<BlockDevice>(make_partition_view(disk, v.offset, v.length)) : disk;
     auto vm = open_volume_free_space(r.type, view);
     if (!vm.ok()) return vm.status().Context("mapping the unused blocks of " + what);
-    UnusedRanges ranges;
+    ByteRanges ranges;
     if (vm->map) {
       Status st = vm->map->unused_ranges(ranges);
       if (st.code() == EIO) return st.Context("mapping the unused blocks of " + what);
@@ -165,32 +155,23 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
       r.reason = vm->copied_whole_reason;
     } else {
       r.mapped = true;
-      for (auto& [o, l] : normalize_ranges(std::move(ranges), v.length)) {
-        all.emplace_back(v.offset + o, l);
+      ByteRanges on_disk;
+      for (auto [o, l] : normalize_ranges(std::move(ranges), v.length)) on_disk.emplace_back(v.offset + o, l);
+      for (auto [o, l] : subtract_ranges(std::move(on_disk), keep, size)) {
+        all.emplace_back(o, l);
         r.unused_bytes += l;
       }
     }
     out.volumes.push_back(std::move(r));
   }
 
-  if (!parts.empty() && !overlap) {
-    // Outside every volume: unused, but for the table's own sectors and the boot-loader gap before the first
-    // partition (GRUB's core image, syslinux, whatever the MBR code loads from there).
-    UnusedRanges keep = table;
-    keep.emplace_back(0, volumes.empty() ? size : volumes.front().offset);
-    for (const Volume& v : volumes) keep.emplace_back(v.offset, v.length);
-    keep = normalize_ranges(std::move(keep), size);
-    uint64_t pos = 0;
-    for (auto [o, l] : keep) {
-      if (o > pos) {
-        all.emplace_back(pos, o - pos);
-        out.outside_partitions_bytes += o - pos;
-      }
-      pos = o + l;
-    }
-    if (pos < size) {
-      all.emplace_back(pos, size - pos);
-      out.outside_partitions_bytes += size - pos;
+  if (!parts.empty() && copy_all.empty()) {
+    // Outside every volume: unused, but for what `keep` holds.
+    ByteRanges used = keep;
+    for (const Volume& v : volumes) used.emplace_back(v.offset, v.length);
+    for (auto [o, l] : subtract_ranges({{0, size}}, std::move(used), size)) {
+      all.emplace_back(o, l);
+      out.outside_partitions_bytes += l;
     }
   }
   out.unused = normalize_ranges(std::move(all), size);

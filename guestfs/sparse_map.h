@@ -9,12 +9,11 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 #include "blockcore/base/status.h"
 #include "guestfs/free_space.h"
 
 namespace vdkit::guestfs {
-
-using UnusedRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 
 // What one volume (a partition, or the whole disk) contributes to the map.
 struct VolumeSparseReport {
@@ -28,7 +27,7 @@ struct VolumeSparseReport {
 };
 
 struct SparseMap {
-  UnusedRanges unused;  // byte ranges of the whole disk, sorted, not touching
+  ByteRanges unused;  // byte ranges of the whole disk, sorted, not touching
   std::vector<VolumeSparseReport> volumes;
   uint64_t outside_partitions_bytes = 0;  // unused bytes outside every partition (part of `unused`)
   uint64_t unused_bytes() const;
@@ -48,9 +47,11 @@ struct VolumeMap {
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view);
 
 // Builds the map of the whole disk: per partition (or for the whole disk when it has no table) the volume's map;
-// the space outside every partition is unused except the partition table's own sectors (MBR, EBR chain, GPT headers
-// and entries) and the boot-loader gap before the first partition. Overlapping partitions make the whole disk be
-// copied (no unused range).
+// the space outside every partition is unused. The partition table's own sectors (MBR, EBR chain, GPT headers and
+// entries) and the boot-loader gap before the first partition are never unused, even where a volume covering them
+// calls them free. Nothing at all is left out (each volume's reason says why) when partitions overlap, or when a
+// partition table and a whole-disk file system or PV are both present (volumes then starts with a partition-0
+// entry naming the whole-disk type).
 Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk);
 
 // sparsify's device: `disk` with every unused range of its map reading as zeros and reported as a hole (never read

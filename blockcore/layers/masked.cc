@@ -5,41 +5,6 @@
 #include <cstring>
 
 namespace vdkit {
-
-ByteRanges normalize_ranges(ByteRanges ranges, uint64_t limit) {
-  std::sort(ranges.begin(), ranges.end());
-  ByteRanges out;
-  for (auto [off, len] : ranges) {
-    if (off >= limit || len == 0) continue;
-    uint64_t end = len > limit - off ? limit : off + len;
-    if (!out.empty() && off <= out.back().first + out.back().second) {
-      uint64_t& l = out.back().second;
-      l = std::max(l, end - out.back().first);
-    } else {
-      out.emplace_back(off, end - off);
-    }
-  }
-  return out;
-}
-
-namespace {
-
-// The first normalized range that ends after `offset`.
-ByteRanges::const_iterator first_ending_after(const ByteRanges& r, uint64_t offset) {
-  return std::upper_bound(r.begin(), r.end(), offset,
-                          [](uint64_t o, const std::pair<uint64_t, uint64_t>& x) { return o < x.first + x.second; });
-}
-
-}  // namespace
-
-uint64_t overlap_bytes(const ByteRanges& ranges, uint64_t offset, uint64_t length) {
-  const uint64_t end = offset + length;
-  uint64_t n = 0;
-  for (auto it = first_ending_after(ranges, offset); it != ranges.end() && it->first < end; ++it)
-    n += std::min(end, it->first + it->second) - std::max(offset, it->first);
-  return n;
-}
-
 namespace {
 
 class MaskedDevice final : public BlockDevice {

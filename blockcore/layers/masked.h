@@ -3,21 +3,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <utility>
-#include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 
 namespace vdkit {
-
-// {offset, length} byte ranges.
-using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;
-
-// Sorts `ranges`, merges those that overlap or touch, clips them to [0, limit) and drops empty ones.
-ByteRanges normalize_ranges(ByteRanges ranges, uint64_t limit);
-
-// The bytes [offset, offset+length) has in common with normalized `ranges`.
-uint64_t overlap_bytes(const ByteRanges& ranges, uint64_t offset, uint64_t length);
 
 // A view of base where every byte of `masked` reads as zero and is reported as a hole, without being read from
 // base: sparsify's way of dropping what the guest does not use (the ranges come from the guest's own metadata,

@@ -10,15 +10,6 @@
 namespace vdkit {
 namespace {
 
-TEST(NormalizeRanges, SortsMergesClips) {
-  ByteRanges r = normalize_ranges({{50, 10}, {0, 5}, {5, 5}, {55, 20}, {90, 0}, {95, 100}, {200, 5}}, 100);
-  ByteRanges want = {{0, 10}, {50, 25}, {95, 5}};
-  EXPECT_EQ(r, want);
-  EXPECT_EQ(overlap_bytes(r, 0, 100), 40u);
-  EXPECT_EQ(overlap_bytes(r, 8, 45), 5u);
-  EXPECT_EQ(overlap_bytes(r, 10, 40), 0u);
-}
-
 struct Model {
   std::shared_ptr<MemoryDevice> dev;
   std::vector<uint8_t> bytes;

@@ -156,8 +156,6 @@ Status read_gpt_at(BlockDevice& dev, uint64_t ss, uint64_t lba, const std::strin
   return Status::Ok();
 }
 
-using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;
-
 Result<std::vector<Partition>> read_gpt(BlockDevice& dev, uint64_t ss, ByteRanges* meta) {
   GptHeader h{};
   std::vector<uint8_t> entries;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 
 namespace vdkit {
 
@@ -28,10 +29,10 @@ Result<std::vector<Partition>> read_partition_table(BlockDevice& dev);
 
 // The same, also filling `table_ranges` (cleared first) with the {offset, length} byte ranges the table itself
 // occupies: the MBR sector, every EBR sector of the logical chain, the GPT headers with their entry arrays (the
-// backup as the whole tail after the last usable LBA). Sorted by offset; may touch. For sparsify, which must keep
-// them while it drops the space outside every partition.
-Result<std::vector<Partition>> read_partition_table(BlockDevice& dev,
-                                                    std::vector<std::pair<uint64_t, uint64_t>>* table_ranges);
+// backup as the whole tail after the last usable LBA). In the order they are read, which is not sorted by offset:
+// an EBR may point back before the one that links to it. May touch; normalize_ranges sorts them. For sparsify,
+// which must keep them while it drops the space outside every partition.
+Result<std::vector<Partition>> read_partition_table(BlockDevice& dev, ByteRanges* table_ranges);
 
 // MBR type of an extended partition (0x05, 0x0f, 0x85): a container of logical partitions, holding no file system.
 bool is_extended_container(const Partition& p);

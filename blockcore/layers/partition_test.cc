@@ -188,7 +188,7 @@ TEST_F(PartitionTest, TableRangesAreTheMbrTheEbrChainAndTheGptAreas) {
   sfdisk("label: dos\\n,8M,83\\n,,5\\n,4M,83\\n,4M,82\\n,,83\\n");
   auto dev = open_image(img_, OpenOptions{});
   ASSERT_TRUE(dev.ok());
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  ByteRanges ranges;
   auto t = read_partition_table(**dev, &ranges);
   ASSERT_TRUE(t.ok()) << t.status().message();
   ASSERT_EQ(ranges.size(), 4u);  // the MBR and one EBR per logical partition

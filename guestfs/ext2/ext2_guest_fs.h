@@ -28,7 +28,7 @@ class Ext2GuestFs final : public GuestFs, public FreeSpaceMap {
   std::string describe() const override { return what_; }
   FreeSpaceMap* free_space() override { return this; }
   // The block bitmap's free blocks (Ext2Volume::UnusedRanges).
-  Status unused_ranges(std::vector<std::pair<uint64_t, uint64_t>>& out) override {
+  Status unused_ranges(ByteRanges& out) override {
     return vol_->UnusedRanges(out).status();
   }
 

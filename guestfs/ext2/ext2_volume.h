@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 #include "blockcore/base/status.h"
 #include "blockcore/layers/undo_device.h"
 #include "guestfs/ext2/errors.h"
@@ -159,7 +160,7 @@ class Ext2Volume {
   // writable one answers from its bitmap in memory, changes not yet flushed included. Blocks before
   // s_first_data_block (the 1 KiB boot block of a 1 KiB-block file system) and past the last block are not in the
   // bitmap and never reported. Locks the mutex itself.
-  Result<uint64_t> UnusedRanges(std::vector<std::pair<uint64_t, uint64_t>>& out);
+  Result<uint64_t> UnusedRanges(ByteRanges& out);
 
   // Open-file bookkeeping, so an unlinked file keeps its data while open
   // (caller holds mutex()). The last Release of an inode with no links frees it.

@@ -3,7 +3,7 @@
 
 namespace vdkit {
 
-Result<uint64_t> Ext2Volume::UnusedRanges(std::vector<std::pair<uint64_t, uint64_t>>& out) {
+Result<uint64_t> Ext2Volume::UnusedRanges(ByteRanges& out) {
   std::lock_guard<std::mutex> g(mu_);
   out.clear();
   if (!fs_->block_map) {

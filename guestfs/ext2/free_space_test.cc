@@ -13,18 +13,16 @@
 namespace vdkit::guestfs {
 namespace {
 
-using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
-
 const std::string kPath = "PATH=$PATH:/sbin:/usr/sbin ";
 
 struct Dumpe2fs {
   uint64_t block_size = 0;
   uint64_t free_blocks = 0;  // the superblock's count
-  Ranges free;               // every group's "Free blocks:" runs, merged, in bytes
+  ByteRanges free;           // every group's "Free blocks:" runs, merged, in bytes
 };
 
 // "12-15, 20" -> {12,15},{20,20}
-void parse_runs(const std::string& list, uint64_t bs, Ranges& out) {
+void parse_runs(const std::string& list, uint64_t bs, ByteRanges& out) {
   std::istringstream in(list);
   for (std::string item; std::getline(in, item, ',');) {
     item.erase(0, item.find_first_not_of(' '));
@@ -96,7 +94,7 @@ TEST_P(Ext2FreeSpaceTest, MatchesDumpe2fs) {
   ASSERT_GT(want.free.size(), 1u) << "the image should have several free runs";
   auto vol = Ext2Volume::Open(load(), false);
   ASSERT_TRUE(vol.ok()) << vol.status().message();
-  Ranges got;
+  ByteRanges got;
   auto count = (*vol)->UnusedRanges(got);
   ASSERT_TRUE(count.ok()) << count.status().message();
   EXPECT_EQ(*count, want.free_blocks);
@@ -109,7 +107,7 @@ TEST_P(Ext2FreeSpaceTest, MatchesDumpe2fs) {
 // A writable volume answers from its bitmap in memory: after a write (flushed by Close) dumpe2fs agrees again.
 TEST_P(Ext2FreeSpaceTest, FollowsWritesAndIsWhatTheGuestFsOffers) {
   auto dev = load();
-  Ranges before, after;
+  ByteRanges before, after;
   {
     auto vol = Ext2Volume::Open(dev, true);
     ASSERT_TRUE(vol.ok()) << vol.status().message();

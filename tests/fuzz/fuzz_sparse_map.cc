@@ -1,9 +1,10 @@
 // Fuzzes build_sparse_map: partition tables (with their EBR chains and GPT areas), the prober, ext2/3/4 superblocks
 // and bitmaps through libext2fs, swap headers. The map must stay inside the disk, sorted and apart, and reads of the
-// masked device must work wherever the map points.
+// masked device must work wherever the map points; no sector of the partition table is ever in the map.
 #include <cstdlib>
 
 #include "blockcore/layers/masked.h"
+#include "blockcore/layers/partition.h"
 #include "guestfs/sparse_map.h"
 #include "tests/fuzz/fuzz_common.h"
 
@@ -22,6 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (len == 0 || off < end || off + len > disk->size()) std::abort();
     end = off + len + 1;  // apart: touching ranges would have been merged
   }
+  // The partition table's own sectors are never left out, whatever a volume's map says.
+  vdkit::ByteRanges table;
+  if (vdkit::read_partition_table(*disk, &table).ok())
+    for (auto [off, len] : table)
+      if (vdkit::overlap_bytes(map.unused, off, len)) std::abort();
   for (const auto& v : map.volumes)
     if (v.offset + v.length > disk->size() || v.unused_bytes > v.length) std::abort();
   (void)vdkit::guestfs::sparse_summary(map);
