@@ -1,5 +1,5 @@
 // list_initramfs on archives made by cpio and the real compressors, stacked behind early-microcode cpio; corrupt input.
-#include "fixups/initramfs.h"
+#include "fixups/initramfs/reader.h"
 
 #include <gtest/gtest.h>
 
