@@ -46,6 +46,15 @@ std::set<std::string> booted_kernels(const Inspection& in) {
   return out;
 }
 
+// The guest's own rebuild for that flavour, once its config names the drivers.
+std::string rebuild_command(InitramfsFlavour f, const KernelInfo& k) {
+  switch (f) {
+    case InitramfsFlavour::kInitramfsTools: return "update-initramfs -u -k " + k.version;
+    case InitramfsFlavour::kNash: return "mkinitrd -f " + k.initrd_path + " " + k.version;
+    default: return "dracut -f " + k.initrd_path + " " + k.version;
+  }
+}
+
 std::string summary_of(const InitramfsImageChange& c, const DriverSegment& s) {
   std::string o = "--- " + c.path + " (" + std::to_string(c.before.size()) + " bytes)\n+++ " + c.path + " (" +
                   std::to_string(c.after.size()) + " bytes: a " + std::to_string(s.segment.size()) +
@@ -127,13 +136,17 @@ InitramfsFixupPlan plan_initramfs(GuestFs& fs, const Inspection& in, const Fixup
     }
     if (!lacking) continue;
     const std::string mdir = "/lib/modules/" + k.version;
-    auto dep_text = fs.read_file(mdir + "/modules.dep", kMaxModulesDepBytes);
-    if (!dep_text.ok()) continue;  // no modules in the guest: the warning with the in-guest command stays
     auto fail = [&](const std::string& why) {
       plan.notes.push_back({"initrd-not-extended",
                             "cannot add " + spaced(drivers) + " to " + k.initrd_path + ": " + why,
                             initrd_fix_command(fs, in.os, k)});
     };
+    auto dep_text = fs.read_file(mdir + "/modules.dep", kMaxModulesDepBytes);
+    if (!dep_text.ok()) {
+      // No modules in the guest: the warning with the in-guest command says it all. Anything else is named.
+      if (dep_text.status().code() != ENOENT) fail(mdir + "/modules.dep: " + dep_text.status().message());
+      continue;
+    }
     auto dep = ModulesDep::parse(*dep_text, k.version);
     if (!dep.ok()) {
       fail(mdir + "/" + dep.status().message());
@@ -173,8 +186,8 @@ InitramfsFixupPlan plan_initramfs(GuestFs& fs, const Inspection& in, const Fixup
                           k.initrd_path + " (" + to_string(seg->flavour) + ") lacked " + spaced(seg->drivers) +
                               "; vdkit appended the guest's own modules (" + spaced(names) +
                               ") and the loader's config, and set the guest's config to keep them when it rebuilds "
-                              "the initramfs, which it may do at any time",
-                          initrd_fix_command(fs, in.os, k)});
+                              "the initramfs; rebuilding it in the guest makes a single-archive image again",
+                          rebuild_command(seg->flavour, k)});
     plan.images.push_back(std::move(c));
   }
   if (plan.images.empty()) return plan;

@@ -103,7 +103,8 @@ Result<std::vector<ModuleFile>> ModulesDep::closure(const std::vector<std::strin
     auto it = modules_.find(n);
     if (it == modules_.end()) return Status::Error(ENOENT, "modules.dep: no module " + n);
     active.insert(n);
-    for (const auto& d : it->second.deps) VDKIT_RETURN_IF_ERROR(visit(d, depth + 1));
+    // depmod lists what a module needs last-loaded first; modprobe loads the list from its end.
+    for (auto d = it->second.deps.rbegin(); d != it->second.deps.rend(); ++d) VDKIT_RETURN_IF_ERROR(visit(*d, depth + 1));
     active.erase(n);
     done.insert(n);
     if (!skipped.count(n)) {

@@ -197,7 +197,7 @@ Result<InitramfsContents> read_initramfs(std::string_view data, const KeepConten
       NewcStreamReader r(out, keep, kept, seg);
       VDKIT_RETURN_IF_ERROR(r.feed(data.data() + off, end - off));
       VDKIT_RETURN_IF_ERROR(r.finish());
-      out.segments.push_back({off, end - off, "none", true});
+      out.segments.push_back({off, end - off, end - off, "none", true});
       off = end;
       continue;
     }
@@ -211,7 +211,7 @@ Result<InitramfsContents> read_initramfs(std::string_view data, const KeepConten
     size_t end = off + static_cast<size_t>(m.consumed);
     // The kernel skips zero padding after a compressed archive too.
     while (m.delimited && end < data.size() && data[end] == '\0') ++end;
-    out.segments.push_back({off, end - off, m.compression, m.delimited});
+    out.segments.push_back({off, end - off, m.consumed, m.compression, m.delimited});
     off = end;
     if (!m.delimited) break;
   }

@@ -83,8 +83,10 @@ InitramfsFlavour detect_flavour(const InitramfsContents& c) {
   if (it != last.end() && it->second->kept && starts_with_sv(it->second->data, "#!/bin/nash")) return InitramfsFlavour::kNash;
   bool dracut = false;
   for (const auto& [name, e] : last) {
-    if (starts_with_sv(name, "lib/dracut/dracut-") || starts_with_sv(name, "usr/lib/dracut/dracut-"))
-      return InitramfsFlavour::kDracut;
+    // dracut writes lib/dracut/dracut-VERSION (a number: "dracut-059"; dracut-lib.sh is not one).
+    for (std::string_view pre : {"lib/dracut/dracut-", "usr/lib/dracut/dracut-"})
+      if (starts_with_sv(name, pre) && name.size() > pre.size() && name[pre.size()] >= '0' && name[pre.size()] <= '9')
+        return InitramfsFlavour::kDracut;
     dracut |= name == "lib/dracut-lib.sh" || starts_with_sv(name, "lib/dracut/") ||
               starts_with_sv(name, "usr/lib/dracut/");
   }

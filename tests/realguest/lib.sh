@@ -141,6 +141,9 @@ EOF
 [Unit]
 Description=vdkit real-guest boot marker
 After=local-fs.target networking.service
+# Before the gettys: serial-getty@ttyS0 hangs the line up when it starts, and a marker still writing then loses the
+# rest of its report (its writes fail, it powers off all the same), which a loaded machine makes likely.
+Before=getty.target serial-getty@ttyS0.service
 
 [Service]
 Type=oneshot
