@@ -39,22 +39,22 @@ std::string rel_to_kernel(std::string_view name, const std::string& kver) {
   return std::string(name.substr(at + key.size()));
 }
 
-// The nash /init with insmod lines for `mods` (in load order) before its first mkrootdev.
+// The nash /init with insmod lines for `mods` (in load order) where mkinitrd would have put them: after its last
+// insmod before the first mkrootdev (so "echo Creating root device." stays next to it), else just before mkrootdev.
 Result<std::string> nash_init(const std::string& init, const std::vector<ModuleFile>& mods) {
-  size_t at = std::string::npos;
-  for (size_t pos = 0; pos < init.size();) {
+  size_t root = std::string::npos, after_insmod = std::string::npos;
+  for (size_t pos = 0; pos < init.size() && root == std::string::npos;) {
     size_t nl = init.find('\n', pos);
     if (nl == std::string::npos) nl = init.size();
     std::string_view line(init.data() + pos, nl - pos);
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    if (starts_with_sv(line, "mkrootdev")) {
-      at = pos;
-      break;
-    }
+    if (starts_with_sv(line, "mkrootdev")) root = pos;
+    if (starts_with_sv(line, "insmod ")) after_insmod = std::min(nl + 1, init.size());
     pos = nl + 1;
   }
-  if (at == std::string::npos) return Status::Error(EINVAL, "the nash /init has no mkrootdev line");
-  std::string add;
+  if (root == std::string::npos) return Status::Error(EINVAL, "the nash /init has no mkrootdev line");
+  size_t at = after_insmod != std::string::npos ? after_insmod : root;
+  std::string add = at > 0 && init[at - 1] != '\n' ? "\n" : "";
   for (const auto& m : mods) {
     std::string file = m.name + ".ko";
     add += "echo \"Loading " + file + " module\"\ninsmod /lib/" + file + "\n";
