@@ -202,9 +202,16 @@ Result<InitramfsContents> read_initramfs(std::string_view data, const KeepConten
       continue;
     }
     NewcStreamReader r(out, keep, kept, seg);
-    VDKIT_ASSIGN_OR_RETURN(InflatedMember m,
-                           inflate_member(data, off, kMaxInitramfsUnpackedBytes,
-                                          [&](const char* p, size_t n) { return r.feed(p, n); }));
+    size_t entries_before = out.entries.size();
+    auto inflated = inflate_member(data, off, kMaxInitramfsUnpackedBytes,
+                                   [&](const char* p, size_t n) { return r.feed(p, n); });
+    if (!inflated.ok() && seg > 0 && entries_before == out.entries.size()) {
+      // Bytes after the archives that are none (a boot loader's padding, junk): the kernel reports them and keeps
+      // what it unpacked. Listed as an undelimited segment, so nothing is ever appended after them.
+      out.segments.push_back({off, data.size() - off, data.size() - off, "unrecognised data", false});
+      break;
+    }
+    VDKIT_ASSIGN_OR_RETURN(InflatedMember m, std::move(inflated));
     if (!r.saw_archive())
       return Status::Corrupt("initramfs: compressed data at offset " + std::to_string(off) + " holds no cpio archive");
     VDKIT_RETURN_IF_ERROR(r.finish());

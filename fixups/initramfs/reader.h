@@ -35,7 +35,9 @@ struct InitramfsSegment {
   uint64_t offset = 0;
   uint64_t length = 0;       // bytes of the file it spans, trailing zero padding included
   uint64_t data_length = 0;  // the archive or compressed member alone, without that padding
-  std::string compression;   // "none", "gzip", "zstd", "xz", or libarchive's name for the others
+  // "none", "gzip", "zstd", "xz", libarchive's name for the others, or "unrecognised data" for bytes after the
+  // archives that are none (kept out of every listing)
+  std::string compression;
   // The end of this segment is known exactly. Only gzip, zstd, xz and plain archives are delimited here; after
   // another compressor (lz4, bzip2, lzo) the rest of the file cannot be read, so nothing may be appended.
   bool delimited = true;
