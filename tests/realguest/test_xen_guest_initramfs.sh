@@ -5,8 +5,10 @@
 # virtio modules, a rebuilt module index and /conf/modules to that initramfs.
 #
 # Measured on the 2-core Debian 12 dev machine, TCG, shared with six other builds (boot times vary with the load):
-#   warm, cached tree: about 6.5 min. make-xen-guest with the MODULES=list rebuild 21-40 s, two conversions 2-5 s,
-#   control boot 60-90 s (the initramfs gives up after its rootdelay), fixed boot 70-230 s.
+#   warm, cached tree: 8-9 min (494 s and 534 s in two full runs): make-xen-guest with the MODULES=list rebuild
+#   52-60 s, conversions 6 s each, control boot 162 s (the initramfs gives up after its 30 s rootdelay, then
+#   panic=5), fixed boot 247-275 s (marker printed, both fstab mounts present). On a quiet machine the boots take
+#   about a third of that (the first test's 47-66 s).
 #   cold, no cached tree: add build-rootfs (about 4 min, see test_xen_guest_boot.sh).
 source "$(dirname "$0")/../integration/lib.sh"
 RG=$VDKIT_SRC/tests/realguest
@@ -35,9 +37,16 @@ T_MAKE=$((SECONDS - t))
 [ -s "$src" ] || finish
 sum=$(sum_of "$src")
 
+# boot IMAGE NAME: runs boot-check; sets STATE and BOOT_SECONDS. A boot that dies in the kernel's IO-APIC timer
+# check (TCG on a loaded host runs the timer too slowly for it) says nothing about the guest: it is booted once more.
 boot() {
-  local rc=0
-  "$RG/boot-check" --timeout 400 --log "$LOGS/$2.serial" "$1" >"$SCRATCH/$2.out" || rc=$?
+  local rc try
+  for try in 1 2; do
+    rc=0
+    "$RG/boot-check" --timeout 400 --log "$LOGS/$2.serial" "$1" >"$SCRATCH/$2.out" || rc=$?
+    grep -aq 'IO-APIC + timer doesn.t work' "$LOGS/$2.serial" || break
+    echo "$2: the kernel's IO-APIC timer check failed under TCG (host load); booting again"
+  done
   cat "$SCRATCH/$2.out"
   STATE=NONE BOOT_SECONDS=0
   read -r STATE BOOT_SECONDS _ < <(tail -n1 "$SCRATCH/$2.out") || true
