@@ -5,10 +5,10 @@
 # virtio modules, a rebuilt module index and /conf/modules to that initramfs.
 #
 # Measured on the 2-core Debian 12 dev machine, TCG, shared with six other builds (boot times vary with the load):
-#   warm, cached tree: 8-9 min (494 s and 534 s in two full runs): make-xen-guest with the MODULES=list rebuild
-#   52-60 s, conversions 6 s each, control boot 162 s (the initramfs gives up after its 30 s rootdelay, then
-#   panic=5), fixed boot 247-275 s (marker printed, both fstab mounts present). On a quiet machine the boots take
-#   about a third of that (the first test's 47-66 s).
+#   warm, cached tree: 284 s in the lightest-loaded full run (make-xen-guest with the MODULES=list rebuild 35 s,
+#   conversions 4 s each, control boot 87 s: the initramfs gives up after its 30 s rootdelay, then panic=5; fixed
+#   boot 106 s: marker printed, both fstab mounts present), 494-534 s under the heaviest load (control 162 s, fixed
+#   247-275 s). On a quiet machine the boots take about a third of that (the first test's 47-66 s).
 #   cold, no cached tree: add build-rootfs (about 4 min, see test_xen_guest_boot.sh).
 source "$(dirname "$0")/../integration/lib.sh"
 RG=$VDKIT_SRC/tests/realguest
