@@ -578,8 +578,11 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   for (const auto& c : ip.configs) {
     if (fs.is_file(c.path))
       p.edit(c.path, "virtio drivers", c.edit);
-    else
+    else if (fs.is_dir(guest_dirname(c.path)))
       p.create(c.path, c.edit(""), "virtio drivers");
+    else
+      p.warn("initrd-config-not-kept", "the guest has no " + guest_dirname(c.path) + ", so " + c.path +
+             " was not written: add the virtio drivers to its initramfs config before it rebuilds the image", "");
   }
   for (const auto& n : ip.notes) p.warn(n.code, n.message, n.command);
   for (auto& c : ip.images) p.replace_binary(c.path, std::move(c.before), std::move(c.after), "virtio drivers", c.summary);

@@ -174,10 +174,10 @@ InitramfsFixupPlan plan_initramfs(GuestFs& fs, const Inspection& in, const Fixup
     c.summary = summary_of(c, *seg);
     plan.handled_kernels.insert(k.version);
     flavours.insert(seg->flavour);
-    for (const auto& d : seg->cmdline_drivers)
-      if (std::find(plan.cmdline_append.begin(), plan.cmdline_append.end(), "rdloaddriver=" + d) ==
-          plan.cmdline_append.end())
-        plan.cmdline_append.push_back("rdloaddriver=" + d);
+    // One option with a comma list (dracut's form, <drivername>[,<drivername>,...]): the command-line rewriter adds
+    // an option only when its key is not there yet, which also keeps it idempotent.
+    if (!seg->cmdline_drivers.empty() && plan.cmdline_append.empty())
+      plan.cmdline_append.push_back("rdloaddriver=" + spaced(seg->cmdline_drivers, ","));
     for (const auto& d : drivers)
       if (std::find(all_drivers.begin(), all_drivers.end(), d) == all_drivers.end()) all_drivers.push_back(d);
     std::vector<std::string> names;
@@ -216,9 +216,10 @@ InitramfsFixupPlan plan_initramfs(GuestFs& fs, const Inspection& in, const Fixup
                                 return add_initramfs_tools_modules(t, all_drivers);
                               }});
     if (f == InitramfsFlavour::kDracut || f == InitramfsFlavour::kDracutOld)
-      plan.configs.push_back({"/etc/dracut.conf.d/90-vdkit-virtio.conf", [all_drivers](const std::string& t) {
-                                return dracut_conf_with_drivers(t, all_drivers);
-                              }});
+      // dracut.conf.d where the guest has it (every dracut since 004 reads it), else the main file.
+      plan.configs.push_back({fs.is_dir("/etc/dracut.conf.d") ? "/etc/dracut.conf.d/90-vdkit-virtio.conf"
+                                                              : "/etc/dracut.conf",
+                              [all_drivers](const std::string& t) { return dracut_conf_with_drivers(t, all_drivers); }});
     if (f == InitramfsFlavour::kNash)
       plan.configs.push_back({"/etc/modprobe.conf", [all_drivers](const std::string& t) {
                                 return add_scsi_hostadapter_aliases(t, all_drivers);

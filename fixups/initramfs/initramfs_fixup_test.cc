@@ -213,6 +213,49 @@ TEST_F(InitramfsFixupTest, HostileGuestsStayInside) {
   EXPECT_EQ(test::run("test ! -e " + dir_ + "/outside/" + std::string(kKver) + "/modules.dep.bin"), 0);
 }
 
+// The two older flavours through the whole pass: RHEL 6's dracut 004 (no version file in its image; the drivers go
+// on the boot entries as rdloaddriver=) and RHEL 5's nash (insmod lines in /init; modprobe.conf aliases).
+TEST_F(InitramfsFixupTest, OlderFlavoursThroughThePass) {
+  std::string g = dir_ + "/guest", k = kKver, m = g + "/usr/lib/modules/" + k;
+  // dracut 004: the image is dracut's, without lib/dracut/dracut-VERSION.
+  sh("mkdir -p " + g + "/etc/dracut.conf.d && rm -rf d && mkdir -p d/lib d/usr/lib/modules/" + k + " && echo x > d/lib/dracut-lib.sh && "
+     "echo '#!/bin/sh' > d/init && (cd d && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n) > " + g +
+     initrd());
+  sh("cp -a guest base6");
+  FixupOptions o;
+  FixupPlan p = run(g, o, true);
+  EXPECT_NE(slurp(g + "/boot/extlinux/extlinux.conf").find("rdloaddriver=virtio_pci,virtio_blk"),
+            std::string::npos)
+      << to_human(p);
+  EXPECT_NE(slurp(g + "/etc/dracut.conf.d/90-vdkit-virtio.conf").find("add_drivers+=\" virtio_pci virtio_blk \""),
+            std::string::npos);
+  EXPECT_TRUE(run(g, o, false).changes.empty());
+  for (size_t n = 1; n < p.changes.size(); ++n) {
+    sh("rm -rf part && cp -a base6 part");
+    for (size_t i = 0; i < n; ++i) std::ofstream(dir_ + "/part" + p.changes[i].path, std::ios::binary) << p.changes[i].after;
+    run(dir_ + "/part", o, true);
+    EXPECT_EQ(test::run("diff -r --no-dereference " + g + " " + dir_ + "/part"), 0) << "after " << n;
+  }
+  // nash: RHEL 5's modules (plain .ko, absolute paths in modules.dep) and an image from make-nash-initrd.
+  sh("rm -rf guest && mv base6 guest && rm -f " + g + "/etc/initramfs-tools/modules && echo xen > xenblk.ko && " +
+     std::string(VDKIT_SOURCE_DIR) + "/tests/tools/make-nash-initrd " + g + initrd() + " /dev/xvda1 xenblk.ko && "
+     "sed -i 's#^kernel/#/lib/modules/" + k + "/kernel/#; s# kernel/# /lib/modules/" + k + "/kernel/#g' " + m +
+     "/modules.dep && printf 'alias eth0 xennet\nalias scsi_hostadapter xenblk\n' > " + g + "/etc/modprobe.conf");
+  FixupPlan n5 = run(g, o, true);
+  EXPECT_EQ(slurp(g + "/etc/modprobe.conf"),
+            "alias eth0 xennet\nalias scsi_hostadapter xenblk\nalias scsi_hostadapter1 virtio_pci\n"
+            "alias scsi_hostadapter2 virtio_blk\n")
+      << to_human(n5);
+  EXPECT_TRUE(run(g, o, false).changes.empty());
+  std::string img = slurp(g + initrd());
+  auto c = read_initramfs(img, [](std::string_view n, uint32_t, uint64_t) { return n == "init"; });
+  ASSERT_TRUE(c.ok());
+  std::string init;
+  for (const auto& e : c->entries)
+    if (e.name == "init") init = e.data;  // the last one wins, as at unpack
+  EXPECT_NE(init.find("insmod /lib/virtio_blk.ko"), std::string::npos) << init;
+}
+
 TEST(InitramfsConfigEdits, Idempotent) {
   std::vector<std::string> d{"virtio_pci", "virtio_blk"};
   std::string t = add_initramfs_tools_modules("# comment\nxen-blkfront\nvirtio_pci\n", d);
