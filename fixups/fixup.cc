@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fixups/diff.h"
+#include "fixups/initramfs/initramfs_fixup.h"
 #include "fixups/rules/bls.h"
 #include "fixups/rules/cmdline.h"
 #include "fixups/rules/consoles.h"
@@ -59,6 +60,13 @@ class Planner {
       c.after = next;
       if (std::find(c.reasons.begin(), c.reasons.end(), reason) == c.reasons.end()) c.reasons.push_back(reason);
     }
+  }
+
+  // A whole-file replacement shown by its summary instead of a line diff (an initramfs image).
+  void replace_binary(const std::string& path, std::string before, std::string after, const std::string& reason,
+                      std::string summary) {
+    index_[path] = plan_.changes.size();
+    plan_.changes.push_back({path, std::move(before), std::move(after), false, {reason}, std::move(summary), true});
   }
 
   void create(const std::string& path, const std::string& content, const std::string& reason) {
@@ -178,13 +186,6 @@ bool names_besides_vd(const Inspection& in) {
   for (const auto& r : in.device_references)
     if (auto d = parse_device_name(r.device)) other |= d->prefix != "vd";
   return other;
-}
-
-std::string kernel_version_of(const std::string& path) {
-  std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-  for (const char* p : {"vmlinuz-", "vmlinux-"})
-    if (base.rfind(p, 0) == 0) return base.substr(8);
-  return {};
 }
 
 const KernelInfo* kernel_for(const Inspection& in, const BootEntry& e) {
@@ -364,6 +365,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     ce.append.push_back("net.ifnames=0");
     if (in.biosdevname) ce.append.push_back("biosdevname=0");
   }
+  // The initramfs fixup (fixups/initramfs/): planned first, since RHEL 6's dracut takes its drivers from the boot
+  // entries' command lines; its config edits and images are added to the plan last, so images are written last.
+  const size_t nic_opts = ce.append.size();
+  InitramfsFixupPlan ip;
+  if (options.initramfs) ip = plan_initramfs(fs, in, options);
+  ce.append.insert(ce.append.end(), ip.cmdline_append.begin(), ip.cmdline_append.end());
   bool uuids = options.naming == DeviceNaming::kUuid;
   for (const auto& b : in.boot_loaders) {
     if (b.kind == "grub-legacy") {
@@ -396,11 +403,11 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   // edit (an option appended to a "$GRUB_CMDLINE_LINUX ..." that extends the main one is there twice, harmlessly).
   for (const auto& f : find_default_grub_files(fs))
     p.edit(f, "boot config", [&](const std::string& t) { return rewrite_default_grub(t, ce, uuids); });
-  if (!ce.append.empty()) {
+  if (nic_opts > 0) {
     std::string names;
     for (const auto& e : eths) names += (names.empty() ? "" : ", ") + e;
     std::string opts;
-    for (const auto& o : ce.append) opts += (opts.empty() ? "" : " ") + o;
+    for (size_t i = 0; i < nic_opts; ++i) opts += (opts.empty() ? "" : " ") + ce.append[i];
     auto count = [](const std::string& t) {
       size_t n = 0;
       for (size_t at = t.find("net.ifnames=0"); at != std::string::npos; at = t.find("net.ifnames=0", at + 1)) ++n;
@@ -483,7 +490,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       nm_renderer |= n.summary.nm_renderer;
     }
   const std::string glob =
-      in.predictable_nic_names && ce.append.empty() && netplan_ifaces == 1 && !nm_renderer ? "en*" : "";
+      in.predictable_nic_names && nic_opts == 0 && netplan_ifaces == 1 && !nm_renderer ? "en*" : "";
   if (options.network_edits()) {
     const Addressing addr = options.addressing();
     // Default routes of the interfaces about to become DHCP, written before their ifcfg: a rerun after a run cut off
@@ -567,7 +574,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
       return s;
     };
     if (!absent.empty()) p.warn("virtio-missing-from-kernel", "kernel " + k.version + " lacks " + list(absent), "");
-    if (!not_in_initrd.empty())
+    if (!not_in_initrd.empty() && !ip.handled_kernels.count(k.version))
       p.warn("virtio-missing-from-initrd",
              "the initrd of kernel " + k.version + " (" + k.initrd_path + ") lacks " + list(not_in_initrd) +
                  "; the guest will not find its root disk on virtio",
@@ -583,7 +590,20 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     p.warn("no-cloud-init", "cloud-init is not installed; the guest will not pick up keys or network from the cloud",
            in.os.family == "debian" ? "apt-get install cloud-init" : "yum install cloud-init");
 
-  for (auto& c : plan.changes) c.diff = unified_diff(c.path, c.before, c.after);
+  for (const auto& c : ip.configs) {
+    if (fs.is_file(c.path))
+      p.edit(c.path, "virtio drivers", c.edit);
+    else if (fs.is_dir(guest_dirname(c.path)))
+      p.create(c.path, c.edit(""), "virtio drivers");
+    else
+      p.warn("initrd-config-not-kept", "the guest has no " + guest_dirname(c.path) + ", so " + c.path +
+             " was not written: add the virtio drivers to its initramfs config before it rebuilds the image", "");
+  }
+  for (const auto& n : ip.notes) p.warn(n.code, n.message, n.command);
+  for (auto& c : ip.images) p.replace_binary(c.path, std::move(c.before), std::move(c.after), "virtio drivers", c.summary);
+
+  for (auto& c : plan.changes)
+    if (!c.binary) c.diff = unified_diff(c.path, c.before, c.after);
   return plan;
 }
 
@@ -601,8 +621,11 @@ Status apply_fixups(GuestFs& fs, const FixupPlan& plan, const FixupOptions& opti
 nlohmann::json to_json(const FixupPlan& plan) {
   nlohmann::json j;
   nlohmann::json cs = nlohmann::json::array();
-  for (const auto& c : plan.changes)
-    cs.push_back({{"path", c.path}, {"created", c.created}, {"reasons", c.reasons}, {"diff", c.diff}});
+  for (const auto& c : plan.changes) {
+    nlohmann::json x = {{"path", c.path}, {"created", c.created}, {"reasons", c.reasons}, {"diff", c.diff}};
+    if (c.binary) x["binary"] = true;  // diff is a summary
+    cs.push_back(x);
+  }
   j["changes"] = cs;
   nlohmann::json ws = nlohmann::json::array();
   for (const auto& w : plan.warnings) {

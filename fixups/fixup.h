@@ -20,7 +20,8 @@ struct FileChange {
   std::string after;
   bool created = false;
   std::vector<std::string> reasons;  // why, in order ("device names", "console", ...)
-  std::string diff;                  // unified diff, filled by plan_fixups
+  std::string diff;                  // unified diff, filled by plan_fixups; a summary for a binary file
+  bool binary = false;               // an initramfs image: before/after are bytes, never diffed line by line
 };
 
 struct FixupWarning {

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "blockcore/base/bytes.h"
-#include "fixups/initramfs.h"
+#include "fixups/initramfs/reader.h"
 #include "fixups/rules/bls.h"
 #include "fixups/rules/cloud_init.h"
 #include "fixups/rules/cmdline.h"
@@ -545,6 +545,13 @@ std::vector<std::string> eth_interfaces(const Inspection& in) {
     }
   }
   return out;
+}
+
+std::string kernel_version_of(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  for (const char* p : {"vmlinuz-", "vmlinux-"})
+    if (base.rfind(p, 0) == 0) return base.substr(8);
+  return {};
 }
 
 std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k) {

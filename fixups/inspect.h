@@ -123,6 +123,9 @@ std::vector<std::string> find_default_grub_files(GuestFs& fs);
 // replaced by predictable ones), each once, in config order.
 std::vector<std::string> eth_interfaces(const Inspection& in);
 
+// "4.18.0-1" for a boot entry's kernel "/boot/vmlinuz-4.18.0-1" ("" when it is not vmlinuz-/vmlinux-).
+std::string kernel_version_of(const std::string& path);
+
 // The guest command that puts the virtio drivers into a kernel's initrd.
 std::string initrd_fix_command(GuestFs& fs, const OsInfo& os, const KernelInfo& k);
 

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,6 +93,12 @@ class FolderGuestFs : public GuestFs {
 
   bool writable() const override { return writable_; }
   std::string describe() const override { return "folder " + root_; }
+  std::optional<uint64_t> free_bytes_at(const std::string& path) override {
+    auto host = resolve(guest_dirname(path), true);
+    struct statvfs v;
+    if (!host.ok() || ::statvfs(host->c_str(), &v) != 0) return std::nullopt;
+    return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  }
 
  private:
   int kind(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,9 @@ class GuestFs {
   // The map of blocks this file system does not use, from backends that read its device themselves (ext2/3/4);
   // nullptr from a folder, whose device vdkit does not see, and from a mount table, which spans several devices.
   virtual FreeSpaceMap* free_space() { return nullptr; }
+  // Bytes free for new data on the file system holding `path` (what a write of a new file may use), or nullopt
+  // when it cannot be told. By default the sum of free_space()'s ranges.
+  virtual std::optional<uint64_t> free_bytes_at(const std::string& path);
 };
 
 using GuestFsPtr = std::unique_ptr<GuestFs>;
@@ -71,6 +75,7 @@ class MountedGuestFs : public GuestFs {
   Status write_file(const std::string& path, std::string_view data) override;
   bool writable() const override;
   std::string describe() const override;
+  std::optional<uint64_t> free_bytes_at(const std::string& path) override;
 
  private:
   // The file system holding path and the path inside it.

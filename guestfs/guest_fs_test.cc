@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -68,6 +69,15 @@ TEST_F(FolderTest, MountTableRoutes) {
   // Neither a folder nor a table spanning several devices can say which blocks are free.
   EXPECT_EQ(m.free_space(), nullptr);
   EXPECT_EQ((*open_folder_guest(root_, false))->free_space(), nullptr);
+  // But both can say how much room a new file has: the folder from statvfs, the table from the file system it
+  // routes to.
+  struct statvfs v;
+  ASSERT_EQ(statvfs(root_.c_str(), &v), 0);
+  auto folder = (*open_folder_guest(root_, false))->free_bytes_at("/boot/new");
+  ASSERT_TRUE(folder.has_value());
+  EXPECT_GT(*folder, 0u);
+  EXPECT_LE(*folder, static_cast<uint64_t>(v.f_blocks) * v.f_frsize);
+  EXPECT_TRUE(m.free_bytes_at("/boot/new").has_value());
 }
 
 }  // namespace

@@ -72,6 +72,19 @@ Status MountedGuestFs::write_file(const std::string& path, std::string_view data
   if (!fs) return Status::Error(ENOENT, "no file system mounted for " + path);
   return fs->write_file(p, data);
 }
+std::optional<uint64_t> GuestFs::free_bytes_at(const std::string&) {
+  FreeSpaceMap* m = free_space();
+  if (!m) return std::nullopt;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  if (!m->unused_ranges(ranges).ok()) return std::nullopt;
+  uint64_t total = 0;
+  for (const auto& r : ranges) total += r.second;
+  return total;
+}
+std::optional<uint64_t> MountedGuestFs::free_bytes_at(const std::string& path) {
+  auto [fs, p] = route(path);
+  return fs ? fs->free_bytes_at(p) : std::nullopt;
+}
 bool MountedGuestFs::writable() const {
   for (const auto& m : mounts_)
     if (!m.second->writable()) return false;

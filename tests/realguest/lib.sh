@@ -151,4 +151,8 @@ WantedBy=multi-user.target
 EOF
   mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
   ln -sf /etc/systemd/system/vdkit-marker.service "$root/etc/systemd/system/multi-user.target.wants/"
+  # ttyS0 is the marker's: a serial getty there (console=ttyS0 makes one) hangs the line up when it starts, so a
+  # marker still writing loses the rest of its report, and on a loaded machine its wait for dev-ttyS0.device times
+  # out, which reads as a failed boot. Nobody logs in to these guests.
+  ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
 }

@@ -1,5 +1,6 @@
 // list_initramfs on archives made by cpio and the real compressors, stacked behind early-microcode cpio; corrupt input.
-#include "fixups/initramfs.h"
+#include "fixups/initramfs/reader.h"
+#include "fixups/initramfs/cpio_writer.h"
 
 #include <gtest/gtest.h>
 
@@ -64,6 +65,35 @@ TEST_F(InitramfsTest, EveryCompressorAndMicrocodeInFront) {
     EXPECT_TRUE(has(*both, "GenuineIntel.bin")) << comp;
     EXPECT_TRUE(has(*both, "virtio_blk.ko.xz")) << comp;
   }
+}
+
+TEST_F(InitramfsTest, ArchivesAfterACompressedOneAreFound) {
+  CpioWriter w;
+  ASSERT_TRUE(w.add_file("etc/cmdline.d/90-vdkit-virtio.conf", "rd.driver.pre=virtio_blk\n").ok());
+  std::string seg = w.finish();
+  for (const char* comp : {"gzip -n", "xz --check=crc32", "zstd -q", "lz4 -l -q"}) {
+    std::string c = comp;
+    if (system(("command -v " + c.substr(0, c.find(' ')) + " >/dev/null").c_str()) != 0) continue;
+    std::string main = run("cd " + dir_ + "/main && find . | LC_ALL=C sort | cpio -o -H newc --quiet | " + c);
+    std::string image = cpio("mc") + main + std::string((4 - main.size() % 4) % 4, '\0') + seg;
+    auto r = read_initramfs(image);
+    ASSERT_TRUE(r.ok()) << comp << ": " << r.status().message();
+    bool lz4 = c.rfind("lz4", 0) == 0;
+    EXPECT_EQ(has(*list_initramfs(image), "90-vdkit-virtio.conf"), !lz4) << comp;
+    ASSERT_GE(r->segments.size(), 2u);
+    EXPECT_EQ(r->segments[1].delimited, !lz4) << comp;
+    if (!lz4) {
+      ASSERT_EQ(r->segments.size(), 3u) << comp;
+      EXPECT_EQ(r->segments[2].offset % 4, 0u);
+      EXPECT_EQ(r->segments[2].compression, "none");
+    }
+  }
+  // Junk after the archives: the archives are still read, and the junk is an undelimited last segment.
+  std::string gz = run("cd " + dir_ + "/main && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n");
+  auto j = read_initramfs(gz + "JUNK AFTER THE ARCHIVE");
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_FALSE(j->segments.back().delimited);
+  EXPECT_TRUE(has(*list_initramfs(gz + "JUNK"), "virtio_blk.ko.xz"));
 }
 
 TEST_F(InitramfsTest, CorruptInputIsAnError) {
