@@ -87,6 +87,8 @@ struct ConvertArgs {
   bool target_is_zero = false;
   bool overwrite = false;
   bool output_json = false;
+  std::string lv;                     // --lv VG/LV
+  std::vector<std::string> lv_disks;  // --disk PATH...
   bool no_sync = false;
   uint64_t cluster_size = 64u << 10;
   unsigned threads = 0;
@@ -109,6 +111,17 @@ int run_convert(const ConvertArgs& a) {
   o.threads = a.threads;
   o.open = a.image.open_options();
   o.cancel = &g_cancel;
+  o.lv = a.lv;
+  o.lv_disks = a.lv_disks;
+  if (!a.lv_disks.empty() && a.lv.empty()) {
+    std::fprintf(stderr, "vdkit convert: --disk names the other disks of an LV's volume group; it needs --lv\n");
+    return kExitUsage;
+  }
+  if (!a.lv.empty() && a.fixup) {
+    std::fprintf(stderr, "vdkit convert: --fixup works on whole disks (the guest's LVs are found by itself); "
+                         "drop --lv\n");
+    return kExitUsage;
+  }
   if (a.compress && o.format != TargetFormat::kQcow2) {
     std::fprintf(stderr, "vdkit convert: -c (compression) needs -O qcow2\n");
     return kExitUsage;
@@ -231,6 +244,13 @@ CommandRegistrar reg(
                     "Apply the Xen/VMware-to-KVM fixups of `vdkit fixup` in a memory overlay on the way (the\n"
                     "source is unchanged) and print their diffs and warnings at the end");
        a->fixup_flags.add_to(sub, "With --fixup: ");
+       sub.add_option("--lv", a->lv,
+                      "Convert logical volume LV of LVM2 volume group VG (VG/LV) of SOURCE instead of the whole "
+                      "disk; nothing is activated")
+           ->type_name("VG/LV");
+       sub.add_option("--disk", a->lv_disks,
+                      "With --lv: another disk of the same guest that holds PVs of the VG (repeatable; read-only)")
+           ->type_name("PATH");
        sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
        sub.add_option("TARGET", a->target, "Target file, or '-' for standard output")->required();
        return [a] { return run_convert(*a); };

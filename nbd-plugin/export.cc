@@ -1,4 +1,4 @@
-// Builds the exported device from the plugin's parameters: source, then overlay (memory or qcow2 file), then partition.
+// Builds the exported device from the plugin's parameters: source, then overlay (memory or qcow2 file), then partition or LV.
 #include "nbd-plugin/export.h"
 
 #include <cstdio>
@@ -12,6 +12,11 @@ namespace vdkit::nbd {
 
 Status validate(ExportConfig& cfg) {
   if (cfg.file.empty()) return Status::Invalid("file=<image> is required: the source disk to export");
+  if (!cfg.lv_disks.empty() && cfg.lv.empty())
+    return Status::Invalid("disk= names the other disks of an LV's volume group; it needs lv=VG/LV");
+  if (cfg.partition > 0 && !cfg.lv.empty())
+    return Status::Invalid("partition=" + std::to_string(cfg.partition) + " and lv=" + cfg.lv +
+                           " cannot both be given: an LV is found on the disk's partitions by itself");
   if (!cfg.overlay_path.empty()) {
     if (cfg.write_mode_given && cfg.write_mode != WriteMode::kOverlay)
       return Status::Invalid("overlay=" + cfg.overlay_path + " needs writable=overlay (it was given writable=" +
@@ -29,7 +34,8 @@ Status validate(ExportConfig& cfg) {
 
 namespace {
 
-std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& cfg, const Partition* part) {
+std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& cfg, const Partition* part,
+                     const std::string& lv) {
   std::string d = info.format;
   if (!info.subformat.empty()) d += " " + info.subformat;
   else if (info.format == "qcow2" && info.version) d += " v" + std::to_string(info.version);
@@ -37,6 +43,7 @@ std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& c
   if (info.backing) d += " with backing " + info.backing->format;
   if (part)
     d += ", partition " + std::to_string(part->number) + " (" + part->scheme + " type " + part->type + ")";
+  if (!lv.empty()) d += ", logical volume " + lv;
   d += ", " + human_size(size);
   switch (cfg.write_mode) {
     case WriteMode::kReadOnly: d += ", read-only"; break;
@@ -66,13 +73,15 @@ Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
   }
   spec.overlay_path = cfg.overlay_path;
   spec.partition = cfg.partition;
+  spec.lv = cfg.lv;
+  spec.lv_disks = cfg.lv_disks;
   spec.labels = {"file=" + cfg.file, "overlay=" + cfg.overlay_path, "writable=in-place", "use writable=overlay",
-                 "partition=" + std::to_string(cfg.partition)};
+                 "partition=" + std::to_string(cfg.partition), "lv=" + cfg.lv};
   VDKIT_ASSIGN_OR_RETURN(DeviceStack stack, open_device_stack(spec));
   const ImageInfo& info = stack.source_info;
 
   Export ex;
-  ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr);
+  ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr, stack.lv);
   if (info.cluster_size >= 4096 && info.cluster_size <= (2u << 20) && is_power_of_two(info.cluster_size))
     ex.preferred_block = static_cast<uint32_t>(info.cluster_size);
   ex.device = std::move(stack.top);
