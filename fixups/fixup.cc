@@ -305,7 +305,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   DeviceMapper mapper(in.filesystems, options.naming, plan.boot_disk);
   DeviceMapFn map = mapper.fn();
 
-  // Which disks the guest refers to, and names we cannot map.
+  // Which disks the guest refers to, and names we cannot map. The given disks are the boot disk's letter and the
+  // ones after it (xvda, xvdb, ...), in the order they were given.
+  int given = 1;
+  for (const auto& f : in.filesystems)
+    if (f.lv.empty()) given = std::max(given, f.disk + 1);
+  auto is_given = [&](int disk) { return plan.boot_disk != kNoDisk && disk >= plan.boot_disk && disk < plan.boot_disk + given; };
   std::set<int> disks;
   for (const auto& r : in.device_references) {
     auto d = parse_device_name(r.device);
@@ -315,7 +320,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     // evidence of a disk the guest uses: after a fix it was the only name left and raised "unknown-disk".
     if (d->partition == 0 && partitioned) continue;
     disks.insert(d->disk);
-    if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
+    if (is_given(d->disk) && !in.filesystems.empty() && !mapper.find(r.device))
       p.warn("unmapped-device", r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
   }
   std::string names;
@@ -325,10 +330,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
            "the guest names disk(s) " + names +
                " by device name, but none of them is known to be this disk; those names are left as they are",
            "");
-  } else if (disks.size() > 1) {
+  } else if (std::any_of(disks.begin(), disks.end(), [&](int d) { return !is_given(d); })) {
+    std::string given_names;
+    for (int k = 0; k < given; ++k) given_names += (k ? ", " : "") + disk_letters(plan.boot_disk + k);
     p.warn("more-than-one-disk",
-           "the guest refers to more than one disk (" + names + "); only disk " + disk_letters(plan.boot_disk) +
-               " was converted, names on the other disks are left as they are",
+           "the guest refers to more disks (" + names + ") than were given (" + given_names +
+               "); names on the others are left as they are (give every disk of the guest to map them)",
            "");
   }
   if (in.filesystems.empty() && !in.device_references.empty())
