@@ -21,6 +21,7 @@
 #include "fixups/rules/netplan.h"
 #include "fixups/rules/nm_keyfile.h"
 #include "fixups/rules/shell_vars.h"
+#include "guestfs/probe.h"
 #include "fixups/rules/syslinux.h"
 #include "fixups/rules/udev_net_rules.h"
 
@@ -342,6 +343,24 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     p.warn("no-partition-table",
            "the guest is a folder, so its device names cannot be mapped to file systems; they are left as they are",
            "");
+
+  // LVM names are the same on every hypervisor: said, never rewritten. An encrypted volume is said too: what it
+  // holds (its fstab, its device names) cannot be read, so nothing about it is guessed.
+  for (const auto* tab : {&in.fstab, &in.crypttab})
+    for (const auto& e : *tab)
+      if (const FsInfo* f = mapper.find(e.device); f && !f->lv.empty() && !parse_device_name(e.device))
+        p.warn("lvm-name-kept",
+               e.device + " in " + (tab == &in.fstab ? "/etc/fstab" : "/etc/crypttab") + " names LVM logical volume " +
+                   f->lv + ", which keeps that name on KVM; left as it is",
+               "");
+  for (const auto& f : in.filesystems)
+    if (f.type == guestfs::kFsLuks)
+      p.warn("encrypted-volume",
+             (f.lv.empty() ? "partition " + std::to_string(f.partition) + " of disk " + std::to_string(f.disk)
+                           : "LV " + f.lv) +
+                 " is a LUKS volume: vdkit does not open it, so the file systems and device names inside it were "
+                 "not checked (its own name in /etc/crypttab was)",
+             "");
 
   // Device names.
   p.edit("/etc/fstab", "device names", [&](const std::string& t) { return rewrite_fstab(t, map); });

@@ -35,7 +35,8 @@ mv "$t/root/boot/"* "$t/boot/"
 echo "data of disk 1" >"$t/data/readme"
 printf '%s\n' '/dev/mapper/ubuntu--vg-ubuntu--lv / ext4 defaults 0 1' '/dev/xvda1 /boot ext4 defaults 0 2' \
   '/dev/xvdb1 /data ext4 defaults,nofail 0 2' >"$t/root/etc/fstab"
-sed -i 's|root=[^ ]*|root=/dev/mapper/ubuntu--vg-ubuntu--lv|g' "$t/boot/grub/grub.cfg"
+sed -i 's|root=[^ ]*|root=/dev/mapper/ubuntu--vg-ubuntu--lv rd.lvm.lv=ubuntu-vg/ubuntu-lv resume=/dev/ubuntu-vg/swap|g' \
+  "$t/boot/grub/grub.cfg"
 
 # Two disks: MBR, partition 1 (20 MiB / 16 MiB ext4) and partition 2 (a PV) each.
 for i in 0 1; do
@@ -101,7 +102,8 @@ diff = "".join(c.get("diff", "") for c in p["changes"] if c["path"] == "/etc/fst
 assert "+UUID=" + sys.argv[2] + " /boot" in diff, diff
 assert "+UUID=" + sys.argv[3] + " /data" in diff, diff
 assert "/dev/mapper/ubuntu--vg-ubuntu--lv" not in "".join(l for l in diff.splitlines(True) if l[:1] in "+-"), diff
-assert not any(w["code"] == "more-than-one-disk" for w in p["warnings"]), p["warnings"]' \
+assert not any(w["code"] == "more-than-one-disk" for w in p["warnings"]), p["warnings"]
+assert any(w["code"] == "lvm-name-kept" and "ubuntu-vg/ubuntu-lv" in w["message"] for w in p["warnings"]), p["warnings"]' \
   "$SCRATCH/plan.json" "$BOOT_UUID" "$DATA_UUID"
 
 # convert --fixup: one target per disk in a folder; sources untouched; the LV's ext4 clean and fixed.
@@ -112,6 +114,9 @@ check "sources unchanged" test "$(sum_of "$SCRATCH/d0.img" "$SCRATCH/d1.img")" =
 "$VDKIT" convert --lv ubuntu-vg/ubuntu-lv --disk "$out/d1.raw" "$out/d0.raw" "$SCRATCH/lv.raw" >/dev/null
 check "the LV's ext4 is clean after the fixups" e2fsck -fn "$SCRATCH/lv.raw"
 check "fstab in the target" bash -c "debugfs -R 'cat /etc/fstab' '$SCRATCH/lv.raw' 2>/dev/null | grep -q '^UUID=$BOOT_UUID /boot'"
+dd if="$out/d0.raw" of="$SCRATCH/boot-out.fs" bs=1M skip=1 count=20 status=none
+check "root=, rd.lvm.lv= and resume= stay in grub.cfg" bash -c "debugfs -R 'cat /grub/grub.cfg' '$SCRATCH/boot-out.fs' 2>/dev/null |
+  grep -q 'root=/dev/mapper/ubuntu--vg-ubuntu--lv rd.lvm.lv=ubuntu-vg/ubuntu-lv resume=/dev/ubuntu-vg/swap'"
 check "a second fixup of the targets changes nothing" bash -c \
   "'$VDKIT' fixup --dry-run --output-json '$out/d0.raw' '$out/d1.raw' | python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p[\"changes\"], p[\"changes\"]'"
 # A failed multi-disk convert leaves no target (the second source does not exist).
