@@ -137,8 +137,15 @@ q lvcreate -an -Zn -l 2 -n ooo vgparts "$P2:20-21"
 q lvextend -l +3 vgparts/ooo "$P2:14-16"
 q lvextend -l +2 vgparts/ooo "$P1:35-36"
 fill_lvs vgparts
+lvmc pvs --noheadings --units b --nosuffix -o pv_uuid,pv_free 2>/dev/null >"$SCRATCH/pvfree.txt"
 detach_all
 info_json "$SCRATCH/parts.img" >"$SCRATCH/parts.json"
+check "info: unused bytes of each PV equal pvs pv_free" python3 -c '
+import json, sys
+free = dict(l.split() for l in open(sys.argv[2]) if l.strip())
+pvs = json.load(open(sys.argv[1]))["volume-groups"][0]["pvs"]
+assert len(pvs) == 2 and all(p["unused-bytes"] == int(free[p["uuid"]]) for p in pvs), (pvs, free)' \
+  "$SCRATCH/parts.json" "$SCRATCH/pvfree.txt"
 check "info: vgparts/str2 is striped" test "$(lv_field "$SCRATCH/parts.json" vgparts str2 type)" = striped
 check "info: vgparts/lin spans two PVs" test "$(lv_field "$SCRATCH/parts.json" vgparts lin pvs | tr -cd ',' | wc -c)" = 1
 for lv in lin str2 ooo; do check_lv vgparts $lv "$SCRATCH/parts.img"; done
