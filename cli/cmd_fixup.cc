@@ -126,7 +126,10 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                         auto a = std::make_shared<FixupArgs>();
                         sub.description(
                             "Make a Linux guest from Xen or VMware boot on KVM, editing its files directly (no\n"
-                            "guest binary is run, no helper VM). SOURCE is a disk image or a guest folder.\n\n"
+                            "guest binary is run, no helper VM). SOURCE is a disk image or a guest folder; a guest on\n"
+                            "several disks is given all of them, in the order it names them (xvda, xvdb, ...), and\n"
+                            "-o is then a folder that receives one image per disk, named after each source.\n"
+                            "Root may be on an LVM2 LV; LVM names (/dev/mapper/VG-LV, /dev/VG/LV, rd.lvm.lv=) stay.\n\n"
                             "Changes: device names in /etc/fstab, /etc/crypttab and every boot loader (root=,\n"
                             "resume=; grub legacy, grub2 grub.cfg, /etc/default/grub and grub.d/*.cfg, BLS entries\n"
                             "and grubenv, syslinux/extlinux) become UUID= (or LABEL=, or /dev/vdX), mapped through\n"

@@ -71,6 +71,9 @@ CommandRegistrar reg({"inspect", "Show a guest's OS, file systems, boot loaders,
                             "initrd; network configs (ifcfg, interfaces, netplan, NetworkManager) with static or\n"
                             "DHCP and pinned MAC addresses; 70-persistent-net.rules; consoles; cloud-init; and every\n"
                             "Xen/VMware device name (/dev/xvd*, /dev/sd*, /dev/hd*) in the files that matter.\n\n"
+                            "A guest on several disks is inspected from all of them (SOURCE DISK1 ...): LVM2\n"
+                            "volume groups spanning them are read in userspace (nothing is activated) and their\n"
+                            "LVs listed with the other file systems; root may be on an LV.\n\n"
                             "Only ext2/3/4 file systems are read. Exit status: 0 on success, 1 when the image or\n"
                             "guest cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
