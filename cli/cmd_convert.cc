@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "blockcore/env/env_settings.h"
 #include "cli/command.h"
 #include "cli/fixup_flags.h"
+#include "cli/guest_disks.h"
 #include "fixups/run.h"
 #include "guestfs/sparse_map.h"
 
@@ -90,6 +92,8 @@ struct ConvertArgs {
   bool target_is_zero = false;
   bool overwrite = false;
   bool output_json = false;
+  std::string lv;                     // --lv VG/LV
+  std::vector<std::string> lv_disks;  // --disk PATH...
   bool no_sync = false;
   uint64_t cluster_size = 64u << 10;
   unsigned threads = 0;
@@ -99,6 +103,7 @@ struct ConvertArgs {
   double checkpoint_seconds = 5.0;
   unsigned connections = 4;
   std::string source, target;
+  std::vector<std::string> sources;  // SOURCE...: the guest's disks; with more than one, TARGET is a folder
   // --fixup (issue 6): the KVM fixups applied in an overlay on the way.
   bool fixup = false;
   FixupFlags fixup_flags;
@@ -125,6 +130,37 @@ nlohmann::json sparsify_json(const guestfs::SparseMap& m) {
   return j;
 }
 
+// SOURCE... FOLDER: one target per disk of the guest, named by the rule for several targets, fixed together.
+int run_several(const ConvertArgs& a, ConvertOptions o, fixups::FixupResult& fix) {
+  if (!a.lv.empty()) {
+    std::fprintf(stderr, "vdkit convert: --lv converts one LV; give one SOURCE (and --disk for the others)\n");
+    return kExitUsage;
+  }
+  std::optional<fixups::FixupOptions> fo;
+  if (a.fixup) fo = *a.fixup_flags.options();
+  o.prepare_source = nullptr;
+  std::vector<ConvertStats> stats;
+  auto targets = convert_guest_disks(a.sources, a.target, o, a.out_format, fo ? &*fo : nullptr, &fix, &stats);
+  if (!targets.ok()) {
+    std::fprintf(stderr, "vdkit convert: %s (no target was written)\n", targets.status().message().c_str());
+    return kExitFailure;
+  }
+  if (a.output_json) {
+    nlohmann::json j;
+    j["targets"] = nlohmann::json::array();
+    for (size_t i = 0; i < targets->size(); ++i)
+      j["targets"].push_back({{"source", a.sources[i]}, {"target", (*targets)[i]},
+                              {"virtual-size", stats[i].virtual_size}, {"bytes-written", stats[i].bytes_written}});
+    j["target-format"] = a.out_format;
+    if (a.fixup) j["fixup"] = fixups::to_json(fix.plan);
+    std::cout << j.dump(4) << "\n";
+    return kExitOk;
+  }
+  if (a.fixup) std::fputs(fixups::to_human(fix.plan).c_str(), stdout);
+  for (size_t i = 0; i < targets->size(); ++i) std::printf("%s -> %s\n", a.sources[i].c_str(), (*targets)[i].c_str());
+  return kExitOk;
+}
+
 int run_convert(const ConvertArgs& a) {
   ConvertOptions o;
   o.target_io = target_io();
@@ -147,6 +183,17 @@ int run_convert(const ConvertArgs& a) {
   } else if (a.resume) {
     std::fprintf(stderr, "vdkit convert: --resume needs a block device or NBD target; a file target is always "
                          "written whole under a temporary name\n");
+    return kExitUsage;
+  }
+  o.lv = a.lv;
+  o.lv_disks = a.lv_disks;
+  if (!a.lv_disks.empty() && a.lv.empty()) {
+    std::fprintf(stderr, "vdkit convert: --disk names the other disks of an LV's volume group; it needs --lv\n");
+    return kExitUsage;
+  }
+  if (!a.lv.empty() && a.fixup) {
+    std::fprintf(stderr, "vdkit convert: --fixup works on whole disks (the guest's LVs are found by itself); "
+                         "drop --lv\n");
     return kExitUsage;
   }
   if (a.compress && o.format != TargetFormat::kQcow2) {
@@ -192,6 +239,11 @@ int run_convert(const ConvertArgs& a) {
     };
   }
   install_handlers();
+  if (a.sources.size() > 1 && a.sparsify) {
+    std::fprintf(stderr, "vdkit convert: --sparsify takes one SOURCE (a guest on several disks is not sparsified yet)\n");
+    return kExitUsage;
+  }
+  if (a.sources.size() > 1) return run_several(a, o, fix);
   auto stats = convert_path(a.source, a.target, o);
   if (!stats.ok()) {
     if (a.progress) std::fprintf(stderr, "\n");
@@ -251,6 +303,12 @@ CommandRegistrar reg(
        auto a = std::make_shared<ConvertArgs>();
        sub.description(
            "Convert SOURCE to TARGET in one streaming pass, without a scratch copy.\n"
+           "\n"
+           "A guest on several disks: `vdkit convert [--fixup] DISK0 DISK1 ... FOLDER` writes one target per\n"
+           "disk into FOLDER (made if missing), each named after its source with the target format as\n"
+           "extension (web1-disk0.vmdk -> web1-disk0.qcow2). With --fixup the guest is inspected and fixed\n"
+           "across all its disks at once (an LVM volume group spanning them, /boot on one and root on\n"
+           "another; /dev/xvdb1 is mapped through the second disk). A failure removes every target written.\n"
            "\n"
            "SOURCE is an image file of any format vdkit reads (VMDK of every kind, qcow2 with its backing\n"
            "chain, raw); '-' for standard input, where a streamOptimized VMDK or a raw stream is read front\n"
@@ -359,10 +417,26 @@ CommandRegistrar reg(
                     "and the summary says why. With --fixup the fixups are applied first and the map is taken from\n"
                     "the fixed guest. The bytes left out per file system are printed, and are in --output-json's\n"
                     "\"sparsify\" object");
-       sub.add_option("SOURCE", a->source, "Image file, '-' for standard input, or an NBD URI")->required();
-       sub.add_option("TARGET", a->target,
-                      "Target file, '-' for standard output, a block device, or an NBD URI")->required();
-       return [a] { return run_convert(*a); };
+       sub.add_option("--lv", a->lv,
+                      "Convert logical volume LV of LVM2 volume group VG (VG/LV) of SOURCE instead of the whole "
+                      "disk; nothing is activated")
+           ->type_name("VG/LV");
+       sub.add_option("--disk", a->lv_disks,
+                      "With --lv: another disk of the same guest that holds PVs of the VG (repeatable; read-only)")
+           ->type_name("PATH");
+       // One positional list, split here: CLI11 would let a SOURCE list swallow TARGET.
+       sub.add_option("SOURCE... TARGET", a->sources,
+                      "SOURCE: an image file, '-' for standard input, or an NBD URI; several image files for a "
+                      "guest on several disks (in the order the guest names them). TARGET: a file, '-' for "
+                      "standard output, a block device, an NBD URI, or a folder for several SOURCEs")
+           ->expected(2, -1)
+           ->required();
+       return [a] {
+         a->target = a->sources.back();
+         a->sources.pop_back();
+         a->source = a->sources[0];
+         return run_convert(*a);
+       };
      }});
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "blockcore/convert/convert_job.h"
 #include "blockcore/layers/device_stack.h"
 #include "cli/command.h"
+#include "cli/guest_disks.h"
 #include "cli/fixup_flags.h"
 #include "fixups/run.h"
 
@@ -24,6 +25,7 @@ struct FixupArgs {
   bool output_json = false;
   bool overwrite = false;
   std::string source;
+  std::vector<std::string> sources;  // SOURCE...: the guest's disks, in the order the guest names them
 };
 
 int run_fixup(const FixupArgs& a) {
@@ -42,7 +44,38 @@ int run_fixup(const FixupArgs& a) {
   struct stat st;
   bool folder = ::stat(a.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   Result<FixupResult> r = Status::IoError("not run");
-  if (folder) {
+  if (a.sources.size() > 1) {
+    if (folder) {
+      std::fprintf(stderr, "vdkit fixup: a guest folder is fixed alone\n");
+      return kExitUsage;
+    }
+    if (!a.output.empty()) {
+      // -o FOLDER: one fixed image per disk, named after its source.
+      FixupResult res;
+      ConvertOptions co;
+      co.target_io = target_io();
+      co.format = a.target_format == "raw" ? TargetFormat::kRaw : TargetFormat::kQcow2;
+      co.overwrite = a.overwrite;
+      co.open = a.image.open_options();
+      auto written = convert_guest_disks(a.sources, a.output, co, a.target_format, &opt, &res, nullptr);
+      if (!written.ok()) return fail("fixup", written.status());
+      r = std::move(res);
+    } else {
+      std::vector<std::shared_ptr<BlockDevice>> disks;
+      for (const auto& s : a.sources) {
+        StackSpec spec;
+        spec.source = s;
+        spec.open = a.image.open_options();
+        spec.writes = a.in_place ? WriteLayer::kInPlace : WriteLayer::kNone;
+        spec.labels.in_place = "--in-place";
+        spec.labels.overlay_hint = "use -o OUTPUT";
+        auto stack = open_device_stack(spec);
+        if (!stack.ok()) return fail("fixup", stack.status());
+        disks.push_back(stack->top);
+      }
+      r = fixup_devices(disks, opt, a.in_place);
+    }
+  } else if (folder) {
     if (!a.output.empty()) {
       std::fprintf(stderr, "vdkit fixup: -o needs a disk image as SOURCE, not a folder\n");
       return kExitUsage;
@@ -93,7 +126,10 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                         auto a = std::make_shared<FixupArgs>();
                         sub.description(
                             "Make a Linux guest from Xen or VMware boot on KVM, editing its files directly (no\n"
-                            "guest binary is run, no helper VM). SOURCE is a disk image or a guest folder.\n\n"
+                            "guest binary is run, no helper VM). SOURCE is a disk image or a guest folder; a guest on\n"
+                            "several disks is given all of them, in the order it names them (xvda, xvdb, ...), and\n"
+                            "-o is then a folder that receives one image per disk, named after each source.\n"
+                            "Root may be on an LVM2 LV; LVM names (/dev/mapper/VG-LV, /dev/VG/LV, rd.lvm.lv=) stay.\n\n"
                             "Changes: device names in /etc/fstab, /etc/crypttab and every boot loader (root=,\n"
                             "resume=; grub legacy, grub2 grub.cfg, /etc/default/grub and grub.d/*.cfg, BLS entries\n"
                             "and grubenv, syslinux/extlinux) become UUID= (or LABEL=, or /dev/vdX), mapped through\n"
@@ -138,8 +174,14 @@ CommandRegistrar reg({"fixup", "Apply the Xen/VMware-to-KVM fixups to a guest di
                         sub.add_flag("--overwrite", a->overwrite, "Replace OUTPUT if it exists");
                         a->fixup.add_to(sub);
                         sub.add_flag("--output-json", a->output_json, "Print changes and warnings as JSON");
-                        sub.add_option("SOURCE", a->source, "Disk image or guest folder")->required();
-                        return [a] { return run_fixup(*a); };
+                        sub.add_option("SOURCE", a->sources,
+                                       "Disk image or guest folder; several disk images for a guest on several "
+                                       "disks (in the order the guest names them; -o is then a folder)")
+                            ->required();
+                        return [a] {
+                          a->source = a->sources.empty() ? std::string() : a->sources[0];
+                          return run_fixup(*a);
+                        };
                       }});
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "blockcore/layers/volumes.h"
 #include "cli/command.h"
+#include "fixups/volume_report.h"
 
 namespace vdkit::cli {
 namespace {
@@ -69,21 +71,32 @@ struct InfoArgs {
 int run_info(const InfoArgs& a) {
   auto dev = open_image(a.path, a.image.open_options());
   if (!dev.ok()) return fail("info", dev.status());
+  // LVM2 volume groups on the disk (whole or on its partitions); a disk that cannot be scanned is not an error here.
+  std::shared_ptr<BlockDevice> disk(std::move(*dev));
+  auto vgs = scan_volume_groups({{a.path, disk}});
   std::vector<const ImageInfo*> chain;
-  for (const ImageInfo* i = &(*dev)->info(); i; i = a.backing_chain ? i->backing.get() : nullptr) chain.push_back(i);
+  for (const ImageInfo* i = &disk->info(); i; i = a.backing_chain ? i->backing.get() : nullptr) chain.push_back(i);
   if (a.output == "json") {
+    nlohmann::json top = info_json(*chain[0]);
+    if (vgs.ok() && !vgs->vgs.empty()) top["volume-groups"] = volume_groups_json(*vgs);
+    if (vgs.ok() && !vgs->warnings.empty()) top["lvm-warnings"] = vgs->warnings;
+    if (!vgs.ok()) top["lvm-warnings"] = {vgs.status().message()};
     if (a.backing_chain) {
       nlohmann::json arr = nlohmann::json::array();
-      for (auto* i : chain) arr.push_back(info_json(*i));
+      arr.push_back(std::move(top));
+      for (size_t k = 1; k < chain.size(); ++k) arr.push_back(info_json(*chain[k]));
       std::cout << arr.dump(4) << "\n";
     } else {
-      std::cout << info_json(*chain[0]).dump(4) << "\n";
+      std::cout << top.dump(4) << "\n";
     }
     return kExitOk;
   }
   for (size_t k = 0; k < chain.size(); ++k) {
     if (k) std::printf("\n");
     print_human(*chain[k]);
+    if (k == 0 && vgs.ok() && (!vgs->vgs.empty() || !vgs->warnings.empty()))
+      std::printf("volume groups:\n%s", volume_groups_text(*vgs, "  ").c_str());
+    if (k == 0 && !vgs.ok()) std::printf("volume groups: not read: %s\n", vgs.status().message().c_str());
   }
   return kExitOk;
 }
@@ -95,6 +108,10 @@ CommandRegistrar reg({"info", "Show an image's format, sizes, layout and backing
                             "Show what an image is: format and subformat (VMDK createType), virtual size, bytes\n"
                             "allocated on disk, cluster or grain size, compression, version, backing or parent\n"
                             "chain, extent files and dirty/corrupt flags. The format is found from the content.\n"
+                            "LVM2 volume groups on the disk or its partitions are listed with their PVs (where\n"
+                            "each was found, unused space) and LVs (size, type, segments, PVs, and why one cannot\n"
+                            "be opened: a segment type vdkit does not map, or a PV on another disk); JSON has\n"
+                            "them under \"volume-groups\". Nothing is activated on the host.\n"
                             "Exit status: 0 on success, 1 for an image that cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
                         sub.add_option("--output", a->output, "Output format: human, or json for scripts")

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "blockcore/layers/volumes.h"
 #include "fixups/inspect_report.h"
+#include "fixups/volume_report.h"
 #include "fixups/run.h"
 
 namespace vdkit::cli {
@@ -15,28 +17,42 @@ namespace {
 struct InspectArgs {
   ImageOptions image;
   std::string output = "human";
-  std::string source;
+  std::vector<std::string> sources;
 };
 
 int run_inspect(const InspectArgs& a) {
   using namespace vdkit::fixups;
   Inspection in;
   struct stat st;
-  if (::stat(a.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    auto fs = open_folder_guest(a.source, false);
+  std::optional<lvm::ScanResult> vgs;
+  const std::string& first = a.sources[0];
+  if (::stat(first.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (a.sources.size() > 1) return fail("inspect", Status::Invalid("a guest folder is inspected alone"));
+    auto fs = open_folder_guest(first, false);
     if (!fs.ok()) return fail("inspect", fs.status());
     in = inspect_guest(**fs, {});
   } else {
-    auto dev = open_image(a.source, a.image.open_options());
-    if (!dev.ok()) return fail("inspect", dev.status());
-    auto r = inspect_device(std::shared_ptr<BlockDevice>(std::move(*dev)));
-    if (!r.ok()) return fail("inspect", r.status().Context(a.source));
+    std::vector<std::shared_ptr<BlockDevice>> disks;
+    std::vector<vdkit::GuestDisk> named;
+    for (const auto& s : a.sources) {
+      auto dev = open_image(s, a.image.open_options());
+      if (!dev.ok()) return fail("inspect", dev.status());
+      disks.emplace_back(std::move(*dev));
+      named.push_back({s, disks.back()});
+    }
+    auto r = inspect_devices(disks);
+    if (!r.ok()) return fail("inspect", r.status().Context(first));
     in = std::move(*r);
+    if (auto scan = scan_volume_groups(named); scan.ok() && !scan->vgs.empty()) vgs = std::move(*scan);
   }
-  if (a.output == "json")
-    std::cout << to_json(in).dump(2) << "\n";
-  else
+  if (a.output == "json") {
+    nlohmann::json j = to_json(in);
+    if (vgs) j["volume-groups"] = volume_groups_json(*vgs);
+    std::cout << j.dump(2) << "\n";
+  } else {
     std::cout << to_human(in);
+    if (vgs) std::cout << "Volume groups:\n" << volume_groups_text(*vgs, "  ");
+  }
   return kExitOk;
 }
 
@@ -55,13 +71,19 @@ CommandRegistrar reg({"inspect", "Show a guest's OS, file systems, boot loaders,
                             "initrd; network configs (ifcfg, interfaces, netplan, NetworkManager) with static or\n"
                             "DHCP and pinned MAC addresses; 70-persistent-net.rules; consoles; cloud-init; and every\n"
                             "Xen/VMware device name (/dev/xvd*, /dev/sd*, /dev/hd*) in the files that matter.\n\n"
+                            "A guest on several disks is inspected from all of them (SOURCE DISK1 ...): LVM2\n"
+                            "volume groups spanning them are read in userspace (nothing is activated) and their\n"
+                            "LVs listed with the other file systems; root may be on an LV.\n\n"
                             "Only ext2/3/4 file systems are read. Exit status: 0 on success, 1 when the image or\n"
                             "guest cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
                         sub.add_option("--output", a->output, "Output format: human or json (for scripts)")
                             ->check(CLI::IsMember({"human", "json"}))
                             ->default_val("human");
-                        sub.add_option("SOURCE", a->source, "Disk image or guest folder")->required();
+                        sub.add_option("SOURCE", a->sources,
+                                       "Disk image or guest folder; several disk images for a guest on several "
+                                       "disks, in the order the guest names them (xvda, xvdb, ...)")
+                            ->required();
                         return [a] { return run_inspect(*a); };
                       }});
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "blockcore/layers/device_stack.h"
 #include "cli/command.h"
 
 namespace vdkit::cli {
@@ -11,6 +12,8 @@ namespace {
 struct MapArgs {
   ImageOptions image;
   std::string output = "human";
+  std::string lv;
+  std::vector<std::string> lv_disks;
   std::string path;
 };
 
@@ -18,9 +21,15 @@ struct MapArgs {
 constexpr uint64_t kMapWindow = 1ull << 34;
 
 int run_map(const MapArgs& a) {
-  auto dev = open_image(a.path, a.image.open_options());
-  if (!dev.ok()) return fail("map", dev.status());
-  BlockDevice& d = **dev;
+  StackSpec spec;
+  spec.source = a.path;
+  spec.open = a.image.open_options();
+  spec.lv = a.lv;
+  spec.lv_disks = a.lv_disks;
+  spec.labels.lv = "--lv " + a.lv;
+  auto stack = open_device_stack(spec);
+  if (!stack.ok()) return fail("map", stack.status());
+  BlockDevice& d = *stack->top;
   bool json = a.output == "json";
   if (json) std::printf("[");
   else std::printf("%-20s %-20s %s\n", "Offset", "Length", "Type");
@@ -70,11 +79,19 @@ CommandRegistrar reg({"map", "List an image's extents: data, zero and hole runs"
                             "as zeros) and hole (stored nowhere in the chain). Both zero and hole read as zeros.\n"
                             "--output=json prints the shape of `qemu-img map --output=json` (start, length,\n"
                             "depth, present, zero, data), so scripts written for it read ours.\n"
+                            "--lv VG/LV maps one LVM2 logical volume instead (offsets inside the LV), read through\n"
+                            "its segments from the PVs on the disk; `vdkit info` shows where those segments lie.\n"
                             "Exit status: 0 on success, 1 for an image that cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);
                         sub.add_option("--output", a->output, "Output format: human, or json (qemu-img map's shape)")
                             ->check(CLI::IsMember({"human", "json"}))
                             ->default_val("human");
+                        sub.add_option("--lv", a->lv, "Map logical volume LV of volume group VG (VG/LV)")
+                            ->type_name("VG/LV");
+                        sub.add_option("--disk", a->lv_disks,
+                                       "With --lv: another disk of the same guest that holds PVs of the VG "
+                                       "(repeatable)")
+                            ->type_name("PATH");
                         sub.add_option("IMAGE", a->path, "The image to map")->required();
                         return [a] { return run_map(*a); };
                       }});

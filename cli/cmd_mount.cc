@@ -51,7 +51,11 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                             "\n"
                             "--raw shows a folder with `disk` (the whole device) and `p1`, `p2`, ... (one file per\n"
                             "partition), answering SEEK_DATA/SEEK_HOLE from the image's extents, for cp --sparse,\n"
-                            "qemu-img, fdisk, blkid and dd.\n"
+                            "qemu-img, fdisk, blkid and dd. LVM2 logical volumes on the disk appear beside them\n"
+                            "under their /dev/mapper names (`ubuntu--vg-ubuntu--lv`), read through their segments\n"
+                            "without activating anything; writes to them go to the PVs' bytes.\n"
+                            "\n"
+                            "--lv VG/LV shows the file system of that logical volume instead of a partition's.\n"
                             "\n"
                             "Writes: without --rw the mount is read-only. With --rw, writes go to a copy-on-write\n"
                             "layer kept in memory (lost at unmount), or with --overlay PATH to a new qcow2 file\n"
@@ -75,10 +79,17 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                                        "With --rw: write to a new qcow2 file PATH backed by SOURCE")
                             ->type_name("PATH");
                         sub.add_flag("--in-place", a->cfg.in_place, "With --rw: write to SOURCE itself");
-                        sub.add_option("--partition", a->cfg.partition,
-                                       "Use partition N (1-based as Linux numbers them; logical ones from 5)")
-                            ->type_name("N")
-                            ->check(CLI::Range(1, 1024));
+                        auto* part = sub.add_option("--partition", a->cfg.partition,
+                                                    "Use partition N (1-based as Linux numbers them; logical ones from 5)")
+                                         ->type_name("N")
+                                         ->check(CLI::Range(1, 1024));
+                        sub.add_option("--lv", a->cfg.lv,
+                                       "Use logical volume LV of LVM2 volume group VG, found on the disk's PVs")
+                            ->type_name("VG/LV")
+                            ->excludes(part);
+                        sub.add_option("--disk", a->cfg.lv_disks,
+                                       "Another disk of the same guest holding PVs of its volume groups (repeatable)")
+                            ->type_name("PATH");
                         sub.add_flag("--raw", a->cfg.raw, "Show the disk and partitions as files instead of a file system");
                         sub.add_flag("--kernel", a->cfg.kernel,
                                      "Root only: mount the partition with the kernel's driver (XFS, Btrfs, ...)");

@@ -31,6 +31,8 @@ struct ServeArgs {
   std::string overlay;
   int partition = 0;
   bool sparsify = false;
+  std::string lv;
+  std::vector<std::string> lv_disks;
   std::string cache;
   std::string run;
   unsigned threads = 0;
@@ -112,6 +114,8 @@ int run_serve(const ServeArgs& a) {
   argv.push_back("writable=" + (a.overlay.empty() ? a.writable : std::string("overlay")));
   if (a.partition) argv.push_back("partition=" + std::to_string(a.partition));
   if (a.sparsify) argv.push_back("sparsify=true");
+  if (!a.lv.empty()) argv.push_back("lv=" + a.lv);
+  for (const auto& d : a.lv_disks) argv.push_back("disk=" + fs::absolute(d).string());
   if (!a.cache.empty()) argv.push_back("cache=" + a.cache);
 
   std::vector<char*> cargv;
@@ -219,8 +223,14 @@ CommandRegistrar reg(
            ->check(CLI::IsMember({"false", "overlay", "in-place"}))
            ->default_val("false");
        sub.add_option("--overlay", a->overlay, "Keep writes in this new qcow2 file (implies --writable=overlay)");
-       sub.add_option("--partition", a->partition, "Export only partition N of the disk's MBR or GPT table")
-           ->check(CLI::Range(1, 128));
+       auto* part = sub.add_option("--partition", a->partition, "Export only partition N of the disk's MBR or GPT table")
+                        ->check(CLI::Range(1, 128));
+       sub.add_option("--lv", a->lv,
+                      "Export only logical volume LV of LVM2 volume group VG (VG/LV), read from the PVs on the "
+                      "disk without activating anything")
+           ->excludes(part);
+       sub.add_option("--disk", a->lv_disks,
+                      "With --lv: another disk of the same guest that holds PVs of the VG (repeatable)");
        sub.add_flag("--sparsify", a->sparsify,
                     "Read what the guest does not use (free ext2/3/4 blocks, swap after its header, space outside\n"
                     "the partitions; see `vdkit convert --sparsify`) as zeros and report it as holes in block\n"

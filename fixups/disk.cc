@@ -6,6 +6,7 @@
 
 #include "blockcore/base/checked.h"
 #include "blockcore/layers/partition.h"
+#include "blockcore/layers/volumes.h"
 #include "fixups/btrfs_root.h"
 #include "fixups/rules/fstab.h"
 #include "fixups/rules/text.h"
@@ -33,7 +34,61 @@ bool kernel_writes(const OpenGuestOptions& how, const FsInfo& f, const std::stri
   return std::find(how.kernel_mounts.begin(), how.kernel_mounts.end(), mp) != how.kernel_mounts.end();
 }
 
+std::string no_dashes(const std::string& s) {
+  std::string o;
+  for (char c : s)
+    if (c != '-') o += c;
+  return o;
+}
+
+// Where a file system is, for messages: "partition 2 of disk 1", "LV vg/root".
+std::string place_of(const FsInfo& fs) {
+  if (!fs.lv.empty()) return "LV " + fs.lv;
+  std::string d = fs.disk ? " of disk " + std::to_string(fs.disk) : "";
+  return fs.partition ? "partition " + std::to_string(fs.partition) + d : "the whole disk" + d;
+}
+
 }  // namespace
+
+Result<std::vector<FsInfo>> probe_guest_filesystems(const std::vector<std::shared_ptr<BlockDevice>>& disks,
+                                                    std::vector<std::string>* notes) {
+  std::vector<FsInfo> out;
+  std::vector<vdkit::GuestDisk> named;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    auto fs = probe_filesystems(*disks[i]);
+    if (!fs.ok()) return fs.status().Context("disk " + std::to_string(i));
+    for (auto& f : *fs) {
+      f.disk = static_cast<int>(i);
+      out.push_back(std::move(f));
+    }
+    named.push_back({"disk " + std::to_string(i), disks[i]});
+  }
+  // LVs, in VG then LV order. A scan that fails on I/O fails the guest; metadata it skips is a note.
+  VDKIT_ASSIGN_OR_RETURN(auto scan, scan_volume_groups(named));
+  if (notes) notes->insert(notes->end(), scan.warnings.begin(), scan.warnings.end());
+  for (const auto& vg : scan.vgs)
+    for (const auto& lv : vg.vg.lvs) {
+      if (!lv.visible) continue;
+      FsInfo f;
+      f.lv = vg.vg.name + "/" + lv.name;
+      f.lv_dm_uuid = "LVM-" + no_dashes(vg.vg.uuid) + no_dashes(lv.uuid);
+      for (size_t p = 0; p < vg.pv_devices.size(); ++p)
+        if (vg.pv_devices[p] && !lv.segments.empty() && !lv.segments[0].stripes.empty() &&
+            lv.segments[0].stripes[0].pv == p)
+          f.disk = vg.pv_devices[p]->disk_index;
+      auto dev = lvm::open_logical_volume(vg, lv.name);
+      if (!dev.ok()) {
+        if (notes) notes->push_back(dev.status().message());
+        out.push_back(std::move(f));
+        continue;
+      }
+      f.volume = std::shared_ptr<BlockDevice>(std::move(*dev));
+      f.length = f.volume->size();
+      VDKIT_RETURN_IF_ERROR(probe_into(*f.volume, f).Context("LV " + f.lv));
+      out.push_back(std::move(f));
+    }
+  return out;
+}
 
 Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev) {
   VDKIT_ASSIGN_OR_RETURN(std::vector<Partition> parts, read_partition_table(dev));
@@ -88,12 +143,42 @@ const FsInfo* DeviceMapper::find(std::string_view device) const {
     return by([&](const FsInfo& f) { return !f.uuid.empty() && f.uuid == v.substr(18); });
   if (ieq_prefix(v, "/dev/disk/by-label/"))
     return by([&](const FsInfo& f) { return !f.label.empty() && f.label == v.substr(19); });
+  // LVM names: /dev/mapper/VG-LV, /dev/VG/LV, and the udev links Ubuntu's installer writes.
+  if (ieq_prefix(v, "/dev/disk/by-id/dm-uuid-"))
+    return by([&](const FsInfo& f) { return !f.lv_dm_uuid.empty() && f.lv_dm_uuid == v.substr(24); });
+  std::string lv_path(v);
+  if (ieq_prefix(v, "/dev/disk/by-id/dm-name-")) lv_path = "/dev/mapper/" + std::string(v.substr(24));
   auto d = parse_device_name(v);
-  if (!d || (disk_ != kAnyDisk && d->disk != disk_)) return nullptr;
-  bool whole = fs_.size() == 1 && fs_[0].partition == 0;
-  if (whole) return d->partition == 0 ? &fs_[0] : nullptr;
+  if (!d) {
+    if (!ieq_prefix(lv_path, "/dev/")) return nullptr;
+    auto n = parse_lv_name(lv_path);
+    if (!n.ok()) return nullptr;
+    const std::string want = n->vg + "/" + n->lv;
+    return by([&](const FsInfo& f) { return !f.lv.empty() && f.lv == want; });
+  }
+  // Which of the given disks the name is on: disk_ is the letter of the first one (xvda, or Xen's xvde). With any
+  // disk asked for, one disk takes every letter (what fstab names is on it); several are lettered from 'a', or
+  // from 'e' when that is where the guest's names start.
+  int ndisks = 0;
+  for (const auto& f : fs_)
+    if (f.lv.empty()) ndisks = std::max(ndisks, f.disk + 1);
+  int rel = 0;
+  if (disk_ == kAnyDisk) {
+    rel = ndisks <= 1 ? 0 : (d->disk < ndisks ? d->disk : d->disk - 4);
+  } else {
+    if (disk_ < 0 || d->disk < disk_) return nullptr;
+    rel = d->disk - disk_;
+  }
+  std::vector<const FsInfo*> on;
+  for (const auto& f : fs_)
+    if (f.lv.empty() && f.disk == rel) on.push_back(&f);
+  if (on.empty()) return nullptr;
+  bool whole = on.size() == 1 && on[0]->partition == 0;
+  if (whole) return d->partition == 0 ? on[0] : nullptr;
   if (d->partition == 0) return nullptr;
-  return by([&](const FsInfo& f) { return f.partition == d->partition && !f.type.empty(); });
+  for (const FsInfo* f : on)
+    if (f->partition == d->partition && !f->type.empty()) return f;
+  return nullptr;
 }
 
 std::optional<std::string> DeviceMapper::map(std::string_view device) const {
@@ -111,7 +196,7 @@ std::optional<std::string> DeviceMapper::map(std::string_view device) const {
   else if (naming_ == DeviceNaming::kLabel && linked && !f->uuid.empty())
     out = "UUID=" + f->uuid;
   else
-    out = "/dev/vda" + (f->partition ? std::to_string(f->partition) : std::string());
+    out = "/dev/vd" + disk_letters(f->disk) + (f->partition ? std::to_string(f->partition) : std::string());
   if (out == device) return std::nullopt;
   return out;
 }
@@ -126,7 +211,9 @@ Status GuestDisk::close() {
     if (!st.ok() && first.ok()) first = st;
   }
   closers.clear();
-  if (first.ok() && device && device->caps().can_flush) first = device->flush();
+  for (const auto& d : disks)
+    if (first.ok() && d && d->caps().can_flush) first = d->flush();
+  if (disks.empty() && first.ok() && device && device->caps().can_flush) first = device->flush();
   return first;
 }
 
@@ -139,10 +226,12 @@ bool needs_kernel_to_write(std::string_view type) { return type == guestfs::kFsX
 
 Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo& fs, bool writable,
                                   std::function<Status()>* closer, const OpenGuestOptions& how) {
-  std::string what = fs.type + (fs.partition ? " on partition " + std::to_string(fs.partition) : " on the whole disk");
+  std::string what = fs.type + " on " + place_of(fs);
   if (!can_open_fs(fs.type)) return Status::Unsupported("vdkit cannot read " + what);
   std::shared_ptr<BlockDevice> view =
-      fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length)) : dev;
+      fs.volume      ? fs.volume
+      : fs.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, fs.offset, fs.length))
+                     : dev;
   if (fs.type == guestfs::kFsXfs) return open_xfs_guest_fs(view, fs, what, writable, how, closer);
   if (fs.type == guestfs::kFsBtrfs) return open_btrfs_guest_fs(view, fs, what, writable, how, closer);
   auto vol = Ext2Volume::Open(view, writable, how.force);
@@ -152,14 +241,19 @@ Result<GuestFsPtr> open_volume_fs(std::shared_ptr<BlockDevice> dev, const FsInfo
   return GuestFsPtr(new guestfs::Ext2GuestFs(v, what));
 }
 
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+Result<std::unique_ptr<GuestDisk>> open_guest(std::vector<std::shared_ptr<BlockDevice>> disks, bool writable,
                                               const OpenGuestOptions& how) {
+  if (disks.empty()) return Status::Invalid("no disk given");
   auto g = std::make_unique<GuestDisk>();
-  g->device = dev;
-  VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_filesystems(*dev));
+  g->device = disks[0];
+  g->disks = disks;
+  VDKIT_ASSIGN_OR_RETURN(g->filesystems, probe_guest_filesystems(disks, &g->notes));
+  auto disk_of = [&](const FsInfo& f) { return disks[static_cast<size_t>(f.disk)]; };
   for (auto& f : g->filesystems)  // the state an XFS is in (version, log); which subvolume a Btrfs shows
     if (f.type == guestfs::kFsXfs || f.type == guestfs::kFsBtrfs) {
-      auto view = f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev;
+      auto view = f.volume      ? f.volume
+                  : f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(disk_of(f), f.offset, f.length))
+                                : disk_of(f);
       Status st = f.type == guestfs::kFsXfs ? describe_xfs(view, f) : describe_btrfs(view, f);
       if (!st.ok()) f.warnings.push_back(st.message());
     }
@@ -174,7 +268,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     // Look for the root read-only: a file system that turns out not to be it is never written to (not even the
     // superblock's mount count), and a failure there cannot be mistaken for "not the root".
     std::function<Status()> closer;
-    auto fs = open_volume_fs(dev, f, false, &closer);
+    auto fs = open_volume_fs(disk_of(f), f, false, &closer);
     if (!fs.ok()) {
       last = fs.status();
       continue;
@@ -183,7 +277,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     if (closer) VDKIT_RETURN_IF_ERROR(closer());
     closer = nullptr;
     if (!text.ok()) continue;
-    fs = open_volume_fs(dev, f, writable && kernel_writes(how, f, "/"), &closer, how);
+    fs = open_volume_fs(disk_of(f), f, writable && kernel_writes(how, f, "/"), &closer, how);
     if (!fs.ok()) return fs.status().Context("opening the root file system");
     root = static_cast<int>(k);
     fstab = *text;
@@ -191,15 +285,18 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     g->fs->add("/", std::move(*fs));
     if (closer) g->closers.push_back(closer);
   }
-  if (root < 0) return last;
+  if (root < 0) {
+    // What the LVM scan could not open may be why (root on an LV whose PV is on a disk not given).
+    std::string why;
+    for (const auto& n : g->notes) why += "; " + n;
+    return Status::Error(last.code(), last.message() + why);
+  }
   DeviceMapper any(g->filesystems, DeviceNaming::kUuid, -1);
   for (const auto& e : parse_fstab(fstab)) {
     const FsInfo* f = any.find(e.device);
     if (!f) continue;
     size_t idx = 0;
-    while (idx < g->filesystems.size() &&
-           !(g->filesystems[idx].offset == f->offset && g->filesystems[idx].partition == f->partition))
-      ++idx;
+    while (idx < g->filesystems.size() && !g->filesystems[idx].same_place(*f)) ++idx;
     if (idx == g->filesystems.size()) continue;
     FsInfo& info = g->filesystems[idx];
     if (e.type == "swap" || e.mount_point == "swap") {
@@ -210,7 +307,7 @@ Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, 
     info.mount_point = e.mount_point;
     if (!can_open_fs(info.type)) continue;
     std::function<Status()> closer;
-    auto fs = open_volume_fs(dev, info, writable && kernel_writes(how, info, e.mount_point), &closer, how);
+    auto fs = open_volume_fs(disk_of(info), info, writable && kernel_writes(how, info, e.mount_point), &closer, how);
     if (!fs.ok()) return fs.status().Context("mounting " + e.mount_point);
     g->fs->add(e.mount_point, std::move(*fs));
     if (closer) g->closers.push_back(closer);

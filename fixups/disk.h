@@ -24,9 +24,10 @@ struct SubvolumeInfo {
   bool readonly = false;
 };
 
-// A file system found on the disk.
+// A file system found on the guest's disks: on a partition, a whole disk, or an LVM2 logical volume.
 struct FsInfo {
-  int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk
+  int disk = 0;       // which of the guest's disks (source order); for an LV, the disk of its first PV
+  int partition = 0;  // 1-based partition number; 0 for a file system on the whole disk (or an LV)
   uint64_t offset = 0;
   uint64_t length = 0;
   std::string type;  // as guestfs::probe_fs (blkid's TYPE): "ext4", "xfs", "swap", "LVM2_member", ...; "" when unknown
@@ -44,6 +45,13 @@ struct FsInfo {
   std::string subvolume;
   std::string subvolume_reason;
   std::vector<SubvolumeInfo> subvolumes;
+  std::string lv;           // "VG/LV" when the file system is on a logical volume
+  std::string lv_dm_uuid;   // "LVM-<VG UUID><LV UUID>" without dashes, as /dev/disk/by-id/dm-uuid-* names it
+  std::shared_ptr<BlockDevice> volume;  // the LV's device (reads and writes go through its segments)
+  // Whether two FsInfo describe the same file system (disk, partition, LV), whatever the probe found.
+  bool same_place(const FsInfo& o) const {
+    return disk == o.disk && partition == o.partition && offset == o.offset && lv == o.lv;
+  }
 };
 
 // How open_guest writes file systems vdkit only reads (XFS, Btrfs): through the host kernel when `kernel`
@@ -64,6 +72,12 @@ bool needs_kernel_to_write(std::string_view type);
 // Reads the partition table and probes each partition (or the whole disk when
 // there is no table) with guestfs::probe_fs.
 Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev);
+
+// The same over all the disks of a guest (disk = index in `disks`), then every visible LVM2 logical volume found on
+// them (LVs that cannot be opened, a thin LV or one whose PV is on no given disk, are listed with an empty type).
+// `notes` receives what the LVM scan says about them.
+Result<std::vector<FsInfo>> probe_guest_filesystems(const std::vector<std::shared_ptr<BlockDevice>>& disks,
+                                                    std::vector<std::string>* notes);
 
 // How fixed device names are written.
 enum class DeviceNaming { kUuid, kLabel, kVd };
@@ -97,7 +111,9 @@ class DeviceMapper {
 // The guest as one tree: the file system holding /etc/fstab is /, and the
 // other ext2/3/4 file systems fstab names are mounted where it says.
 struct GuestDisk {
-  std::shared_ptr<BlockDevice> device;
+  std::shared_ptr<BlockDevice> device;  // the first disk
+  std::vector<std::shared_ptr<BlockDevice>> disks;
+  std::vector<std::string> notes;       // what the LVM scan said (refused LVs, skipped metadata copies)
   std::vector<FsInfo> filesystems;
   std::unique_ptr<MountedGuestFs> fs;
   // Flushes and closes every file system (call before the device goes).
@@ -106,10 +122,15 @@ struct GuestDisk {
   std::vector<std::function<Status()>> closers;
 };
 
-// Opens the guest on dev; writable needs a writable dev (an overlay, or an
-// image opened with OpenOptions::writable).
-Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+// Opens the guest on its disks (in the order the guest names them: xvda, xvdb, ...); writable needs writable
+// disks (overlays, or images opened with OpenOptions::writable). The root is the first file system vdkit reads
+// with an /etc/fstab, on a partition, a whole disk or an LV; fstab's other entries are mounted through any disk.
+Result<std::unique_ptr<GuestDisk>> open_guest(std::vector<std::shared_ptr<BlockDevice>> disks, bool writable,
                                               const OpenGuestOptions& how = {});
+inline Result<std::unique_ptr<GuestDisk>> open_guest(std::shared_ptr<BlockDevice> dev, bool writable,
+                                                     const OpenGuestOptions& how = {}) {
+  return open_guest(std::vector<std::shared_ptr<BlockDevice>>{std::move(dev)}, writable, how);
+}
 
 // Whether open_volume_fs can open a file system of this type (blkid's TYPE name).
 bool can_open_fs(std::string_view type);

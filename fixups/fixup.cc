@@ -22,6 +22,7 @@
 #include "fixups/rules/netplan.h"
 #include "fixups/rules/nm_keyfile.h"
 #include "fixups/rules/shell_vars.h"
+#include "guestfs/probe.h"
 #include "fixups/rules/syslinux.h"
 #include "fixups/rules/udev_net_rules.h"
 
@@ -306,7 +307,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
   DeviceMapper mapper(in.filesystems, options.naming, plan.boot_disk);
   DeviceMapFn map = mapper.fn();
 
-  // Which disks the guest refers to, and names we cannot map.
+  // Which disks the guest refers to, and names we cannot map. The given disks are the boot disk's letter and the
+  // ones after it (xvda, xvdb, ...), in the order they were given.
+  int given = 1;
+  for (const auto& f : in.filesystems)
+    if (f.lv.empty()) given = std::max(given, f.disk + 1);
+  auto is_given = [&](int disk) { return plan.boot_disk != kNoDisk && disk >= plan.boot_disk && disk < plan.boot_disk + given; };
   std::set<int> disks;
   for (const auto& r : in.device_references) {
     auto d = parse_device_name(r.device);
@@ -316,7 +322,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     // evidence of a disk the guest uses: after a fix it was the only name left and raised "unknown-disk".
     if (d->partition == 0 && partitioned) continue;
     disks.insert(d->disk);
-    if (d->disk == plan.boot_disk && !in.filesystems.empty() && !mapper.find(r.device))
+    if (is_given(d->disk) && !in.filesystems.empty() && !mapper.find(r.device))
       p.warn("unmapped-device", r.device + " in " + r.path + " names no file system on this disk; left as it is", "");
   }
   std::string names;
@@ -326,10 +332,12 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
            "the guest names disk(s) " + names +
                " by device name, but none of them is known to be this disk; those names are left as they are",
            "");
-  } else if (disks.size() > 1) {
+  } else if (std::any_of(disks.begin(), disks.end(), [&](int d) { return !is_given(d); })) {
+    std::string given_names;
+    for (int k = 0; k < given; ++k) given_names += (k ? ", " : "") + disk_letters(plan.boot_disk + k);
     p.warn("more-than-one-disk",
-           "the guest refers to more than one disk (" + names + "); only disk " + disk_letters(plan.boot_disk) +
-               " was converted, names on the other disks are left as they are",
+           "the guest refers to more disks (" + names + ") than were given (" + given_names +
+               "); names on the others are left as they are (give every disk of the guest to map them)",
            "");
   }
   // --device-names label on a file system with no (usable) label falls back to UUID=: said once per file system.
@@ -351,6 +359,24 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
     p.warn("no-partition-table",
            "the guest is a folder, so its device names cannot be mapped to file systems; they are left as they are",
            "");
+
+  // LVM names are the same on every hypervisor: said, never rewritten. An encrypted volume is said too: what it
+  // holds (its fstab, its device names) cannot be read, so nothing about it is guessed.
+  for (const auto* tab : {&in.fstab, &in.crypttab})
+    for (const auto& e : *tab)
+      if (const FsInfo* f = mapper.find(e.device); f && !f->lv.empty() && !parse_device_name(e.device))
+        p.warn("lvm-name-kept",
+               e.device + " in " + (tab == &in.fstab ? "/etc/fstab" : "/etc/crypttab") + " names LVM logical volume " +
+                   f->lv + ", which keeps that name on KVM; left as it is",
+               "");
+  for (const auto& f : in.filesystems)
+    if (f.type == guestfs::kFsLuks)
+      p.warn("encrypted-volume",
+             (f.lv.empty() ? "partition " + std::to_string(f.partition) + " of disk " + std::to_string(f.disk)
+                           : "LV " + f.lv) +
+                 " is a LUKS volume: vdkit does not open it, so the file systems and device names inside it were "
+                 "not checked (its own name in /etc/crypttab was)",
+             "");
 
   // Device names.
   p.edit("/etc/fstab", "device names", [&](const std::string& t) { return rewrite_fstab(t, map); });

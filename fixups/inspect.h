@@ -72,6 +72,7 @@ struct DeviceReference {
 
 struct Inspection {
   std::vector<FsInfo> filesystems;
+  std::vector<std::string> volume_notes;  // what the LVM scan said: refused LVs, skipped metadata copies
   std::vector<FstabEntry> fstab;
   std::vector<FstabEntry> crypttab;  // device, mount_point = name, type = source
   OsInfo os;

@@ -26,10 +26,13 @@ nlohmann::json to_json(const Inspection& in) {
                         {"snapshot", s.snapshot}, {"readonly", s.readonly}});
       x["subvolumes"] = subs;
     }
+    x["disk"] = f.disk;
+    if (!f.lv.empty()) x["lv"] = f.lv;
     fss.push_back(x);
   }
   j["filesystems"] = fss;
   j["journals"] = to_json(in.journals);
+  if (!in.volume_notes.empty()) j["volume-notes"] = in.volume_notes;
   json fst = json::array();
   for (const auto& e : in.fstab)
     fst.push_back({{"device", e.device}, {"mountpoint", e.mount_point}, {"type", e.type}, {"options", e.options}});
@@ -123,7 +126,11 @@ std::string to_human(const Inspection& in) {
     << (in.os.family.empty() ? "-" : in.os.family) << ", arch " << (in.os.arch.empty() ? "-" : in.os.arch) << "\n";
   o << "File systems:\n";
   for (const auto& f : in.filesystems)
-    o << "  " << (f.partition ? "partition " + std::to_string(f.partition) : std::string("whole disk")) << ": "
+    o << "  "
+      << (!f.lv.empty() ? "LV " + f.lv
+          : f.partition ? "partition " + std::to_string(f.partition)
+                        : std::string("whole disk"))
+      << (f.lv.empty() && f.disk ? " of disk " + std::to_string(f.disk) : std::string()) << ": "
       << (f.type.empty() ? "unknown" : f.type) << ", " << f.length << " bytes, UUID=" << (f.uuid.empty() ? "-" : f.uuid)
       << ", LABEL=" << (f.label.empty() ? "-" : f.label)
       << (f.mount_point.empty() ? "" : ", mounted at " + f.mount_point) << (f.state.empty() ? "" : "; " + f.state)
@@ -143,6 +150,7 @@ std::string to_human(const Inspection& in) {
       o << "  " << s.id << " /" << s.path << (s.booted ? " [root]" : "") << (s.is_default ? " [default]" : "")
         << (s.snapshot ? " [snapshot]" : "") << (s.readonly ? " [read-only]" : "") << "\n";
   }
+  for (const auto& n : in.volume_notes) o << "  note: " << n << "\n";
   o << "fstab:\n";
   for (const auto& e : in.fstab) o << "  " << e.device << " on " << e.mount_point << " (" << e.type << ")\n";
   for (const auto& e : in.crypttab) o << "crypttab: " << e.device << " from " << e.mount_point << "\n";

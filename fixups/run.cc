@@ -68,19 +68,29 @@ Status check_kernel_writes(const FixupPlan& plan, const std::vector<FsInfo>& fil
   return Status::Ok();
 }
 
-Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
-                             bool dev_is_copy) {
-  if (apply && !dev->caps().writable) return Status::Error(EROFS, "the disk is not writable");
-  // A dry run replays journals into memory only.
-  if (!apply) dev = make_memory_overlay(std::move(dev));
-  VDKIT_ASSIGN_OR_RETURN(auto journals, prepare_journals(dev, options, apply, dev_is_copy));
+Result<FixupResult> fixup_on(std::vector<std::shared_ptr<BlockDevice>> disks, const FixupOptions& options,
+                             bool apply, bool dev_is_copy) {
+  if (disks.empty()) return Status::Invalid("no disk given");
+  for (size_t i = 0; i < disks.size(); ++i)
+    if (apply && !disks[i]->caps().writable)
+      return Status::Error(EROFS, disks.size() == 1 ? std::string("the disk is not writable")
+                                                    : "disk " + std::to_string(i) + " is not writable");
+  // A dry run replays journals into memory only. Journals are replayed per disk (file systems on partitions and
+  // whole disks; one on an LVM logical volume is not replayed yet).
+  std::vector<FsJournal> journals;
+  for (auto& d : disks) {
+    if (!apply) d = make_memory_overlay(std::move(d));
+    VDKIT_ASSIGN_OR_RETURN(auto js, prepare_journals(d, options, apply, dev_is_copy));
+    journals.insert(journals.end(), js.begin(), js.end());
+  }
   // Plan on a read-only view first: a guest with nothing to change is never
   // opened for writing, so not even a superblock time changes.
   FixupResult r;
   std::vector<FsInfo> filesystems;
   {
-    VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, false));
+    VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(disks, false));
     r.inspection = inspect_guest(*guest->fs, guest->filesystems);
+    r.inspection.volume_notes = guest->notes;
     r.plan = plan_fixups(*guest->fs, r.inspection, options);
     filesystems = guest->filesystems;
     VDKIT_RETURN_IF_ERROR(guest->close());
@@ -110,7 +120,7 @@ Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOption
                                               : std::string("the image (--replay-journal)")),
                                  ""});
   }
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(dev, true, how));
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(disks, true, how));
   Status st = apply_fixups(*guest->fs, r.plan, options);
   Status closed = guest->close();
   if (!st.ok()) return st;
@@ -120,20 +130,33 @@ Result<FixupResult> fixup_on(std::shared_ptr<BlockDevice> dev, const FixupOption
 
 }  // namespace
 
-Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) {
+Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) { return inspect_devices({std::move(dev)}); }
+
+Result<Inspection> inspect_devices(const std::vector<std::shared_ptr<BlockDevice>>& disks) {
   // The guest as its kernel would see it after mounting: journals replayed, into memory only.
-  std::shared_ptr<BlockDevice> view = make_memory_overlay(std::move(dev));
-  VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(view, true));
-  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(view, false));
+  std::vector<std::shared_ptr<BlockDevice>> views;
+  std::vector<FsJournal> journals;
+  for (const auto& d : disks) {
+    views.push_back(make_memory_overlay(d));
+    VDKIT_ASSIGN_OR_RETURN(auto js, recover_journals(views.back(), true));
+    journals.insert(journals.end(), js.begin(), js.end());
+  }
+  VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(views, false));
   Inspection in = inspect_guest(*guest->fs, guest->filesystems);
   in.journals = std::move(journals);
+  in.volume_notes = guest->notes;
   VDKIT_RETURN_IF_ERROR(guest->close());
   return in;
 }
 
 Result<FixupResult> fixup_device(std::shared_ptr<BlockDevice> dev, const FixupOptions& options, bool apply,
                                  bool overlay) {
-  return fixup_on(std::move(dev), options, apply, overlay);
+  return fixup_on({std::move(dev)}, options, apply, overlay);
+}
+
+Result<FixupResult> fixup_devices(const std::vector<std::shared_ptr<BlockDevice>>& disks, const FixupOptions& options,
+                                  bool apply, bool overlay) {
+  return fixup_on(disks, options, apply, overlay);
 }
 
 Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& options, bool apply) {
@@ -148,9 +171,18 @@ Result<FixupResult> fixup_folder(const std::string& root, const FixupOptions& op
 Result<std::shared_ptr<BlockDevice>> make_fixed_overlay(std::shared_ptr<BlockDevice> src, const FixupOptions& options,
                                                         FixupResult* result) {
   std::shared_ptr<BlockDevice> overlay = make_memory_overlay(std::move(src));
-  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_on(overlay, options, true, true));
+  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_on({overlay}, options, true, true));
   if (result) *result = std::move(r);
   return overlay;
+}
+
+Result<std::vector<std::shared_ptr<BlockDevice>>> make_fixed_overlays(
+    const std::vector<std::shared_ptr<BlockDevice>>& srcs, const FixupOptions& options, FixupResult* result) {
+  std::vector<std::shared_ptr<BlockDevice>> overlays;
+  for (const auto& s : srcs) overlays.push_back(make_memory_overlay(s));
+  VDKIT_ASSIGN_OR_RETURN(FixupResult r, fixup_on(overlays, options, true, true));
+  if (result) *result = std::move(r);
+  return overlays;
 }
 
 }  // namespace vdkit::fixups

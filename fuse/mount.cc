@@ -139,27 +139,70 @@ struct Plan {
   std::vector<Partition> partitions;
   std::shared_ptr<BlockDevice> fs_device;   // default view: the ext file system's device
   std::string what;                         // "partition 1 (mbr type 0x83)" or "the whole disk"
-  int kernel_partition = 0;                 // --kernel: the partition (0 = whole disk)
+  std::string kernel_file = "disk";         // --kernel: the raw view's file of fs_device
+  // LVs that can be opened, by their /dev/mapper names ("ubuntu--vg-ubuntu--lv"), for the raw view and the choice.
+  std::vector<std::pair<std::string, std::shared_ptr<BlockDevice>>> lvs;
+  std::vector<GuestDisk> disks;             // `disk` and the --disk ones, searched for PVs
 };
 
-Result<std::shared_ptr<BlockDevice>> open_layers(const MountConfig& cfg) {
+// lvm2's /dev/mapper name: VG-LV with every '-' inside a name doubled.
+std::string mapper_name(const std::string& vg, const std::string& lv) {
+  auto dbl = [](const std::string& s) {
+    std::string o;
+    for (char c : s) o += c == '-' ? std::string("--") : std::string(1, c);
+    return o;
+  };
+  return dbl(vg) + "-" + dbl(lv);
+}
+
+// Opens every visible LV the scan allows; the others are said once on stderr (a refused thin pool must not stop
+// a mount of the disk's other volumes).
+void open_lvs(Plan& plan) {
+  auto scan = scan_volume_groups(plan.disks);
+  if (!scan.ok()) {
+    std::fprintf(stderr, "vdkit mount: warning: volume groups not read: %s\n", scan.status().message().c_str());
+    return;
+  }
+  for (const auto& w : scan->warnings) std::fprintf(stderr, "vdkit mount: warning: %s\n", w.c_str());
+  for (const auto& f : scan->vgs)
+    for (const auto& lv : f.vg.lvs) {
+      if (!lv.visible) continue;
+      auto dev = lvm::open_logical_volume(f, lv.name);
+      if (!dev.ok()) {
+        std::fprintf(stderr, "vdkit mount: note: %s\n", dev.status().message().c_str());
+        continue;
+      }
+      plan.lvs.emplace_back(mapper_name(f.vg.name, lv.name), std::shared_ptr<BlockDevice>(std::move(*dev)));
+    }
+}
+
+Result<std::shared_ptr<BlockDevice>> open_layers(const MountConfig& cfg, const std::string& source) {
+  if (source != cfg.source && !cfg.overlay_path.empty())
+    return Status::Invalid("--overlay covers one disk; with --disk, --rw keeps writes in memory or --in-place");
   StackSpec spec;
-  spec.source = cfg.source;
+  spec.source = source;
   spec.open = cfg.open;
   if (cfg.writable)
     spec.writes = cfg.in_place                   ? WriteLayer::kInPlace
                   : !cfg.overlay_path.empty() ? WriteLayer::kQcow2Overlay
                                               : WriteLayer::kMemoryOverlay;
   spec.overlay_path = cfg.overlay_path;
-  spec.labels = {"opening '" + cfg.source + "'", "creating the overlay '" + cfg.overlay_path + "'", "--in-place",
-                 "use --overlay PATH", ""};
+  spec.labels = {"opening '" + source + "'", "creating the overlay '" + cfg.overlay_path + "'", "--in-place",
+                 "use --overlay PATH", "", ""};
   VDKIT_ASSIGN_OR_RETURN(DeviceStack stack, open_device_stack(spec));
   return stack.disk;
 }
 
+Result<Plan> check_fs_type(Plan& plan, const MountConfig& cfg);
+
 Result<Plan> make_plan(const MountConfig& cfg) {
   Plan plan;
-  VDKIT_ASSIGN_OR_RETURN(plan.disk, open_layers(cfg));
+  VDKIT_ASSIGN_OR_RETURN(plan.disk, open_layers(cfg, cfg.source));
+  plan.disks.push_back({cfg.source, plan.disk});
+  for (const auto& path : cfg.lv_disks) {
+    VDKIT_ASSIGN_OR_RETURN(auto dev, open_layers(cfg, path));
+    plan.disks.push_back({path, std::move(dev)});
+  }
   auto table = read_partition_table(*plan.disk);
   if (!table.ok()) {
     if (!cfg.raw) return table.status().Context("reading the partition table");
@@ -167,7 +210,20 @@ Result<Plan> make_plan(const MountConfig& cfg) {
   } else {
     plan.partitions = std::move(*table);
   }
-  if (cfg.raw) return plan;
+  if (cfg.raw) {
+    open_lvs(plan);
+    return plan;
+  }
+  if (!cfg.lv.empty()) {
+    VDKIT_ASSIGN_OR_RETURN(LvName n, parse_lv_name(cfg.lv));
+    auto lv = open_lv_on(plan.disks, cfg.lv);
+    if (!lv.ok()) return lv.status().Context("--lv " + cfg.lv);
+    plan.fs_device = std::shared_ptr<BlockDevice>(std::move(*lv));
+    plan.what = "LV " + n.vg + "/" + n.lv;
+    plan.kernel_file = mapper_name(n.vg, n.lv);
+    plan.lvs.emplace_back(plan.kernel_file, plan.fs_device);
+    return check_fs_type(plan, cfg);
+  }
 
   const Partition* chosen = nullptr;
   if (cfg.partition > 0) {
@@ -201,7 +257,12 @@ Result<Plan> make_plan(const MountConfig& cfg) {
   }
   plan.fs_device = view_of(chosen);
   plan.what = chosen ? describe(*chosen) : std::string("the whole disk");
-  plan.kernel_partition = chosen ? chosen->number : 0;
+  plan.kernel_file = chosen ? "p" + std::to_string(chosen->number) : "disk";
+  return check_fs_type(plan, cfg);
+}
+
+// The chosen device holds a file system this mode can show.
+Result<Plan> check_fs_type(Plan& plan, const MountConfig& cfg) {
   std::string t = fs_type_of(*plan.fs_device);
   if (cfg.kernel) {
     if (t.empty()) return Status::Unsupported("no known file system on " + plan.what);
@@ -399,6 +460,7 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     for (const auto& p : plan.partitions)
       ctx.entries.push_back(
           {"p" + std::to_string(p.number), std::shared_ptr<BlockDevice>(make_partition_view(plan.disk, p.offset, p.length))});
+    for (const auto& [name, dev] : plan.lvs) ctx.entries.push_back({name, dev});
     Session session;
     VDKIT_RETURN_IF_ERROR(session.Mount(raw_fuse_ops(), &ctx, mp, fsname, cfg.writable, cfg.debug));
     VDKIT_RETURN_IF_ERROR(write_state(state));
@@ -451,7 +513,9 @@ Status serve(const MountConfig& cfg, const std::string& mp, Notifier& notify) {
     Status close = (*vol)->Close();  // no-op when destroy() already closed it
     if (result.ok()) result = close;
   }
-  if (result.ok() && cfg.writable) result = plan.disk->flush();
+  if (result.ok() && cfg.writable)
+    for (const auto& d : plan.disks)
+      if (result.ok()) result = d.dev->flush();
   unlink(state_file_for(mp).c_str());
   return result;
 }

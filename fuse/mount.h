@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "blockcore/base/block_device.h"
 #include "blockcore/sources/image.h"
@@ -17,6 +18,8 @@ struct MountConfig {
   std::string overlay_path;  // --overlay PATH (a new qcow2 file backed by the source)
   bool in_place = false;     // --in-place: write the source itself
   int partition = 0;         // --partition N; 0 chooses
+  std::string lv;            // --lv VG/LV: the file system of this logical volume
+  std::vector<std::string> lv_disks;  // --disk PATH: the guest's other disks, for PVs of its VGs
   bool raw = false;          // --raw: disk and partition files
   bool kernel = false;       // --kernel: raw view + loop device + the kernel's driver
   std::string subvol;        // --subvol NAME|ID: the Btrfs subvolume shown (default: the default subvolume)

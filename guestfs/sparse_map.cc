@@ -6,8 +6,10 @@
 #include "blockcore/base/units.h"
 #include "blockcore/layers/masked.h"
 #include "blockcore/layers/partition.h"
+#include "guestfs/btrfs/btrfs_tree.h"
 #include "guestfs/ext2/ext2_guest_fs.h"
 #include "guestfs/probe.h"
+#include "guestfs/xfs/xfs_tree.h"
 
 namespace vdkit::guestfs {
 namespace {
@@ -71,6 +73,21 @@ uint64_t SparseMap::unused_bytes() const {
   return n;
 }
 
+namespace {
+
+// A reader's map, kept alive with the reader that owns it.
+class TreeFreeSpace : public FreeSpaceMap {
+ public:
+  TreeFreeSpace(std::shared_ptr<FileTree> tree, FreeSpaceMap* map) : tree_(std::move(tree)), map_(map) {}
+  Status unused_ranges(ByteRanges& out) override { return map_->unused_ranges(out); }
+
+ private:
+  std::shared_ptr<FileTree> tree_;
+  FreeSpaceMap* map_;
+};
+
+}  // namespace
+
 Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<BlockDevice> view) {
   VDKIT_ASSIGN_OR_RETURN(std::vector<uint8_t> head, read_head(*view));
   const SwapSignature swap = find_swap_signature(head);
@@ -88,7 +105,21 @@ Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<
     if (!swap.page) return copied_whole("no swap signature at the end of a page of 4 to 64 KiB");
     return VolumeMap{std::make_unique<SwapFreeSpace>(swap.page, view->size()), ""};
   }
-  // Each new reader adds its branch above: `if (type == kFsXfs) return xfs_free_space(view);`.
+  if (type == kFsXfs) {
+    auto tree = xfs::XfsTree::Open(view, "the XFS");
+    if (!tree.ok()) return copied_whole("the XFS cannot be read: " + tree.status().message());
+    // Blocks the log would write at the next mount are not in the free-space btrees yet.
+    if ((*tree)->log_dirty()) return copied_whole("the XFS log is dirty (not replayed by vdkit)");
+    return VolumeMap{std::make_unique<TreeFreeSpace>(*tree, (*tree)->free_space()), ""};
+  }
+  if (type == kFsBtrfs) {
+    // The map keeps what a log tree awaiting replay may still claim (only space outside every chunk is left out).
+    auto tree = btrfs::BtrfsTree::open(view, "the Btrfs");
+    if (!tree.ok()) return copied_whole("the Btrfs cannot be read: " + tree.status().message());
+    FreeSpaceMap* map = (*tree)->free_space();
+    if (!map) return copied_whole("the Btrfs has no map of unused blocks");
+    return VolumeMap{std::make_unique<TreeFreeSpace>(*tree, map), ""};
+  }
   if (type.empty()) return copied_whole("unknown content");
   return copied_whole("vdkit has no map of unused blocks for " + std::string(type));
 }

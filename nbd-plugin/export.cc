@@ -1,4 +1,4 @@
-// Builds the exported device from the plugin's parameters: source, then overlay (memory or qcow2 file), then partition.
+// Builds the exported device from the plugin's parameters: source, then overlay (memory or qcow2 file), then partition or LV.
 #include "nbd-plugin/export.h"
 
 #include <cstdio>
@@ -16,6 +16,14 @@ Status validate(ExportConfig& cfg) {
   if (cfg.sparsify && (cfg.write_mode != WriteMode::kReadOnly || !cfg.overlay_path.empty()))
     return Status::Invalid("sparsify=true needs a read-only export (writable=false, no overlay=): a write to a "
                            "range it reads as zeros would be lost");
+  if (!cfg.lv_disks.empty() && cfg.lv.empty())
+    return Status::Invalid("disk= names the other disks of an LV's volume group; it needs lv=VG/LV");
+  if (cfg.partition > 0 && !cfg.lv.empty())
+    return Status::Invalid("partition=" + std::to_string(cfg.partition) + " and lv=" + cfg.lv +
+                           " cannot both be given: an LV is found on the disk's partitions by itself");
+  if (cfg.sparsify && !cfg.lv.empty())
+    return Status::Invalid("sparsify=true and lv=" + cfg.lv + " cannot both be given yet: the map of unused blocks "
+                           "is taken per disk, not per logical volume");
   if (!cfg.overlay_path.empty()) {
     if (cfg.write_mode_given && cfg.write_mode != WriteMode::kOverlay)
       return Status::Invalid("overlay=" + cfg.overlay_path + " needs writable=overlay (it was given writable=" +
@@ -33,7 +41,8 @@ Status validate(ExportConfig& cfg) {
 
 namespace {
 
-std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& cfg, const Partition* part) {
+std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& cfg, const Partition* part,
+                     const std::string& lv) {
   std::string d = info.format;
   if (!info.subformat.empty()) d += " " + info.subformat;
   else if (info.format == "qcow2" && info.version) d += " v" + std::to_string(info.version);
@@ -41,6 +50,7 @@ std::string describe(const ImageInfo& info, uint64_t size, const ExportConfig& c
   if (info.backing) d += " with backing " + info.backing->format;
   if (part)
     d += ", partition " + std::to_string(part->number) + " (" + part->scheme + " type " + part->type + ")";
+  if (!lv.empty()) d += ", logical volume " + lv;
   d += ", " + human_size(size);
   switch (cfg.write_mode) {
     case WriteMode::kReadOnly: d += ", read-only"; break;
@@ -70,13 +80,15 @@ Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
   }
   spec.overlay_path = cfg.overlay_path;
   spec.partition = cfg.partition;
+  spec.lv = cfg.lv;
+  spec.lv_disks = cfg.lv_disks;
   spec.labels = {"file=" + cfg.file, "overlay=" + cfg.overlay_path, "writable=in-place", "use writable=overlay",
-                 "partition=" + std::to_string(cfg.partition)};
+                 "partition=" + std::to_string(cfg.partition), "lv=" + cfg.lv};
   VDKIT_ASSIGN_OR_RETURN(DeviceStack stack, open_device_stack(spec));
   const ImageInfo& info = stack.source_info;
 
   Export ex;
-  ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr);
+  ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr, stack.lv);
   if (cfg.sparsify) {
     // The map is the whole disk's (partition tables, gaps, every volume); a partition export shows its part of it.
     guestfs::SparseMap map;

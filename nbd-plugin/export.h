@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "blockcore/base/block_device.h"
 #include "blockcore/sources/image.h"
@@ -22,6 +23,8 @@ struct ExportConfig {
   bool write_mode_given = false;
   std::string overlay_path;  // qcow2 overlay file; empty keeps writes in memory
   int partition = 0;         // 0: the whole disk
+  std::string lv;            // "VG/LV": export this logical volume (found on the disk's PVs) instead
+  std::vector<std::string> lv_disks;  // disk=PATH (repeatable): the guest's other disks, for an LV's other PVs
   size_t cache_bytes = kDefaultCacheBytes;
   // sparsify=true: what the guest's file systems do not use reads as zeros and is reported as holes.
   bool sparsify = false;

@@ -66,7 +66,7 @@ BlockDevice& dev() { return *g_export.device; }
 
 // ---- configuration ----
 
-constexpr const char* kParams = "file,allow-external-paths,format,writable,overlay,partition,cache,sparsify";
+constexpr const char* kParams = "file,allow-external-paths,format,writable,overlay,partition,lv,disk,cache,sparsify";
 
 int parse_bool_param(const char* key, const char* value, bool& out) {
   int r = nbdkit_parse_bool(value);
@@ -128,6 +128,17 @@ int vdkit_config(const char* key, const char* value) noexcept {
       g_config.partition = static_cast<int>(n);
     } else if (k == "sparsify") {
       return parse_bool_param(key, value, g_config.sparsify);
+    } else if (k == "lv") {
+      if (!std::strchr(value, '/')) {
+        nbdkit_error("lv=%s: expected VG/LV, such as lv=ubuntu-vg/ubuntu-lv", value);
+        return -1;
+      }
+      g_config.lv = value;
+    } else if (k == "disk") {
+      char* abs = nbdkit_absolute_path(value);
+      if (!abs) return -1;
+      g_config.lv_disks.push_back(abs);
+      std::free(abs);
     } else if (k == "cache") {
       int64_t n = nbdkit_parse_size(value);
       if (n < 0) {
@@ -336,6 +347,13 @@ constexpr const char* kConfigHelp =
     "                        vdkit. Implies writable=overlay. PATH must not exist.\n"
     "partition=N             Export partition N (1-based, as Linux numbers them) of\n"
     "                        the disk's MBR or GPT table instead of the whole disk.\n"
+    "lv=VG/LV                Export logical volume LV of LVM2 volume group VG, read\n"
+    "                        from the PVs on the disk (whole disk or partitions)\n"
+    "                        without activating anything; linear and striped LVs.\n"
+    "                        Writes follow writable= as for the whole disk.\n"
+    "disk=<PATH>             With lv=: another disk of the same guest holding PVs\n"
+    "                        of the VG (repeatable). Writes to it follow writable=,\n"
+    "                        except that overlay= covers only file=.\n"
     "cache=SIZE              Memory for inflated grains and clusters, which serves\n"
     "                        repeated small reads of compressed images (default 64M).\n"
     "sparsify=BOOL           Read what the guest does not use as zeros and report it\n"

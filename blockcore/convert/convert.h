@@ -146,6 +146,10 @@ struct ConvertOptions {
   // the source is never written). Empty: convert the source as it is. Runs
   // before the target is created; not available for a stream on stdin.
   std::function<Result<std::shared_ptr<BlockDevice>>(std::shared_ptr<BlockDevice>)> prepare_source;
+  // Non-empty: convert this LVM2 logical volume ("VG/LV") of the source instead of the whole disk, its PVs looked
+  // for on the source and on `lv_disks` (the guest's other disks, opened read-only with `open`).
+  std::string lv;
+  std::vector<std::string> lv_disks;
 };
 
 struct ConvertStats {

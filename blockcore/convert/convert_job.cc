@@ -9,6 +9,7 @@
 
 #include "blockcore/convert/qcow2_writer.h"
 #include "blockcore/convert/raw_writer.h"
+#include "blockcore/layers/device_stack.h"
 #include "blockcore/sources/nbd_source.h"
 #include "blockcore/sources/stream_source.h"
 
@@ -109,6 +110,18 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
     auto d = open_image(source, oo);
     if (!d.ok()) return d.status();
     dev = std::move(d).value();
+  }
+  if (!opts.lv.empty()) {
+    if (stream) return Status::Invalid("an LV cannot be read from a stream on standard input");
+    std::vector<GuestDisk> disks{{source, std::shared_ptr<BlockDevice>(std::move(dev))}};
+    for (const auto& p : opts.lv_disks) {
+      auto d = open_image(p, opts.open);
+      if (!d.ok()) return d.status().Context("'" + p + "'");
+      disks.push_back({p, std::shared_ptr<BlockDevice>(std::move(*d))});
+    }
+    auto lv = open_lv_on(disks, opts.lv);
+    if (!lv.ok()) return lv.status().Context("--lv " + opts.lv);
+    dev = std::move(*lv);
   }
   std::shared_ptr<BlockDevice> prepared;
   if (opts.prepare_source) {

@@ -11,6 +11,11 @@ namespace {
 Status labelled(const Status& st, const std::string& label) { return label.empty() ? st : st.Context(label); }
 }  // namespace
 
+Result<BlockDevicePtr> open_lv_on(const std::vector<GuestDisk>& disks, const std::string& lv) {
+  VDKIT_ASSIGN_OR_RETURN(auto scan, scan_volume_groups(disks));
+  return open_lv(scan, lv);
+}
+
 Result<Partition> find_partition(BlockDevice& disk, int number, const std::string& disk_name) {
   VDKIT_ASSIGN_OR_RETURN(auto table, read_partition_table(disk));
   if (table.empty()) return Status::Invalid("'" + disk_name + "' has no MBR or GPT partition table");
@@ -29,6 +34,9 @@ Result<Partition> find_partition(BlockDevice& disk, int number, const std::strin
 }
 
 Result<DeviceStack> open_device_stack(const StackSpec& spec) {
+  if (spec.partition > 0 && !spec.lv.empty())
+    return Status::Invalid("a partition and a logical volume cannot both be chosen (partition " +
+                           std::to_string(spec.partition) + ", LV " + spec.lv + ")");
   OpenOptions opts = spec.open;
   opts.writable = spec.writes == WriteLayer::kInPlace;
   auto src = open_image(spec.source, opts);
@@ -66,6 +74,26 @@ Result<DeviceStack> open_device_stack(const StackSpec& spec) {
     if (!p.ok()) return labelled(p.status(), spec.labels.partition);
     st.partition = *p;
     st.top = make_partition_view(st.disk, p->offset, p->length);
+  }
+  if (!spec.lv.empty()) {
+    // The other disks get the same kind of write layer, so an LV's writes go to one place whatever PV they hit.
+    std::vector<GuestDisk> disks{{spec.source, st.disk}};
+    for (const auto& path : spec.lv_disks) {
+      if (spec.writes == WriteLayer::kQcow2Overlay)
+        return labelled(Status::Invalid("a qcow2 overlay covers one disk; an LV on several disks takes writes in "
+                                        "memory or in place"), spec.labels.lv);
+      auto d = open_image(path, opts);
+      if (!d.ok()) return labelled(d.status().Context("'" + path + "'"), spec.labels.lv);
+      std::shared_ptr<BlockDevice> dev(std::move(*d));
+      if (spec.writes == WriteLayer::kMemoryOverlay) dev = make_memory_overlay(std::move(dev));
+      if (spec.writes == WriteLayer::kInPlace && !dev->caps().writable)
+        return labelled(Status::Unsupported("vdkit cannot write '" + path + "' in place"), spec.labels.in_place);
+      disks.push_back({path, std::move(dev)});
+    }
+    auto lv = open_lv_on(disks, spec.lv);
+    if (!lv.ok()) return labelled(lv.status(), spec.labels.lv);
+    st.top = std::shared_ptr<BlockDevice>(std::move(*lv));
+    st.lv = spec.lv;
   }
   return st;
 }

@@ -7,6 +7,7 @@
 
 #include "blockcore/base/block_device.h"
 #include "blockcore/layers/partition.h"
+#include "blockcore/layers/volumes.h"
 #include "blockcore/sources/image.h"
 
 namespace vdkit {
@@ -28,6 +29,7 @@ struct StackLabels {
   std::string in_place;      // context of a refused in-place write
   std::string overlay_hint;  // what to use instead of in-place ("use writable=overlay")
   std::string partition;     // context of a partition that cannot be had
+  std::string lv;            // context of an LV that cannot be had ("lv=vg/root", "--lv vg/root")
 };
 
 struct StackSpec {
@@ -36,6 +38,8 @@ struct StackSpec {
   WriteLayer writes = WriteLayer::kNone;
   std::string overlay_path;  // kQcow2Overlay: the new file (refused if it exists)
   int partition = 0;         // > 0: expose only this partition
+  std::string lv;            // non-empty: expose only this logical volume ("VG/LV"), found on the disk's PVs
+  std::vector<std::string> lv_disks;  // with lv: the guest's other disks, searched for PVs of the VG too
   StackLabels labels;
 };
 
@@ -44,11 +48,15 @@ struct DeviceStack {
   std::shared_ptr<BlockDevice> top;   // what to serve: `disk`, or the partition's view of it
   ImageInfo source_info;              // copied: layers above may hand back the source's by reference
   std::optional<Partition> partition; // the partition `top` shows
+  std::string lv;                     // the LV `top` shows, as "VG/LV"
 };
 
-// Opens the source, adds the write layer, then the partition view. Errors
+// Opens the source, adds the write layer, then the partition view or the LV (one of them; both is refused). Errors
 // carry the matching label as context, and name the partitions there are.
 Result<DeviceStack> open_device_stack(const StackSpec& spec);
+
+// The LV "VG/LV" found on the PVs of `disks` (several when the VG spans them).
+Result<BlockDevicePtr> open_lv_on(const std::vector<GuestDisk>& disks, const std::string& lv);
 
 // Partition `number` of disk, checked to lie inside it. `disk_name` is for
 // messages: "'web1.vmdk' has no partition 3 (it has 1, 2, 5)", or "... has no

@@ -16,20 +16,23 @@ ALLOWED = {
     "blockcore/sources": {"blockcore/base", "blockcore/io", "blockcore/vmdk"},
     "blockcore/qcow2": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "blockcore/vmdk": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    # LVM2 volume groups: PV labels, metadata and LVs as devices over the PV devices it is given; below layers,
+    # whose device-stack builder finds the PVs on disks and partitions.
+    "blockcore/lvm": {"blockcore/base"},
     # qcow2 implements the qcow2 overlay that layers/overlay.h declares; layers include no driver headers.
-    "blockcore/layers": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    "blockcore/layers": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/lvm"},
     "blockcore/convert": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/qcow2", "blockcore/layers"},
-    "blockcore/testing": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
+    "blockcore/testing": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm"},
     "blockcore/env": {"blockcore/base", "blockcore/io", "blockcore/convert", "blockcore/testing"},
-    "guestfs": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
-    "fuse": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "guestfs"},
-    "fixups": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "guestfs"},
-    "batch": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/convert",
+    "guestfs": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm"},
+    "fuse": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm", "guestfs"},
+    "fixups": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm", "guestfs"},
+    "batch": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm", "blockcore/convert",
               "guestfs", "fixups"},
     # sparsify=true asks guestfs for the map of unused blocks (the plugin still parses no file system itself).
-    "nbd-plugin": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/env",
+    "nbd-plugin": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm", "blockcore/env",
                    "guestfs"},
-    "cli": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/convert",
+    "cli": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm", "blockcore/convert",
             "blockcore/env", "guestfs", "fuse", "fixups", "batch"},
 }
 # Tests beside the code may also use the test doubles, the shell helper and any blockcore layer (a test of the
