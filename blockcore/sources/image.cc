@@ -68,6 +68,9 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
       case ProbedFormat::kQcow2: fmt = "qcow2"; break;
       case ProbedFormat::kVmdkSparse:
       case ProbedFormat::kVmdkDescriptor: fmt = "vmdk"; break;
+      case ProbedFormat::kVhd: fmt = "vhd"; break;
+      case ProbedFormat::kVhdx: fmt = "vhdx"; break;
+      case ProbedFormat::kXva: fmt = "xva"; break;
       case ProbedFormat::kVmdkSeSparse:
         return Status::Invalid("'" + path + "' is a bare VMDK seSparse extent; open the descriptor that names it");
       case ProbedFormat::kVmdkCowd:
@@ -78,7 +81,8 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
   if (fmt == "raw") dev = open_raw(file, ctx);
   else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
   else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
-  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: raw, qcow2, vmdk)");
+  else if (fmt == "vhd" || fmt == "vpc") dev = open_vhd(file, ctx);
+  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: raw, qcow2, vmdk, vhd)");
   return dev;
 }
 
@@ -90,6 +94,12 @@ Result<ProbedFormat> probe_format(const File& file) {
   if (n >= 4 && std::memcmp(buf, "QFI\xfb", 4) == 0) return ProbedFormat::kQcow2;
   if (n >= 4 && std::memcmp(buf, "KDMV", 4) == 0) return ProbedFormat::kVmdkSparse;
   if (n >= 4 && std::memcmp(buf, "COWD", 4) == 0) return ProbedFormat::kVmdkCowd;
+  // VHD: dynamic and differencing disks start with a copy of the footer; a fixed disk has it only at the end.
+  if (n >= 8 && std::memcmp(buf, "conectix", 8) == 0) return ProbedFormat::kVhd;
+  if (n >= 8 && std::memcmp(buf, "vhdxfile", 8) == 0) return ProbedFormat::kVhdx;
+  // XVA: a tar whose first member is ova.xml (ustar magic at 257).
+  if (n >= 512 && std::memcmp(buf, "ova.xml", 8) == 0 && std::memcmp(buf + 257, "ustar", 5) == 0)
+    return ProbedFormat::kXva;
   // seSparse: little-endian 64-bit magic 0x00000000cafebabe.
   if (n >= 8 && buf[0] == 0xbe && buf[1] == 0xba && buf[2] == 0xfe && buf[3] == 0xca && buf[4] == 0 &&
       buf[5] == 0 && buf[6] == 0 && buf[7] == 0)
@@ -101,6 +111,12 @@ Result<ProbedFormat> probe_format(const File& file) {
     if (head.find("# Disk DescriptorFile") != std::string::npos ||
         (head.find("createType") != std::string::npos && head.find("version") != std::string::npos))
       return ProbedFormat::kVmdkDescriptor;
+  }
+  VDKIT_ASSIGN_OR_RETURN(uint64_t size, file.Size());
+  if (size >= 1024) {
+    uint8_t tail[8];
+    VDKIT_RETURN_IF_ERROR(file.ReadExact(size - 512, tail, sizeof tail));
+    if (std::memcmp(tail, "conectix", 8) == 0) return ProbedFormat::kVhd;
   }
   return ProbedFormat::kRaw;
 }

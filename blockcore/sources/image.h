@@ -25,7 +25,7 @@ struct OpenOptions {
   unsigned max_chain_depth = kDefaultMaxChainDepth;
   // Bytes of inflated grains/clusters kept for repeated small reads.
   size_t cache_bytes = kDefaultCacheBytes;
-  // Force a format instead of probing ("raw", "qcow2", "vmdk"); empty probes.
+  // Force a format instead of probing ("raw", "qcow2", "vmdk", "vhd", "vhdx"); empty probes.
   std::string format;
   // Open the top image's files read-write (for --in-place); the chain below stays read-only.
   bool writable = false;
@@ -59,7 +59,7 @@ Result<std::string> resolve_reference(const OpenContext& ctx, const std::string&
                                       const std::string& name, const std::string& what);
 
 // The formats probing can tell apart.
-enum class ProbedFormat { kRaw, kQcow2, kVmdkSparse, kVmdkDescriptor, kVmdkSeSparse, kVmdkCowd };
+enum class ProbedFormat { kRaw, kQcow2, kVmdkSparse, kVmdkDescriptor, kVmdkSeSparse, kVmdkCowd, kVhd, kVhdx, kXva };
 // Probes a file's first bytes.
 Result<ProbedFormat> probe_format(const File& file);
 
@@ -67,6 +67,7 @@ Result<ProbedFormat> probe_format(const File& file);
 Result<BlockDevicePtr> open_raw(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_qcow2(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& ctx);
+Result<BlockDevicePtr> open_vhd(std::shared_ptr<File> file, const OpenContext& ctx);
 
 // Folder part of a path ("." for a bare name).
 std::string dir_of(const std::string& path);
