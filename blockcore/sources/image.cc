@@ -4,9 +4,22 @@
 #include <cstring>
 #include <filesystem>
 
+#include "blockcore/xva/xva.h"
+
 namespace vdkit {
 
 namespace fs = std::filesystem;
+
+const std::vector<std::string>& known_formats() {
+  static const std::vector<std::string> formats = {"raw", "qcow2", "vmdk", "vhd", "vhdx", "xva"};
+  return formats;
+}
+
+std::string known_formats_text() {
+  std::string s;
+  for (const auto& f : known_formats()) s += (s.empty() ? "" : ", ") + f;
+  return s;
+}
 
 std::string dir_of(const std::string& path) {
   fs::path p(path);
@@ -82,7 +95,8 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
   else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
   else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
   else if (fmt == "vhd" || fmt == "vpc") dev = open_vhd(file, ctx);
-  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: raw, qcow2, vmdk, vhd)");
+  else if (fmt == "xva") dev = xva::open_xva_disk(file, 0);
+  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: " + known_formats_text() + ")");
   return dev;
 }
 
@@ -100,6 +114,7 @@ Result<ProbedFormat> probe_format(const File& file) {
   // XVA: a tar whose first member is ova.xml (ustar magic at 257).
   if (n >= 512 && std::memcmp(buf, "ova.xml", 8) == 0 && std::memcmp(buf + 257, "ustar", 5) == 0)
     return ProbedFormat::kXva;
+  if (xva::is_compressed_xva(file.fd())) return ProbedFormat::kXva;
   // seSparse: little-endian 64-bit magic 0x00000000cafebabe.
   if (n >= 8 && buf[0] == 0xbe && buf[1] == 0xba && buf[2] == 0xfe && buf[3] == 0xca && buf[4] == 0 &&
       buf[5] == 0 && buf[6] == 0 && buf[7] == 0)

@@ -25,7 +25,7 @@ struct OpenOptions {
   unsigned max_chain_depth = kDefaultMaxChainDepth;
   // Bytes of inflated grains/clusters kept for repeated small reads.
   size_t cache_bytes = kDefaultCacheBytes;
-  // Force a format instead of probing ("raw", "qcow2", "vmdk", "vhd", "vhdx"); empty probes.
+  // Force a format instead of probing (one of known_formats()); empty probes.
   std::string format;
   // Open the top image's files read-write (for --in-place); the chain below stays read-only.
   bool writable = false;
@@ -68,6 +68,10 @@ Result<BlockDevicePtr> open_raw(std::shared_ptr<File> file, const OpenContext& c
 Result<BlockDevicePtr> open_qcow2(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vhd(std::shared_ptr<File> file, const OpenContext& ctx);
+
+// The formats OpenOptions::format takes (for option checks and messages), and them as "raw, qcow2, ...".
+const std::vector<std::string>& known_formats();
+std::string known_formats_text();
 
 // Folder part of a path ("." for a bare name).
 std::string dir_of(const std::string& path);

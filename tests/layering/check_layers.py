@@ -12,13 +12,19 @@ ALLOWED = {
     "blockcore/base": set(),
     "blockcore/io": {"blockcore/base"},
     # Format drivers and sources are peers around the open dispatcher (sources/image.h): a qcow2 backing file or
-    # a VMDK parent is opened through it. The stdin stream reader parses VMDK stream markers.
-    "blockcore/sources": {"blockcore/base", "blockcore/io", "blockcore/vmdk"},
+    # a VMDK parent is opened through it. The stdin stream reader parses VMDK stream markers; probing looks inside
+    # a compressed file for an XVA.
+    "blockcore/sources": {"blockcore/base", "blockcore/io", "blockcore/vmdk", "blockcore/xva"},
     "blockcore/qcow2": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "blockcore/vmdk": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    "blockcore/vhd": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    "blockcore/vhdx": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    # An XVA disk is a StreamSource (sources/stream_source.h) for the convert pipeline.
+    "blockcore/xva": {"blockcore/base", "blockcore/io", "blockcore/sources"},
     # qcow2 implements the qcow2 overlay that layers/overlay.h declares; layers include no driver headers.
     "blockcore/layers": {"blockcore/base", "blockcore/io", "blockcore/sources"},
-    "blockcore/convert": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/qcow2", "blockcore/layers"},
+    "blockcore/convert": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/qcow2", "blockcore/layers",
+                          "blockcore/xva"},
     "blockcore/testing": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "blockcore/env": {"blockcore/base", "blockcore/io", "blockcore/convert", "blockcore/testing"},
     "guestfs": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
