@@ -95,6 +95,7 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
   else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
   else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
   else if (fmt == "vhd" || fmt == "vpc") dev = open_vhd(file, ctx);
+  else if (fmt == "vhdx") dev = open_vhdx(file, ctx);
   else if (fmt == "xva") dev = xva::open_xva_disk(file, 0);
   else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: " + known_formats_text() + ")");
   return dev;

@@ -68,6 +68,7 @@ Result<BlockDevicePtr> open_raw(std::shared_ptr<File> file, const OpenContext& c
 Result<BlockDevicePtr> open_qcow2(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vhd(std::shared_ptr<File> file, const OpenContext& ctx);
+Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& ctx);
 
 // The formats OpenOptions::format takes (for option checks and messages), and them as "raw, qcow2, ...".
 const std::vector<std::string>& known_formats();
