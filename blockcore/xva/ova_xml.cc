@@ -11,12 +11,14 @@ namespace {
 
 struct Value {
   std::string text;                                        // scalars
-  std::vector<std::pair<std::string, Value>> members;      // struct
-  std::vector<Value> items;                                // array
+  // A struct's members as two parallel lists (std::vector may hold the incomplete Value, std::pair may not).
+  std::vector<std::string> names;
+  std::vector<Value> members;
+  std::vector<Value> items;  // array
   bool is_struct = false, is_array = false;
   const Value* get(const std::string& k) const {
-    for (const auto& [name, v] : members)
-      if (name == k) return &v;
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == k) return &members[i];
     return nullptr;
   }
   std::string str(const std::string& k) const {
@@ -153,7 +155,8 @@ class Parser {
         VDKIT_ASSIGN_OR_RETURN(std::string vt, open_tag());
         if (vt != "value") return error("expected <value> in a <member>");
         VDKIT_ASSIGN_OR_RETURN(Value mv, value_body(depth + 1));
-        v.members.emplace_back(std::move(name), std::move(mv));
+        v.names.push_back(std::move(name));
+        v.members.push_back(std::move(mv));
         VDKIT_RETURN_IF_ERROR(close_tag("member"));
       }
       if (!empty) VDKIT_RETURN_IF_ERROR(close_tag("struct"));
