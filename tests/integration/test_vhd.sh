@@ -205,5 +205,14 @@ check "damaged end footer: the copy at offset 0 is used and the disk reads whole
   bash -c "'$VDKIT' info endbroken.vhd | grep -q 'copy at offset 0' && '$VDKIT' convert -O raw endbroken.vhd ours.raw &&
            cmp -s ref.raw ours.raw"
 check "vdkit compare: the VHD and the raw it came from read the same" "$VDKIT" compare dynamic-off.vhd ref.raw
+if [ -e /dev/fuse ]; then
+  mkdir -p mnt
+  if "$VDKIT" mount --raw chain/top.vhd mnt; then
+    check "vdkit mount --raw shows the differencing VHD's disk" cmp -s mnt/disk chain/top.raw
+    "$VDKIT" umount mnt
+  else
+    fail "vdkit mount --raw of a differencing VHD"
+  fi
+fi
 
 finish

@@ -151,5 +151,20 @@ cp dynamic-8M.vhdx bat.vhdx && poke bat.vhdx bat-past-end
 out=$("$VDKIT" info bat.vhdx 2>&1) && fail "a BAT entry past the end accepted" ||
   { echo "$out" | grep -q "BAT entry 0" && pass "a BAT entry past the end is refused: $out" || fail "wrong message: $out"; }
 check "vdkit compare: the VHDX and the raw it came from read the same" "$VDKIT" compare dynamic-8M.vhdx ref.raw
+if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null; then
+  rm -f nbd.raw
+  nbdkit -U - "$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so" file="$SCRATCH/chain/child.vhdx" \
+    --run 'nbdcopy "$uri" nbd.raw'
+  check "nbdkit + vdkit plugin serves the differencing VHDX byte for byte" cmp -s chain/child.raw nbd.raw
+fi
+if [ -e /dev/fuse ]; then
+  mkdir -p mnt
+  if "$VDKIT" mount --raw chain/child.vhdx mnt; then
+    check "vdkit mount --raw shows the differencing VHDX's disk" cmp -s mnt/disk chain/child.raw
+    "$VDKIT" umount mnt
+  else
+    fail "vdkit mount --raw of a differencing VHDX"
+  fi
+fi
 
 finish

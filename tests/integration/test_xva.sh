@@ -79,6 +79,15 @@ if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null; then
   nbdkit -U - "$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so" file="$SCRATCH/$xva" --run 'nbdcopy "$uri" nbd.raw'
   check "nbdkit + vdkit plugin serves disk 0 of the XVA" cmp -s d0.raw nbd.raw
 fi
+if [ -e /dev/fuse ]; then
+  mkdir -p mnt
+  if "$VDKIT" mount --raw $xva mnt; then
+    check "vdkit mount --raw shows disk 0 of the XVA" cmp -s mnt/disk d0.raw
+    "$VDKIT" umount mnt
+  else
+    fail "vdkit mount --raw of an XVA"
+  fi
+fi
 out=$("$VDKIT" info vm-sha1-gzip.xva 2>&1) && fail "random access to a compressed XVA" ||
   { echo "$out" | grep -q "front to back" && pass "compressed XVA for random access: $out" || fail "wrong message: $out"; }
 
