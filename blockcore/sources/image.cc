@@ -169,6 +169,36 @@ Result<BlockDevicePtr> open_chained_image(const OpenContext& ctx, const std::str
   return dev;
 }
 
+Result<OpenedParent> open_first_parent(const OpenContext& ctx, const std::string& image_path,
+                                       const std::vector<ParentName>& names, const std::string& format) {
+  std::string tried;
+  Status refusal;
+  for (const auto& [name, field] : names) {
+    auto path = resolve_reference(ctx, dir_of(image_path), name, "parent disk");
+    if (!path.ok()) {
+      if (refusal.ok()) refusal = path.status().Context(field);
+      continue;
+    }
+    std::error_code ec;
+    if (!fs::exists(*path, ec)) {
+      tried += (tried.empty() ? "" : ", ") + ("'" + *path + "' (" + field + ")");
+      continue;
+    }
+    VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr dev, open_chained_image(ctx, *path, format, "parent disk"));
+    return OpenedParent{std::move(dev), name, *path};
+  }
+  if (!refusal.ok()) return refusal.Context("'" + image_path + "'");
+  if (tried.empty()) return Status::Corrupt("'" + image_path + "': it names no parent disk");
+  return Status::Error(ENOENT, "'" + image_path + "': the parent disk is not found; tried " + tried);
+}
+
+std::string posix_from_windows_path(std::string s) {
+  for (char& c : s)
+    if (c == '\\') c = '/';
+  if (s.size() >= 2 && s[1] == ':' && isalpha(static_cast<unsigned char>(s[0]))) s = s.substr(2);
+  return s;
+}
+
 Result<BlockDevicePtr> open_image(const std::string& path, const OpenOptions& options) {
   OpenContext ctx;
   ctx.options = options;

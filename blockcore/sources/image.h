@@ -58,6 +58,26 @@ Result<BlockDevicePtr> open_chained_image(const OpenContext& ctx, const std::str
 Result<std::string> resolve_reference(const OpenContext& ctx, const std::string& referrer_dir,
                                       const std::string& name, const std::string& what);
 
+// For drivers whose images name their parent in several ways (VHD locators, VHDX locator keys): tries each name
+// in order through resolve_reference. A refused name is remembered and the next tried; a name that does not exist
+// is skipped; the first that exists is opened with `format` as the next link of the chain (its errors are final).
+// With none found: the first refusal, else ENOENT listing what was tried. `field` names where a name came from.
+struct ParentName {
+  std::string name;
+  std::string field;
+};
+struct OpenedParent {
+  BlockDevicePtr device;
+  std::string name;  // as written in the image
+  std::string path;  // as opened
+};
+Result<OpenedParent> open_first_parent(const OpenContext& ctx, const std::string& image_path,
+                                       const std::vector<ParentName>& names, const std::string& format);
+
+// A Windows path from inside an image ("..\\dir\\p.vhd", "C:\\vms\\p.vhd") as a POSIX name: backslashes become
+// slashes and a drive letter is dropped (the name stays absolute, so the external-path rule applies).
+std::string posix_from_windows_path(std::string name);
+
 // The formats probing can tell apart.
 enum class ProbedFormat { kRaw, kQcow2, kVmdkSparse, kVmdkDescriptor, kVmdkSeSparse, kVmdkCowd, kVhd, kVhdx, kXva };
 // Probes a file's first bytes.

@@ -6,7 +6,6 @@
 // demand and kept in a small cache.
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
@@ -217,7 +216,7 @@ Result<Footer> read_footer(const File& file, uint64_t file_size, std::string& no
 // parent's name from the header, each under the rules for names found inside images.
 Status open_parent(VhdDevice& dev, const DynamicHeader& h, const OpenContext& ctx, uint64_t file_size) {
   const std::string& where = dev.file_->path();
-  std::vector<std::pair<std::string, std::string>> candidates;  // (name, where it came from)
+  std::vector<ParentName> candidates;
   for (uint32_t code : {kCodeW2ru, kCodeW2ku, kCodeMacX}) {
     for (int i = 0; i < kParentLocators; ++i) {
       const ParentLocator& l = h.locators[i];
@@ -234,44 +233,29 @@ Status open_parent(VhdDevice& dev, const DynamicHeader& h, const OpenContext& ct
       std::vector<uint8_t> data(l.data_length);
       VDKIT_RETURN_IF_ERROR(dev.file_->ReadExact(l.data_offset, data.data(), data.size()));
       std::string name = locator_path(code, data);
-      if (!name.empty()) candidates.emplace_back(name, field);
+      if (!name.empty()) candidates.push_back({name, field});
     }
   }
-  if (!h.parent_name.empty()) candidates.emplace_back(h.parent_name, "the dynamic header's Parent Unicode Name");
+  if (!h.parent_name.empty()) candidates.push_back({h.parent_name, "the dynamic header's Parent Unicode Name"});
   if (candidates.empty())
     return Status::Corrupt("'" + where + "': a differencing disk with no parent locator and no parent name");
 
-  std::string tried;
-  Status refusal;
-  for (const auto& [name, field] : candidates) {
-    auto path = resolve_reference(ctx, dir_of(where), name, "parent disk");
-    if (!path.ok()) {
-      if (refusal.ok()) refusal = path.status().Context(field);
-      continue;
-    }
-    std::error_code ec;
-    if (!std::filesystem::exists(*path, ec)) {
-      tried += (tried.empty() ? "" : ", ") + ("'" + *path + "' (" + field + ")");
-      continue;
-    }
-    VDKIT_ASSIGN_OR_RETURN(dev.parent_, open_chained_image(ctx, *path, "vhd", "parent disk"));
-    const ImageInfo& pi = dev.parent_->info();
-    std::string want = uuid_string(h.parent_uuid), have;
-    for (const auto& [k, v] : pi.specific)
-      if (k == "uuid") have = v;
-    if (have != want)
-      return Status::Corrupt("'" + where + "': the dynamic header's Parent Unique Id " + want +
-                             " does not match the Unique Id " + have + " of parent disk '" + *path +
-                             "' (the parent is another disk, or changed since this one was made)");
-    ImageInfo& info = dev.info_;
-    info.backing_filename = name;
-    info.backing_format = pi.format;
-    info.backing_resolved = *path;
-    info.backing = std::make_shared<ImageInfo>(pi);
-    return Status::Ok();
-  }
-  if (!refusal.ok()) return refusal.Context("'" + where + "'");
-  return Status::Error(ENOENT, "'" + where + "': the parent disk is not found; tried " + tried);
+  VDKIT_ASSIGN_OR_RETURN(OpenedParent p, open_first_parent(ctx, where, candidates, "vhd"));
+  dev.parent_ = std::move(p.device);
+  const ImageInfo& pi = dev.parent_->info();
+  std::string want = uuid_string(h.parent_uuid), have;
+  for (const auto& [k, v] : pi.specific)
+    if (k == "uuid") have = v;
+  if (have != want)
+    return Status::Corrupt("'" + where + "': the dynamic header's Parent Unique Id " + want +
+                           " does not match the Unique Id " + have + " of parent disk '" + p.path +
+                           "' (the parent is another disk, or changed since this one was made)");
+  ImageInfo& info = dev.info_;
+  info.backing_filename = p.name;
+  info.backing_format = pi.format;
+  info.backing_resolved = p.path;
+  info.backing = std::make_shared<ImageInfo>(pi);
+  return Status::Ok();
 }
 
 std::string version_string(uint32_t v) { return std::to_string(v >> 16) + "." + std::to_string(v & 0xffff); }

@@ -6,6 +6,7 @@
 #include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
 #include "blockcore/base/ondisk_text.h"
+#include "blockcore/sources/image.h"
 
 namespace vdkit::vhd {
 
@@ -130,12 +131,7 @@ std::string platform_code_name(uint32_t code) {
 std::string locator_path(uint32_t code, const std::vector<uint8_t>& data) {
   std::string s;
   if (code == kCodeW2ru || code == kCodeW2ku) {
-    s = utf16_to_utf8(data.data(), data.size());
-    for (char& c : s)
-      if (c == '\\') c = '/';
-    // "C:/dir/x.vhd": a drive has no meaning here; keep the path absolute so the external-path rule applies.
-    if (s.size() >= 2 && s[1] == ':' && isalpha(static_cast<unsigned char>(s[0]))) s = s.substr(2);
-    return s;
+    return posix_from_windows_path(utf16_to_utf8(data.data(), data.size()));
   }
   if (code == kCodeMacX) {
     std::string url(data.begin(), data.end());

@@ -2,7 +2,6 @@
 // present blocks through their sector bitmaps, the rest from the parent or as zeros.
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
@@ -165,52 +164,29 @@ class VhdxDevice final : public BlockDevice {
 Status open_parent(VhdxDevice& dev, const OpenContext& ctx) {
   const std::string& where = dev.file_->path();
   std::string linkage;
-  std::vector<std::pair<std::string, std::string>> candidates;
-  for (const auto& key : {"relative_path", "absolute_win32_path"}) {
-    for (const auto& [k, v] : dev.l_.parent_locator) {
-      if (k != key) continue;
-      std::string s = v;
-      for (char& c : s)
-        if (c == '\\') c = '/';
-      if (s.size() >= 2 && s[1] == ':' && isalpha(static_cast<unsigned char>(s[0]))) s = s.substr(2);
-      candidates.emplace_back(s, std::string("parent locator ") + key);
-    }
-  }
+  std::vector<ParentName> candidates;
+  for (const auto& key : {"relative_path", "absolute_win32_path"})
+    for (const auto& [k, v] : dev.l_.parent_locator)
+      if (k == key && !v.empty()) candidates.push_back({posix_from_windows_path(v), std::string("parent locator ") + key});
   for (const auto& [k, v] : dev.l_.parent_locator)
     if (k == "parent_linkage") linkage = v;
-  if (candidates.empty()) return Status::Corrupt("'" + where + "': the parent locator names no parent path");
-  std::string tried;
-  Status refusal;
-  for (const auto& [name, field] : candidates) {
-    auto path = resolve_reference(ctx, dir_of(where), name, "parent disk");
-    if (!path.ok()) {
-      if (refusal.ok()) refusal = path.status().Context(field);
-      continue;
-    }
-    std::error_code ec;
-    if (!std::filesystem::exists(*path, ec)) {
-      tried += (tried.empty() ? "" : ", ") + ("'" + *path + "' (" + field + ")");
-      continue;
-    }
-    VDKIT_ASSIGN_OR_RETURN(dev.parent_, open_chained_image(ctx, *path, "vhdx", "parent disk"));
-    const ImageInfo& pi = dev.parent_->info();
-    std::string have;
-    for (const auto& [k, v] : pi.specific)
-      if (k == "data-write-guid") have = v;
-    std::string want = linkage;
-    want.erase(std::remove_if(want.begin(), want.end(), [](char c) { return c == '{' || c == '}'; }), want.end());
-    for (char& c : want) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (want != have)
-      return Status::Corrupt("'" + where + "': parent_linkage " + linkage + " does not match the DataWriteGuid " +
-                             have + " of parent disk '" + *path + "' (the parent changed since this disk was made)");
-    dev.info_.backing_filename = name;
-    dev.info_.backing_format = pi.format;
-    dev.info_.backing_resolved = *path;
-    dev.info_.backing = std::make_shared<ImageInfo>(pi);
-    return Status::Ok();
-  }
-  if (!refusal.ok()) return refusal.Context("'" + where + "'");
-  return Status::Error(ENOENT, "'" + where + "': the parent disk is not found; tried " + tried);
+  VDKIT_ASSIGN_OR_RETURN(OpenedParent p, open_first_parent(ctx, where, candidates, "vhdx"));
+  dev.parent_ = std::move(p.device);
+  const ImageInfo& pi = dev.parent_->info();
+  std::string have;
+  for (const auto& [k, v] : pi.specific)
+    if (k == "data-write-guid") have = v;
+  std::string want = linkage;
+  want.erase(std::remove_if(want.begin(), want.end(), [](char c) { return c == '{' || c == '}'; }), want.end());
+  for (char& c : want) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (want != have)
+    return Status::Corrupt("'" + where + "': parent_linkage " + linkage + " does not match the DataWriteGuid " + have +
+                           " of parent disk '" + p.path + "' (the parent changed since this disk was made)");
+  dev.info_.backing_filename = p.name;
+  dev.info_.backing_format = pi.format;
+  dev.info_.backing_resolved = p.path;
+  dev.info_.backing = std::make_shared<ImageInfo>(pi);
+  return Status::Ok();
 }
 
 }  // namespace
