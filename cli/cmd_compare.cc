@@ -167,7 +167,7 @@ CommandRegistrar reg({"compare", "Check whether two images read the same, across
                             "3 when an image cannot be opened or read.");
                         a->image.add_to(sub);
                         sub.add_option("-F,--format-b", a->format_b, "Format of the second image instead of probing")
-                            ->check(CLI::IsMember({"raw", "qcow2", "vmdk"}));
+                            ->check(CLI::IsMember(known_formats()));
                         sub.add_flag("-s,--strict", a->strict, "Images of different sizes are different");
                         sub.add_flag("-q,--quiet", a->quiet, "Print nothing; only the exit status tells");
                         sub.add_flag("--output-json", a->output_json,

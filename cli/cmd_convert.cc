@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "blockcore/convert/convert_folder.h"
 #include "blockcore/convert/convert_job.h"
 #include "blockcore/convert/resume_record.h"
 #include "blockcore/env/env_settings.h"
@@ -161,6 +162,52 @@ int run_several(const ConvertArgs& a, ConvertOptions o, fixups::FixupResult& fix
   return kExitOk;
 }
 
+nlohmann::json stats_json(const ConvertStats& s) {
+  nlohmann::json j;
+  j["virtual-size"] = s.virtual_size;
+  j["bytes-read"] = s.bytes_read;
+  j["bytes-written"] = s.bytes_written;
+  j["bytes-skipped-holes"] = s.bytes_holes;
+  j["bytes-skipped-zeros"] = s.bytes_zeros;
+  j["allocated-bytes"] = s.allocated_bytes;
+  j["seconds"] = s.seconds;
+  return j;
+}
+
+// TARGET is a folder: one target per disk of the source (an XVA's disks, or the one disk of anything else).
+int run_convert_to_folder(const ConvertArgs& a, const ConvertOptions& o) {
+  if (a.fixup && a.source == "-") {
+    std::fprintf(stderr, "vdkit convert: --fixup needs a file or NBD source\n");
+    return kExitUsage;
+  }
+  auto done = convert_to_folder(a.source, a.target, o);
+  if (!done.ok()) {
+    if (a.progress) std::fprintf(stderr, "\n");
+    if (done.status().code() == ECANCELED && g_signal.load()) {
+      std::fprintf(stderr, "vdkit convert: interrupted by signal %d (%s); no target was written\n", g_signal.load(),
+                   strsignal(g_signal.load()));
+      return kExitFailure;
+    }
+    std::fprintf(stderr, "vdkit convert: %s (no target was written)\n", done.status().message().c_str());
+    return kExitFailure;
+  }
+  if (a.output_json) {
+    nlohmann::json j;
+    j["source"] = a.source;
+    j["target-format"] = a.out_format;
+    j["targets"] = nlohmann::json::array();
+    for (const auto& t : *done) {
+      auto s = stats_json(t.stats);
+      s["target"] = t.path;
+      j["targets"].push_back(s);
+    }
+    std::printf("%s\n", j.dump(4).c_str());
+  } else {
+    for (const auto& t : *done) std::printf("%s\n", t.path.c_str());
+  }
+  return kExitOk;
+}
+
 int run_convert(const ConvertArgs& a) {
   ConvertOptions o;
   o.target_io = target_io();
@@ -200,8 +247,9 @@ int run_convert(const ConvertArgs& a) {
     std::fprintf(stderr, "vdkit convert: -c (compression) needs -O qcow2\n");
     return kExitUsage;
   }
-  if (a.source == "-" && !a.image.format.empty() && a.image.format != "raw" && a.image.format != "vmdk") {
-    std::fprintf(stderr, "vdkit convert: standard input can hold a raw or streamOptimized VMDK stream only\n");
+  if (a.source == "-" && !a.image.format.empty() && a.image.format != "raw" && a.image.format != "vmdk" &&
+      a.image.format != "xva") {
+    std::fprintf(stderr, "vdkit convert: standard input can hold a raw or streamOptimized VMDK stream, or an XVA\n");
     return kExitUsage;
   }
   ProgressBar bar;
@@ -244,6 +292,7 @@ int run_convert(const ConvertArgs& a) {
     return kExitUsage;
   }
   if (a.sources.size() > 1) return run_several(a, o, fix);
+  if (a.target != "-" && is_folder_target(a.target)) return run_convert_to_folder(a, o);
   auto stats = convert_path(a.source, a.target, o);
   if (!stats.ok()) {
     if (a.progress) std::fprintf(stderr, "\n");
@@ -298,7 +347,7 @@ int run_convert(const ConvertArgs& a) {
 }
 
 CommandRegistrar reg(
-    {"convert", "Convert a disk (VMDK, qcow2, raw, stdin stream, NBD export) to sparse raw or qcow2",
+    {"convert", "Convert a disk (VMDK, qcow2, VHD, VHDX, XVA, raw, stdin stream, NBD export) to sparse raw or qcow2",
      [](CLI::App& sub) -> std::function<int()> {
        auto a = std::make_shared<ConvertArgs>();
        sub.description(
@@ -311,8 +360,9 @@ CommandRegistrar reg(
            "another; /dev/xvdb1 is mapped through the second disk). A failure removes every target written.\n"
            "\n"
            "SOURCE is an image file of any format vdkit reads (VMDK of every kind, qcow2 with its backing\n"
-           "chain, raw); '-' for standard input, where a streamOptimized VMDK or a raw stream is read front\n"
-           "to back with no seeks (so `curl URL | vdkit convert - disk.qcow2` works); or an NBD URI\n"
+           "chain, VHD and VHDX with their parents, XVA, raw); '-' for standard input, where a\n"
+           "streamOptimized VMDK, a raw stream or an XVA is read front to back with no seeks (so\n"
+           "`curl URL | vdkit convert - disk.qcow2` works); or an NBD URI\n"
            "(nbd://host[:port]/export, nbd+unix:///export?socket=PATH) read through libnbd, whose block\n"
            "status lets holes be skipped.\n"
            "\n"
@@ -320,6 +370,15 @@ CommandRegistrar reg(
            "TARGET.vdkit-tmp.RANDOM beside it and renamed only when complete and flushed; on an error or\n"
            "on SIGINT/SIGTERM that file is removed. An existing TARGET is replaced only with --overwrite.\n"
            "The source is opened read-only and never changes.\n"
+           "\n"
+           "TARGET may be a folder (an existing directory, or a name ending in '/'): each disk of SOURCE\n"
+           "(or each SOURCE, for a guest on several disks) becomes one target there, named after the source's file (web1.vmdk -> web1.raw) or, for disks\n"
+           "with no file name of their own, NAME-diskN.raw. An XVA (`xe vm-export`, plain, gzip or zstd,\n"
+           "a file or '-') is read once, front to back with no temporary file: NAME is the VM's name in\n"
+           "ova.xml and N each disk's place in the VM's device order. Every chunk is checked against its\n"
+           "SHA-1 or xxh64 before it is written; a mismatch stops the run, and the targets get their\n"
+           "names only when all of them are complete, so a failed run leaves none. The targets' paths are\n"
+           "printed one a line (with --output-json, a JSON summary with one entry per target).\n"
            "\n"
            "TARGET may also be written in place, with no file in between:\n"
            "  a block device (/dev/sdX, an LV, a loop device): needs --overwrite; refused when it is smaller\n"

@@ -103,7 +103,7 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                         sub.add_option("--log", a->cfg.log_path, "Append the background daemon's messages to FILE")
                             ->type_name("FILE");
                         sub.add_option("--format", a->format, "Source format instead of probing the content")
-                            ->check(CLI::IsMember({"raw", "qcow2", "vmdk"}));
+                            ->check(CLI::IsMember(known_formats()));
                         sub.add_flag("--allow-external-paths", a->allow_external_paths,
                                      "Follow backing, extent and data-file names that are absolute or leave the "
                                      "image's folder");

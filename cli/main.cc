@@ -27,7 +27,7 @@ void ImageOptions::add_to(CLI::App& sub) {
   sub.add_flag("--allow-external-paths", allow_external_paths,
                "Follow backing, extent and data-file names that are absolute or leave the image's folder");
   sub.add_option("-f,--format", format, "Source format instead of probing the content")
-      ->check(CLI::IsMember({"raw", "qcow2", "vmdk"}));
+      ->check(CLI::IsMember(known_formats()));
 }
 
 OpenOptions ImageOptions::open_options() const {

@@ -3,6 +3,7 @@
 #include <nbdkit-plugin.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "blockcore/base/caught_exception.h"
 #include "blockcore/env/env_settings.h"
+#include "blockcore/sources/image.h"
 #include "nbd-plugin/export.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -93,8 +95,10 @@ int vdkit_config(const char* key, const char* value) noexcept {
       return parse_bool_param(key, value, g_config.allow_external_paths);
     } else if (k == "format") {
       std::string v = value;
-      if (v != "raw" && v != "qcow2" && v != "vmdk") {
-        nbdkit_error("format=%s: unknown format (known: raw, qcow2, vmdk; leave it out to probe the content)", value);
+      const auto& known = known_formats();
+      if (std::find(known.begin(), known.end(), v) == known.end()) {
+        nbdkit_error("format=%s: unknown format (known: %s; leave it out to probe the content)", value,
+                     known_formats_text().c_str());
         return -1;
       }
       g_config.format = v;
@@ -219,7 +223,9 @@ void vdkit_cleanup() noexcept {
 
 void vdkit_dump_plugin() noexcept {
   std::printf("vdkit_version=%s\n", VDKIT_VERSION);
-  std::printf("vdkit_formats=raw,qcow2,vmdk\n");
+  std::string formats = known_formats_text();
+  formats.erase(std::remove(formats.begin(), formats.end(), ' '), formats.end());
+  std::printf("vdkit_formats=%s\n", formats.c_str());
   std::printf("vdkit_parameters=%s\n", kParams);
   std::printf("vdkit_writable=false,overlay,in-place\n");
   std::printf("vdkit_block_status=base:allocation\n");
@@ -335,7 +341,7 @@ constexpr const char* kConfigHelp =
     "                        as in `vdkit info`.\n"
     "allow-external-paths=BOOL  Follow backing, extent and data-file names that are\n"
     "                        absolute or leave the image's folder (default false).\n"
-    "format=raw|qcow2|vmdk   Use this format instead of probing the content.\n"
+    "format=raw|qcow2|vmdk|vhd|vhdx|xva  Use this format instead of probing the content.\n"
     "writable=false|overlay|in-place\n"
     "                        false (default): a read-only export. overlay: writes\n"
     "                        go to a copy-on-write layer, in memory for the life of\n"

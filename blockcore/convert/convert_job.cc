@@ -5,9 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "blockcore/convert/qcow2_writer.h"
+#include "blockcore/convert/temp_target.h"
 #include "blockcore/convert/raw_writer.h"
 #include "blockcore/layers/device_stack.h"
 #include "blockcore/sources/nbd_source.h"
@@ -19,65 +18,6 @@ namespace {
 
 // Convert reads every grain once, in order: a big inflated-grain cache only costs memory.
 constexpr size_t kConvertCacheBytes = 8u << 20;
-
-std::string random_suffix() {
-  std::random_device rd;
-  uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return std::string(buf, 12);
-}
-
-// The target file under its temporary name: removed unless committed.
-class TempTarget {
- public:
-  ~TempTarget() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
-  }
-  Status create(const std::string& target, bool overwrite) {
-    target_ = target;
-    struct stat st;
-    if (::stat(target.c_str(), &st) == 0) {
-      if (S_ISDIR(st.st_mode)) return Status::Error(EISDIR, "target '" + target + "' is a directory");
-      if (!S_ISREG(st.st_mode))
-        return Status::Unsupported("target '" + target +
-                                   "' exists and is not a regular file; vdkit writes only new files");
-      if (!overwrite) return Status::Error(EEXIST, "target '" + target + "' exists; pass --overwrite to replace it");
-    }
-    for (int attempt = 0; attempt < 16; ++attempt) {
-      tmp_ = target + ".vdkit-tmp." + random_suffix();
-      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-      if (fd_ >= 0) return Status::Ok();
-      if (errno != EEXIST) {
-        int err = errno;
-        tmp_.clear();
-        return Status::FromErrno(err, "cannot create the temporary target beside '" + target + "'");
-      }
-    }
-    tmp_.clear();
-    return Status::Error(EEXIST, "cannot find a free temporary name beside '" + target + "'");
-  }
-  int fd() const { return fd_; }
-  const std::string& tmp() const { return tmp_; }
-  Status commit() {
-    if (::close(fd_) != 0) {
-      fd_ = -1;
-      return Status::FromErrno(errno, "closing '" + tmp_ + "'");
-    }
-    fd_ = -1;
-    if (::rename(tmp_.c_str(), target_.c_str()) != 0)
-      return Status::FromErrno(errno, "renaming '" + tmp_ + "' to '" + target_ + "'");
-    committed_ = true;
-    return Status::Ok();
-  }
-
- private:
-  std::string target_;
-  std::string tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 }  // namespace
 

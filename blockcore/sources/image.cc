@@ -4,9 +4,22 @@
 #include <cstring>
 #include <filesystem>
 
+#include "blockcore/xva/xva.h"
+
 namespace vdkit {
 
 namespace fs = std::filesystem;
+
+const std::vector<std::string>& known_formats() {
+  static const std::vector<std::string> formats = {"raw", "qcow2", "vmdk", "vhd", "vhdx", "xva"};
+  return formats;
+}
+
+std::string known_formats_text() {
+  std::string s;
+  for (const auto& f : known_formats()) s += (s.empty() ? "" : ", ") + f;
+  return s;
+}
 
 std::string dir_of(const std::string& path) {
   fs::path p(path);
@@ -68,6 +81,9 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
       case ProbedFormat::kQcow2: fmt = "qcow2"; break;
       case ProbedFormat::kVmdkSparse:
       case ProbedFormat::kVmdkDescriptor: fmt = "vmdk"; break;
+      case ProbedFormat::kVhd: fmt = "vhd"; break;
+      case ProbedFormat::kVhdx: fmt = "vhdx"; break;
+      case ProbedFormat::kXva: fmt = "xva"; break;
       case ProbedFormat::kVmdkSeSparse:
         return Status::Invalid("'" + path + "' is a bare VMDK seSparse extent; open the descriptor that names it");
       case ProbedFormat::kVmdkCowd:
@@ -78,7 +94,10 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
   if (fmt == "raw") dev = open_raw(file, ctx);
   else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
   else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
-  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: raw, qcow2, vmdk)");
+  else if (fmt == "vhd" || fmt == "vpc") dev = open_vhd(file, ctx);
+  else if (fmt == "vhdx") dev = open_vhdx(file, ctx);
+  else if (fmt == "xva") dev = xva::open_xva_disk(file, 0);
+  else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: " + known_formats_text() + ")");
   return dev;
 }
 
@@ -90,6 +109,13 @@ Result<ProbedFormat> probe_format(const File& file) {
   if (n >= 4 && std::memcmp(buf, "QFI\xfb", 4) == 0) return ProbedFormat::kQcow2;
   if (n >= 4 && std::memcmp(buf, "KDMV", 4) == 0) return ProbedFormat::kVmdkSparse;
   if (n >= 4 && std::memcmp(buf, "COWD", 4) == 0) return ProbedFormat::kVmdkCowd;
+  // VHD: dynamic and differencing disks start with a copy of the footer; a fixed disk has it only at the end.
+  if (n >= 8 && std::memcmp(buf, "conectix", 8) == 0) return ProbedFormat::kVhd;
+  if (n >= 8 && std::memcmp(buf, "vhdxfile", 8) == 0) return ProbedFormat::kVhdx;
+  // XVA: a tar whose first member is ova.xml (ustar magic at 257).
+  if (n >= 512 && std::memcmp(buf, "ova.xml", 8) == 0 && std::memcmp(buf + 257, "ustar", 5) == 0)
+    return ProbedFormat::kXva;
+  if (xva::is_compressed_xva(file.fd())) return ProbedFormat::kXva;
   // seSparse: little-endian 64-bit magic 0x00000000cafebabe.
   if (n >= 8 && buf[0] == 0xbe && buf[1] == 0xba && buf[2] == 0xfe && buf[3] == 0xca && buf[4] == 0 &&
       buf[5] == 0 && buf[6] == 0 && buf[7] == 0)
@@ -101,6 +127,12 @@ Result<ProbedFormat> probe_format(const File& file) {
     if (head.find("# Disk DescriptorFile") != std::string::npos ||
         (head.find("createType") != std::string::npos && head.find("version") != std::string::npos))
       return ProbedFormat::kVmdkDescriptor;
+  }
+  VDKIT_ASSIGN_OR_RETURN(uint64_t size, file.Size());
+  if (size >= 1024) {
+    uint8_t tail[8];
+    VDKIT_RETURN_IF_ERROR(file.ReadExact(size - 512, tail, sizeof tail));
+    if (std::memcmp(tail, "conectix", 8) == 0) return ProbedFormat::kVhd;
   }
   return ProbedFormat::kRaw;
 }
@@ -135,6 +167,36 @@ Result<BlockDevicePtr> open_chained_image(const OpenContext& ctx, const std::str
   auto dev = open_with_context(resolved_path, format, std::move(next));
   if (!dev.ok()) return dev.status().Context("opening " + what + " '" + resolved_path + "'");
   return dev;
+}
+
+Result<OpenedParent> open_first_parent(const OpenContext& ctx, const std::string& image_path,
+                                       const std::vector<ParentName>& names, const std::string& format) {
+  std::string tried;
+  Status refusal;
+  for (const auto& [name, field] : names) {
+    auto path = resolve_reference(ctx, dir_of(image_path), name, "parent disk");
+    if (!path.ok()) {
+      if (refusal.ok()) refusal = path.status().Context(field);
+      continue;
+    }
+    std::error_code ec;
+    if (!fs::exists(*path, ec)) {
+      tried += (tried.empty() ? "" : ", ") + ("'" + *path + "' (" + field + ")");
+      continue;
+    }
+    VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr dev, open_chained_image(ctx, *path, format, "parent disk"));
+    return OpenedParent{std::move(dev), name, *path};
+  }
+  if (!refusal.ok()) return refusal.Context("'" + image_path + "'");
+  if (tried.empty()) return Status::Corrupt("'" + image_path + "': it names no parent disk");
+  return Status::Error(ENOENT, "'" + image_path + "': the parent disk is not found; tried " + tried);
+}
+
+std::string posix_from_windows_path(std::string s) {
+  for (char& c : s)
+    if (c == '\\') c = '/';
+  if (s.size() >= 2 && s[1] == ':' && isalpha(static_cast<unsigned char>(s[0]))) s = s.substr(2);
+  return s;
 }
 
 Result<BlockDevicePtr> open_image(const std::string& path, const OpenOptions& options) {

@@ -25,7 +25,7 @@ struct OpenOptions {
   unsigned max_chain_depth = kDefaultMaxChainDepth;
   // Bytes of inflated grains/clusters kept for repeated small reads.
   size_t cache_bytes = kDefaultCacheBytes;
-  // Force a format instead of probing ("raw", "qcow2", "vmdk"); empty probes.
+  // Force a format instead of probing (one of known_formats()); empty probes.
   std::string format;
   // Open the top image's files read-write (for --in-place); the chain below stays read-only.
   bool writable = false;
@@ -58,8 +58,28 @@ Result<BlockDevicePtr> open_chained_image(const OpenContext& ctx, const std::str
 Result<std::string> resolve_reference(const OpenContext& ctx, const std::string& referrer_dir,
                                       const std::string& name, const std::string& what);
 
+// For drivers whose images name their parent in several ways (VHD locators, VHDX locator keys): tries each name
+// in order through resolve_reference. A refused name is remembered and the next tried; a name that does not exist
+// is skipped; the first that exists is opened with `format` as the next link of the chain (its errors are final).
+// With none found: the first refusal, else ENOENT listing what was tried. `field` names where a name came from.
+struct ParentName {
+  std::string name;
+  std::string field;
+};
+struct OpenedParent {
+  BlockDevicePtr device;
+  std::string name;  // as written in the image
+  std::string path;  // as opened
+};
+Result<OpenedParent> open_first_parent(const OpenContext& ctx, const std::string& image_path,
+                                       const std::vector<ParentName>& names, const std::string& format);
+
+// A Windows path from inside an image ("..\\dir\\p.vhd", "C:\\vms\\p.vhd") as a POSIX name: backslashes become
+// slashes and a drive letter is dropped (the name stays absolute, so the external-path rule applies).
+std::string posix_from_windows_path(std::string name);
+
 // The formats probing can tell apart.
-enum class ProbedFormat { kRaw, kQcow2, kVmdkSparse, kVmdkDescriptor, kVmdkSeSparse, kVmdkCowd };
+enum class ProbedFormat { kRaw, kQcow2, kVmdkSparse, kVmdkDescriptor, kVmdkSeSparse, kVmdkCowd, kVhd, kVhdx, kXva };
 // Probes a file's first bytes.
 Result<ProbedFormat> probe_format(const File& file);
 
@@ -67,6 +87,12 @@ Result<ProbedFormat> probe_format(const File& file);
 Result<BlockDevicePtr> open_raw(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_qcow2(std::shared_ptr<File> file, const OpenContext& ctx);
 Result<BlockDevicePtr> open_vmdk(std::shared_ptr<File> file, const OpenContext& ctx);
+Result<BlockDevicePtr> open_vhd(std::shared_ptr<File> file, const OpenContext& ctx);
+Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& ctx);
+
+// The formats OpenOptions::format takes (for option checks and messages), and them as "raw, qcow2, ...".
+const std::vector<std::string>& known_formats();
+std::string known_formats_text();
 
 // Folder part of a path ("." for a bare name).
 std::string dir_of(const std::string& path);

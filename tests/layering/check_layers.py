@@ -12,10 +12,15 @@ ALLOWED = {
     "blockcore/base": set(),
     "blockcore/io": {"blockcore/base"},
     # Format drivers and sources are peers around the open dispatcher (sources/image.h): a qcow2 backing file or
-    # a VMDK parent is opened through it. The stdin stream reader parses VMDK stream markers.
-    "blockcore/sources": {"blockcore/base", "blockcore/io", "blockcore/vmdk"},
+    # a VMDK parent is opened through it. The stdin stream reader parses VMDK stream markers; probing looks inside
+    # a compressed file for an XVA.
+    "blockcore/sources": {"blockcore/base", "blockcore/io", "blockcore/vmdk", "blockcore/xva"},
     "blockcore/qcow2": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "blockcore/vmdk": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    "blockcore/vhd": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    "blockcore/vhdx": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    # An XVA disk is a StreamSource (sources/stream_source.h) for the convert pipeline.
+    "blockcore/xva": {"blockcore/base", "blockcore/io", "blockcore/sources"},
     # LVM2 volume groups: PV labels, metadata and LVs as devices over the PV devices it is given; below layers,
     # whose device-stack builder finds the PVs on disks and partitions.
     "blockcore/lvm": {"blockcore/base"},

@@ -1,0 +1,270 @@
+// The VHDX driver (read-only): fixed, dynamic and differencing disks; payload blocks through the BAT, partially
+// present blocks through their sector bitmaps, the rest from the parent or as zeros.
+#include <algorithm>
+#include <cstring>
+
+#include "blockcore/base/bytes.h"
+#include "blockcore/base/checked.h"
+#include "blockcore/base/grain_cache.h"
+#include "blockcore/base/ondisk_text.h"
+#include "blockcore/sources/image.h"
+#include "blockcore/vhdx/vhdx_format.h"
+
+namespace vdkit {
+
+namespace {
+
+using namespace vhdx;
+
+constexpr size_t kBitmapCacheBytes = 4u << 20;
+
+enum class RunKind { kStored, kZero, kAbsent };
+struct Run {
+  uint64_t offset, length;
+  RunKind kind;
+  uint64_t host;
+};
+
+void append_run(std::vector<Run>& out, const Run& r) {
+  if (!out.empty()) {
+    Run& last = out.back();
+    if (last.offset + last.length == r.offset && last.kind == r.kind &&
+        (r.kind != RunKind::kStored || last.host + last.length == r.host)) {
+      last.length += r.length;
+      return;
+    }
+  }
+  out.push_back(r);
+}
+
+class VhdxDevice final : public BlockDevice {
+ public:
+  VhdxDevice() : bitmaps_(kBitmapCacheBytes) {}
+  uint64_t size() const override { return l_.virtual_size; }
+  const ImageInfo& info() const override { return info_; }
+
+  Status read(uint64_t offset, std::span<uint8_t> buf) override {
+    VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
+    std::vector<Run> runs;
+    VDKIT_RETURN_IF_ERROR(map(offset, buf.size(), runs));
+    std::vector<IoRequest> reqs;
+    for (const Run& r : runs) {
+      uint8_t* dst = buf.data() + (r.offset - offset);
+      if (r.kind == RunKind::kStored)
+        reqs.push_back(IoRequest{file_->fd(), dst, r.length, r.host, false, 0});
+      else if (r.kind == RunKind::kZero || !parent_)
+        std::memset(dst, 0, r.length);
+    }
+    if (!reqs.empty()) {
+      VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
+      for (const IoRequest& q : reqs)
+        if (q.result < 0 || static_cast<size_t>(q.result) != q.len)
+          return Status::IoError("'" + file_->path() + "': reading " + std::to_string(q.len) + " bytes at offset " +
+                                 hex(q.offset) + " came up short (the file shrank?)");
+    }
+    if (parent_) {
+      for (const Run& r : runs) {
+        if (r.kind != RunKind::kAbsent) continue;
+        std::span<uint8_t> out = buf.subspan(r.offset - offset, r.length);
+        uint64_t psize = parent_->size();
+        uint64_t n = r.offset < psize ? std::min<uint64_t>(r.length, psize - r.offset) : 0;
+        if (n) VDKIT_RETURN_IF_ERROR(parent_->read(r.offset, out.subspan(0, n)));
+        if (n < r.length) std::memset(out.data() + n, 0, r.length - n);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
+    VDKIT_RETURN_IF_ERROR(check_range(offset, length));
+    std::vector<Run> runs;
+    VDKIT_RETURN_IF_ERROR(map(offset, length, runs));
+    for (const Run& r : runs) {
+      if (r.kind == RunKind::kStored) {
+        append_extent(out, {r.offset, r.length, ExtentType::kData});
+      } else if (r.kind == RunKind::kZero) {
+        append_extent(out, {r.offset, r.length, ExtentType::kZero});
+      } else if (parent_) {
+        uint64_t psize = parent_->size();
+        uint64_t n = r.offset < psize ? std::min(r.length, psize - r.offset) : 0;
+        if (n) VDKIT_RETURN_IF_ERROR(parent_->extents(r.offset, n, out));
+        if (n < r.length) append_extent(out, {r.offset + n, r.length - n, ExtentType::kHole});
+      } else {
+        append_extent(out, {r.offset, r.length, ExtentType::kHole});
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::shared_ptr<File> file_;
+  Layout l_;
+  std::vector<uint64_t> bat_;
+  BlockDevicePtr parent_;
+  ImageInfo info_;
+
+ private:
+  // The bits of payload block b in its chunk's sector bitmap (bit i of byte j is the block's sector 8j + i).
+  Result<GrainBuffer> bitmap(uint64_t b) {
+    uint64_t key = GrainCache::make_key(0, b);
+    if (auto hit = bitmaps_.get(key)) return hit;
+    uint64_t e = bat_[bitmap_index(l_, b)];
+    const uint64_t sectors = l_.block_bytes / l_.logical_sector;
+    auto buf = std::make_shared<std::vector<uint8_t>>(sectors / 8);
+    if ((e & 7) != kFullyPresent)
+      return Status::Corrupt("'" + file_->path() + "': payload block " + std::to_string(b) +
+                             " is partially present but its chunk has no sector bitmap block");
+    uint64_t at = (e >> 20) * kMiB + (b % l_.chunk_ratio) * (sectors / 8);
+    VDKIT_RETURN_IF_ERROR(file_->ReadExact(at, buf->data(), buf->size()));
+    GrainBuffer out = std::move(buf);
+    bitmaps_.put(key, out);
+    return out;
+  }
+
+  Status map(uint64_t offset, uint64_t length, std::vector<Run>& out) {
+    const uint64_t bs = l_.block_bytes, end = offset + length;
+    for (uint64_t b = offset / bs; b * bs < end; ++b) {
+      const uint64_t base = b * bs, s = std::max(offset, base), t = std::min(end, base + bs);
+      const uint64_t e = bat_[payload_index(l_, b)];
+      const uint64_t host = (e >> 20) * kMiB;
+      switch (e & 7) {
+        case kFullyPresent:
+          append_run(out, Run{s, t - s, RunKind::kStored, host + (s - base)});
+          break;
+        case kZero:
+          append_run(out, Run{s, t - s, RunKind::kZero, 0});
+          break;
+        case kPartiallyPresent: {
+          VDKIT_ASSIGN_OR_RETURN(GrainBuffer bm, bitmap(b));
+          const uint8_t* bits = bm->data();
+          const uint64_t ss = l_.logical_sector;
+          auto bit = [&](uint64_t sec) { return (bits[sec / 8] >> (sec % 8)) & 1; };
+          const uint64_t last = div_round_up(t - base, ss);
+          for (uint64_t pos = s; pos < t;) {
+            uint64_t sec = (pos - base) / ss;
+            const int v = bit(sec);
+            for (++sec; sec < last && bit(sec) == v;) ++sec;
+            uint64_t run_end = std::min(t, base + sec * ss);
+            append_run(out, Run{pos, run_end - pos, v ? RunKind::kStored : RunKind::kAbsent, host + (pos - base)});
+            pos = run_end;
+          }
+          break;
+        }
+        default:  // not present, undefined, unmapped: nothing stored here (the parent's, or a hole)
+          append_run(out, Run{s, t - s, RunKind::kAbsent, 0});
+      }
+    }
+    return Status::Ok();
+  }
+
+  GrainCache bitmaps_;
+};
+
+// Finds the parent through the locator (relative_path, then absolute_win32_path), under the path rules, and
+// checks parent_linkage against the parent's DataWriteGuid.
+Status open_parent(VhdxDevice& dev, const OpenContext& ctx) {
+  const std::string& where = dev.file_->path();
+  std::string linkage;
+  std::vector<ParentName> candidates;
+  for (const auto& key : {"relative_path", "absolute_win32_path"})
+    for (const auto& [k, v] : dev.l_.parent_locator)
+      if (k == key && !v.empty()) candidates.push_back({posix_from_windows_path(v), std::string("parent locator ") + key});
+  for (const auto& [k, v] : dev.l_.parent_locator)
+    if (k == "parent_linkage") linkage = v;
+  VDKIT_ASSIGN_OR_RETURN(OpenedParent p, open_first_parent(ctx, where, candidates, "vhdx"));
+  dev.parent_ = std::move(p.device);
+  const ImageInfo& pi = dev.parent_->info();
+  std::string have;
+  for (const auto& [k, v] : pi.specific)
+    if (k == "data-write-guid") have = v;
+  std::string want = linkage;
+  want.erase(std::remove_if(want.begin(), want.end(), [](char c) { return c == '{' || c == '}'; }), want.end());
+  for (char& c : want) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (want != have)
+    return Status::Corrupt("'" + where + "': parent_linkage " + linkage + " does not match the DataWriteGuid " + have +
+                           " of parent disk '" + p.path + "' (the parent changed since this disk was made)");
+  dev.info_.backing_filename = p.name;
+  dev.info_.backing_format = pi.format;
+  dev.info_.backing_resolved = p.path;
+  dev.info_.backing = std::make_shared<ImageInfo>(pi);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& ctx) {
+  if (file->writable())
+    return Status::Error(EROFS, "'" + file->path() + "': vdkit reads VHDX images but does not write them");
+  const std::string where = file->path();
+  VDKIT_ASSIGN_OR_RETURN(uint64_t file_size, file->Size());
+  ReadAt read = [&](uint64_t off, void* buf, size_t len) -> Status {
+    if (!range_within(off, len, file_size))
+      return Status::Corrupt("'" + where + "': a structure at " + hex(off) + " + " + std::to_string(len) +
+                             " bytes lies past the end of the file (" + std::to_string(file_size) + " bytes)");
+    return file->ReadExact(off, buf, len);
+  };
+  VDKIT_ASSIGN_OR_RETURN(Header h, read_current_header(read, where));
+  if (h.log_active())
+    return Status::Unsupported("'" + where + "': its log (LogGuid " + guid_string(h.log_guid) +
+                               ") holds writes not yet applied to the file (a copy of a running or crashed "
+                               "Hyper-V guest); vdkit does not replay VHDX logs yet, so it will not read a disk "
+                               "that may be stale: let Hyper-V open it once, or replay it with another tool on a copy");
+  auto dev = std::make_unique<VhdxDevice>();
+  dev->file_ = file;
+  VDKIT_ASSIGN_OR_RETURN(dev->l_, read_layout(read, file_size, where));
+  const Layout& l = dev->l_;
+
+  std::vector<uint8_t> raw(l.bat_entries * 8);
+  if (!raw.empty()) VDKIT_RETURN_IF_ERROR(read(l.bat_offset, raw.data(), raw.size()));
+  dev->bat_.resize(l.bat_entries);
+  for (uint64_t i = 0; i < l.bat_entries; ++i) {
+    uint64_t e = load_le64(&raw[8 * i]);
+    dev->bat_[i] = e;
+    const bool is_bitmap = (i + 1) % (l.chunk_ratio + 1) == 0;
+    const uint8_t state = e & 7;
+    const uint64_t host = (e >> 20) * kMiB;
+    std::string name = "BAT entry " + std::to_string(i) + " (file offset " + hex(l.bat_offset + 8 * i) + ")";
+    if (is_bitmap) {
+      if (state != kNotPresent && state != kFullyPresent)
+        return Status::Corrupt("'" + where + "': " + name + ", a sector bitmap entry, has state " +
+                               std::to_string(state));
+      if (state == kFullyPresent && !range_within(host, kSectorBitmapBlockBytes, file_size))
+        return Status::Corrupt("'" + where + "': " + name + " puts a sector bitmap block at " + hex(host) +
+                               ", past the end of the file");
+      continue;
+    }
+    uint64_t block = i - i / (l.chunk_ratio + 1);
+    if (block >= l.payload_blocks) continue;
+    if (state == 4 || state == 5 || (state == kPartiallyPresent && !l.has_parent))
+      return Status::Corrupt("'" + where + "': " + name + " has payload state " + std::to_string(state) +
+                             (state == kPartiallyPresent ? ", which only a differencing disk may use" : ""));
+    uint64_t need = std::min<uint64_t>(l.block_bytes, l.virtual_size - block * l.block_bytes);
+    if ((state == kFullyPresent || state == kPartiallyPresent) && (host < kMiB || !range_within(host, need, file_size)))
+      return Status::Corrupt("'" + where + "': " + name + " puts payload block " + std::to_string(block) + " at " +
+                             hex(host) + ", outside the file (" + std::to_string(file_size) + " bytes)");
+  }
+
+  ImageInfo& info = dev->info_;
+  info.filename = where;
+  info.format = "vhdx";
+  // LeaveBlocksAllocated is what makes a disk fixed (its blocks may still be in the ZERO state).
+  info.subformat = l.has_parent ? "differencing" : (l.leave_blocks_allocated ? "fixed" : "dynamic");
+  info.virtual_size = l.virtual_size;
+  info.actual_size = file->AllocatedBytes();
+  info.cluster_size = l.block_bytes;
+  info.version = 1;
+  auto& sp = info.specific;
+  sp.emplace_back("creator", l.creator);
+  sp.emplace_back("logical-sector-size", std::to_string(l.logical_sector));
+  sp.emplace_back("physical-sector-size", std::to_string(l.physical_sector));
+  sp.emplace_back("disk-id", l.disk_id);
+  sp.emplace_back("data-write-guid", guid_string(l.header.data_write_guid));
+  sp.emplace_back("header", "sequence " + std::to_string(l.header.sequence) + " at " + hex(l.header.offset));
+  sp.emplace_back("log", "empty");
+  if (l.has_parent) {
+    for (const auto& [k, v] : l.parent_locator) sp.emplace_back("parent-" + k, v);
+    VDKIT_RETURN_IF_ERROR(open_parent(*dev, ctx));
+  }
+  return BlockDevicePtr(std::move(dev));
+}
+
+}  // namespace vdkit
