@@ -26,7 +26,8 @@ ALLOWED = {
     "blockcore/lvm": {"blockcore/base"},
     # qcow2 implements the qcow2 overlay that layers/overlay.h declares; layers include no driver headers.
     "blockcore/layers": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/lvm"},
-    "blockcore/convert": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/qcow2", "blockcore/layers"},
+    "blockcore/convert": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/qcow2", "blockcore/layers",
+                          "blockcore/xva"},
     "blockcore/testing": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm"},
     "blockcore/env": {"blockcore/base", "blockcore/io", "blockcore/convert", "blockcore/testing"},
     "guestfs": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers", "blockcore/lvm"},
