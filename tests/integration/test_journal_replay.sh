@@ -139,6 +139,9 @@ check "... and --force writes anyway" "$VDKIT" fixup --force -o "$SCRATCH/h.qcow
 # --- every test guest: an fstab edit only in the root's journal comes through convert --fixup, and every ext file
 # system of the output is e2fsck -fn clean ---
 for name in $("$VDKIT_SRC/scripts/make-guest" --list); do
+  # ext journals only: XFS and Btrfs guests are written through the kernel (test_fixup_xfs_guests.sh,
+  # test_btrfs_guests.sh).
+  grep -Eq '^part .* xfs(-v4)? |^btrfs ' "$VDKIT_SRC/tests/guests/$name/manifest" && continue
   d=$SCRATCH/all.$name
   "$VDKIT_SRC/scripts/make-guest" "$name" "$d" >/dev/null
   "$VDKIT" inspect --output=json "$d/$name.raw" >"$d/i.json"

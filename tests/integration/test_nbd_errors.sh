@@ -35,7 +35,7 @@ refused "partition=0" "partition=0: expected a partition number" file="$good" pa
 refused "partition=abc" "partition=abc: expected a partition number" file="$good" partition=abc
 refused "bad cache=" "cache=lots: expected a size" file="$good" cache=lots
 refused "huge cache=" "cache=.*more than this machine's memory" file="$good" cache=1E
-refused "unknown format=" "format=vhd: unknown format" file="$good" format=vhd
+refused "unknown format=" "format=vdi: unknown format" file="$good" format=vdi
 refused "file= twice" "file= given twice" file="$good" file="$good"
 refused "missing file" "missing\.raw.*No such file or directory" file="$SCRATCH/missing.raw"
 refused "a folder as the file" "Is a directory|not a regular|folder|directory" file="$SCRATCH"
