@@ -18,7 +18,7 @@ MOUNTS=()
 cleanup() {
   # A mount of a loop device goes before the loop; a loop over a file on the tmpfs before the tmpfs.
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
-  losetup -a 2>/dev/null | grep -F "$SCRATCH/" | cut -d: -f1 | while read -r l; do losetup -d "$l" || true; done
+  losetup -a 2>/dev/null | grep -F "$SCRATCH/" | cut -d: -f1 | while read -r l; do losetup -d "$l" || true; done || true
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   for p in "$SCRATCH"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done
   sleep 0.2
