@@ -120,11 +120,16 @@ void StateFile::load_guests(const nlohmann::json& guests, std::map<std::string, 
     r.status = parse_status(g.value("status", "pending"));
     r.attempted = g.value("attempted", false);
     r.error = g.value("error", "");
-    r.bytes_read = g.value("bytes-read", uint64_t{0});
-    r.bytes_written = g.value("bytes-written", uint64_t{0});
-    r.virtual_size = g.value("virtual-size", uint64_t{0});
-    r.seconds = g.value("seconds", 0.0);
-    r.disks = g.value("disks", size_t{0});
+    // Counts only from whole non-negative numbers (a float out of range would be undefined behaviour).
+    const nlohmann::json& rec = g;
+    auto count = [&rec](const char* k) -> uint64_t {
+      return rec.contains(k) && rec[k].is_number_unsigned() ? rec[k].get<uint64_t>() : 0;
+    };
+    r.bytes_read = count("bytes-read");
+    r.bytes_written = count("bytes-written");
+    r.virtual_size = count("virtual-size");
+    r.seconds = g.contains("seconds") && g["seconds"].is_number() ? g["seconds"].get<double>() : 0.0;
+    r.disks = count("disks");
     if (g.contains("targets") && g["targets"].is_array())
       for (auto& t : g["targets"])
         if (t.is_string()) r.targets.push_back(t.get<std::string>());

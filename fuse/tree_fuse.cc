@@ -189,7 +189,7 @@ struct DirHandle {
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   guarded(req, "opendir", [&] {
     auto& c = ctx_of(req);
-    auto h = std::make_unique<DirHandle>();
+    auto h = std::make_shared<DirHandle>();
     Status st;
     {
       std::lock_guard<std::mutex> g(c.mu);
@@ -207,7 +207,14 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
     fi->fh = reinterpret_cast<uint64_t>(h.get());
     fi->keep_cache = 1;
     fi->cache_readdir = 1;
-    if (fuse_reply_open(req, fi) == 0) h.release();
+    {
+      std::lock_guard<std::mutex> g(c.mu);
+      c.open_dirs[fi->fh] = h;
+    }
+    if (fuse_reply_open(req, fi) != 0) {
+      std::lock_guard<std::mutex> g(c.mu);
+      c.open_dirs.erase(fi->fh);
+    }
   });
 }
 
@@ -262,7 +269,11 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct f
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
-  delete reinterpret_cast<DirHandle*>(fi->fh);
+  auto& c = ctx_of(req);
+  {
+    std::lock_guard<std::mutex> g(c.mu);
+    c.open_dirs.erase(fi->fh);
+  }
   fuse_reply_err(req, 0);
 }
 

@@ -8,6 +8,8 @@
 #include <fuse3/fuse_lowlevel.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
 
 #include "guestfs/file_tree.h"
@@ -37,6 +39,9 @@ struct TreeFuseContext {
   double timeout = 3600;  // entry and attribute cache lifetime in seconds (nothing else changes the tree)
   TreeFuseStatfs statfs;
   std::mutex mu;
+  // Listings of open directories by handle: released by releasedir, and with the context for those the kernel never
+  // released (an unmount with a directory still open).
+  std::map<uint64_t, std::shared_ptr<void>> open_dirs;
 };
 
 // Ops: init, lookup, forget, getattr, readlink, open (EROFS for any write access), read, opendir, readdir,

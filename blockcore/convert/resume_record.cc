@@ -94,7 +94,10 @@ Result<ResumeRecord> read_resume_record(const std::string& path) {
     };
     auto num = [&](const char* k, uint64_t& out) {
       field = k;
-      out = j.at(k).get<uint64_t>();
+      // Only whole non-negative numbers: get<uint64_t>() of a float out of range is undefined behaviour.
+      const auto& v = j.at(k);
+      if (!v.is_number_unsigned()) throw nlohmann::json::type_error::create(302, "not an unsigned integer", &v);
+      out = v.get<uint64_t>();
     };
     str("source", r.source);
     str("target", r.target);
