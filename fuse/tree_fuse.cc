@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fuse/dir_reply.h"
 #include "fuse/fuse_guard.h"
 
 namespace vdkit {
@@ -222,19 +223,13 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_
   guarded(req, "readdir", [&] {
     auto& c = ctx_of(req);
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
-    std::string buf(size, '\0');
-    size_t used = 0;
-    for (size_t i = static_cast<size_t>(std::max<off_t>(off, 0)); i < h->entries.size(); ++i) {
+    reply_dir_entries(req, size, off, h->entries.size(), [&](size_t i, char* out, size_t room) {
       const auto& e = h->entries[i];
       struct stat st{};
       st.st_ino = to_fuse(c, e.ino);
       st.st_mode = e.type;  // 0 (unknown type) is DT_UNKNOWN for the kernel
-      size_t need = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
-                                      static_cast<off_t>(i + 1));
-      if (need > size - used) break;
-      used += need;
-    }
-    fuse_reply_buf(req, buf.data(), used);
+      return fuse_add_direntry(req, out, room, e.name.c_str(), &st, static_cast<off_t>(i + 1));
+    });
   });
 }
 
@@ -243,10 +238,8 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct f
   guarded(req, "readdirplus", [&] {
     auto& c = ctx_of(req);
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
-    std::string buf(size, '\0');
-    size_t used = 0;
     std::lock_guard<std::mutex> g(c.mu);
-    for (size_t i = static_cast<size_t>(std::max<off_t>(off, 0)); i < h->entries.size(); ++i) {
+    reply_dir_entries(req, size, off, h->entries.size(), [&](size_t i, char* out, size_t room) {
       const auto& d = h->entries[i];
       fuse_entry_param e{};
       Result<TreeStat> st = Status::Error(ENOENT, "");
@@ -259,12 +252,8 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct f
         e.attr.st_ino = to_fuse(c, d.ino);
         e.attr.st_mode = d.type;
       }
-      size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
-                                           static_cast<off_t>(i + 1));
-      if (need > size - used) break;
-      used += need;
-    }
-    fuse_reply_buf(req, buf.data(), used);
+      return fuse_add_direntry_plus(req, out, room, d.name.c_str(), &e, static_cast<off_t>(i + 1));
+    });
   });
 }
 
