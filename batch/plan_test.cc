@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "batch/runner.h"
 #include "batch/state.h"
 #include "blockcore/testing/test_shell.h"
@@ -89,6 +91,21 @@ TEST(BatchState, SavedAtomicallyAndBoundToThePlan) {
   EXPECT_EQ(again->get("a").bytes_read, 42u);
   EXPECT_EQ(again->get("b").status, GuestStatus::kPending);
   EXPECT_FALSE(StateFile::open(path, "f2", existed).ok()) << "a state of another plan is refused";
+  std::remove(path.c_str());
+}
+
+TEST(BatchState, FieldsOfTheWrongTypeAreRefusedNotThrown) {
+  std::string path = test::temp_path("batch", "state.json");
+  bool existed = false;
+  for (const char* text : {R"({"plan-fingerprint": 5, "guests": {}})",
+                           R"({"plan-fingerprint": "f1", "guests": {"a": {"status": 3}}})",
+                           R"({"plan-fingerprint": "f1", "guests": {"a": {"error": [1]}}})"}) {
+    {
+      std::ofstream out(path, std::ios::trunc);
+      out << text;
+    }
+    EXPECT_FALSE(StateFile::open(path, "f1", existed).ok()) << text;
+  }
   std::remove(path.c_str());
 }
 

@@ -100,7 +100,9 @@ Result<StateFile> StateFile::open(const std::string& path, const std::string& pl
   nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("guests") || !j["guests"].is_object())
     return Status::Corrupt("the state file " + path + " is not a vdkit batch state (remove it to start over)");
-  if (j.value("plan-fingerprint", "") != plan_hash)
+  const bool same_plan = j.contains("plan-fingerprint") && j["plan-fingerprint"].is_string() &&
+                         j["plan-fingerprint"].get<std::string>() == plan_hash;
+  if (!same_plan)
     return Status::Invalid("the state file " + path +
                            " belongs to another version of the plan (the plan changed since; remove the state file "
                            "to start over, or give --state for a new one)");

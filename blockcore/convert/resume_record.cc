@@ -83,7 +83,9 @@ Result<ResumeRecord> read_resume_record(const std::string& path) {
     return Status::Invalid("'" + path + "' is larger than a resume record can be");
   text.resize(static_cast<size_t>(n));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("vdkit-resume", 0) != 1)
+  // json::value() throws when the key holds another type, so the version is checked by hand.
+  if (j.is_discarded() || !j.is_object() || !j.contains("vdkit-resume") || !j["vdkit-resume"].is_number_unsigned() ||
+      j["vdkit-resume"].get<uint64_t>() != 1)
     return Status::Invalid("'" + path + "' is not a vdkit resume record");
   ResumeRecord r;
   std::string field;

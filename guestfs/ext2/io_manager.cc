@@ -248,4 +248,23 @@ void unregister_device(const std::string& name) {
   registry().erase(name);
 }
 
+Status open_registered(const std::string& name, int flags, DeviceErrors* errors, ext2_filsys* out) {
+  *out = nullptr;
+  ext2_filsys fs = nullptr;
+  errcode_t err = ext2fs_open2(name.c_str(), nullptr, flags, 0, 0, block_device_io_manager(), &fs);
+  if (err == EXT2_ET_BAD_MAGIC) return Status::Invalid("no ext2/3/4 superblock (magic 0xEF53 at byte 1080)");
+  if (err) return ext2_status(errors, err, "opening the ext2/3/4 file system");
+  ext2_super_block* sb = fs->super;
+  const uint32_t first = sb->s_log_block_size == 0 && EXT2FS_CLUSTER_RATIO(fs) == 1 ? 1 : 0;
+  if (sb->s_first_data_block != first || ext2fs_blocks_count(sb) <= first) {
+    std::string msg = "the ext2/3/4 superblock is corrupt: first data block " + std::to_string(sb->s_first_data_block) +
+                      " (a " + std::to_string(fs->blocksize) + "-byte block size needs " + std::to_string(first) +
+                      "), " + std::to_string(ext2fs_blocks_count(sb)) + " blocks";
+    ext2fs_free(fs);
+    return Status::Corrupt(msg);
+  }
+  *out = fs;
+  return Status::Ok();
+}
+
 }  // namespace vdkit::ext2

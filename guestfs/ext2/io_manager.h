@@ -21,4 +21,9 @@ io_manager block_device_io_manager();
 std::string register_device(std::shared_ptr<BlockDevice> dev, std::shared_ptr<DeviceErrors> errors);
 void unregister_device(const std::string& name);
 
+// ext2fs_open2 on a registered name, plus the superblock geometry that libext2fs trusts but e2fsck refuses as fatal
+// (a first data block other than the one the block size implies makes ext2fs_read_bitmaps copy past its buffers).
+// On failure *out is null and nothing is left open.
+Status open_registered(const std::string& name, int flags, DeviceErrors* errors, ext2_filsys* out);
+
 }  // namespace vdkit::ext2

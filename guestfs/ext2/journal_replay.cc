@@ -32,10 +32,7 @@ class ScopedFs {
     errors_ = std::make_shared<DeviceErrors>();
     name_ = register_device(std::move(dev), errors_);
     int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable ? EXT2_FLAG_RW : 0);
-    errcode_t err = ext2fs_open2(name_.c_str(), nullptr, flags, 0, 0, block_device_io_manager(), &fs_);
-    if (err == EXT2_ET_BAD_MAGIC) return Status::Invalid("no ext2/3/4 superblock (magic 0xEF53 at byte 1080)");
-    if (err) return ext2_status(errors_.get(), err, "opening the ext2/3/4 file system");
-    return Status::Ok();
+    return open_registered(name_, flags, errors_.get(), &fs_);
   }
   Status Close() {
     errcode_t err = ext2fs_close(fs_);

@@ -22,11 +22,10 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
   auto unregister = [&name] { ext2::unregister_device(name); };
   ext2_filsys fs = nullptr;
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable ? EXT2_FLAG_RW : 0);
-  errcode_t err = ext2fs_open2(name.c_str(), nullptr, flags, 0, 0, ext2::block_device_io_manager(), &fs);
-  if (err) {
+  Status opened = ext2::open_registered(name, flags, io_errors.get(), &fs);
+  if (!opened.ok()) {
     unregister();
-    if (err == EXT2_ET_BAD_MAGIC) return Status::Invalid("no ext2/3/4 superblock (magic 0xEF53 at byte 1080)");
-    return ext2_status(io_errors.get(), err, "opening the ext2/3/4 file system");
+    return opened;
   }
   std::unique_ptr<Ext2Volume> vol(new Ext2Volume(dev, fs, writable, name));
   vol->undo_ = undo;
@@ -43,7 +42,7 @@ Result<std::unique_ptr<Ext2Volume>> Ext2Volume::Open(std::shared_ptr<BlockDevice
       return refuse(Status::Error(EROFS,
                                   "the ext4 journal needs recovery (the guest was not shut down cleanly); run e2fsck "
                                   "on a copy, or mount read-only"));
-    err = ext2fs_read_bitmaps(fs);
+    errcode_t err = ext2fs_read_bitmaps(fs);
     if (err) return refuse(ext2_status(fs, err, "reading the block and inode bitmaps"));
     if (!force) {
       Status st = ext2::check_before_write(fs);

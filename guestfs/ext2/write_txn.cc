@@ -47,13 +47,14 @@ Status Ext2Volume::RollBackLocked(const Status& cause) {
 Status Ext2Volume::ReopenLocked() {
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_THREADS | (writable_ ? EXT2_FLAG_RW : 0);
   ext2_filsys fs = nullptr;
-  errcode_t err = ext2fs_open2(channel_name_.c_str(), nullptr, flags, 0, 0, ext2::block_device_io_manager(), &fs);
-  if (err) return ext2_status(io_errors_.get(), err, "reopening the file system");
+  Status opened = ext2::open_registered(channel_name_, flags, io_errors_.get(), &fs);
+  if (!opened.ok()) return opened.Context("reopening the file system");
   if (writable_) {
-    err = ext2fs_read_bitmaps(fs);
+    errcode_t err = ext2fs_read_bitmaps(fs);
     if (err) {
+      Status st = ext2_status(fs, err, "reading the block and inode bitmaps again");
       ext2fs_free(fs);
-      return ext2_status(fs, err, "reading the block and inode bitmaps again");
+      return st;
     }
   }
   if (fs_) ext2fs_free(fs_);
