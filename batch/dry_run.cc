@@ -57,7 +57,7 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
     std::vector<std::string> problems;
     r.text += g.name + ":\n";
     jg["disks"] = nlohmann::json::array();
-    bool fixed = false;
+    std::vector<std::shared_ptr<BlockDevice>> opened;
     for (size_t d = 0; d < g.disks.size(); ++d) {
       nlohmann::json jd = {{"source", g.disks[d].source}, {"target", g.disks[d].target}};
       auto dev = open_plan_disk(g.disks[d].source, open);
@@ -97,31 +97,32 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
       r.text += "  disk " + std::to_string(d) + " " + g.disks[d].source + " -> " + g.disks[d].target + " (" +
                 human_size((*dev)->size()) + " virtual, about " + (est.ok() ? human_size(*est) : std::string("?")) +
                 " to write)\n";
-      if (g.fixup && !fixed) {
-        auto fr = fixups::fixup_device(*dev, g.fixup_options, false);
-        if (fr.ok()) {
-          fixed = true;
-          jd["root"] = true;
-          jg["os"] = fr->inspection.os.product_name;
-          nlohmann::json changes = nlohmann::json::array(), warnings = nlohmann::json::array();
-          r.text += "    guest: " + fr->inspection.os.product_name + "\n";
-          for (const auto& c : fr->plan.changes) {
-            std::string why;
-            for (const auto& w : c.reasons) why += (why.empty() ? "" : ", ") + w;
-            changes.push_back({{"path", c.path}, {"reasons", c.reasons}});
-            r.text += "    would change " + c.path + " (" + why + ")\n";
-          }
-          for (const auto& w : fr->plan.warnings) {
-            warnings.push_back({{"code", w.code}, {"message", w.message}});
-            r.text += "    warning: " + w.message + "\n";
-          }
-          jg["fixups"] = changes;
-          jg["warnings"] = warnings;
-        }
-      }
+      opened.push_back(*dev);
       jg["disks"].push_back(jd);
     }
-    if (g.fixup && !fixed) problems.push_back("no disk holds a guest root file system vdkit reads (fixup=yes)");
+    // The fixups are planned over all the guest's disks at once, as a run applies them.
+    if (g.fixup && opened.size() == g.disks.size()) {
+      auto fr = fixups::fixup_devices(opened, g.fixup_options, false);
+      if (fr.ok()) {
+        jg["os"] = fr->inspection.os.product_name;
+        nlohmann::json changes = nlohmann::json::array(), warnings = nlohmann::json::array();
+        r.text += "  guest: " + fr->inspection.os.product_name + "\n";
+        for (const auto& c : fr->plan.changes) {
+          std::string why;
+          for (const auto& w : c.reasons) why += (why.empty() ? "" : ", ") + w;
+          changes.push_back({{"path", c.path}, {"reasons", c.reasons}});
+          r.text += "  would change " + c.path + " (" + why + ")\n";
+        }
+        for (const auto& w : fr->plan.warnings) {
+          warnings.push_back({{"code", w.code}, {"message", w.message}});
+          r.text += "  warning: " + w.message + "\n";
+        }
+        jg["fixups"] = changes;
+        jg["warnings"] = warnings;
+      } else {
+        problems.push_back("fixups: " + fr.status().message());
+      }
+    }
     for (const auto& p : problems) r.text += "  problem: " + p + "\n";
     jg["problems"] = problems;
     r.problems += problems.size();

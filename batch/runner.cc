@@ -118,17 +118,16 @@ class Runner {
     return o;
   }
 
-  // The disk holding the guest's root file system: the fixups are applied on the way through that one.
-  Result<size_t> find_root_disk(const PlanGuest& g) {
-    Status last = Status::Error(ENOENT, "no disk");
+  // Every disk of the guest opened and fixed together, as `convert --fixup DISK0 DISK1 FOLDER` does: a VG over two
+  // disks, /boot on one and root on another, an fstab naming /dev/xvdb1. The sources are only read.
+  Result<std::vector<std::shared_ptr<BlockDevice>>> fixed_disks(const PlanGuest& g, fixups::FixupResult* fix) {
+    std::vector<std::shared_ptr<BlockDevice>> disks;
     for (size_t i = 0; i < g.disks.size(); ++i) {
       auto dev = open_plan_disk(g.disks[i].source, opts_.open);
       if (!dev.ok()) return dev.status().Context("disk " + std::to_string(i) + " (" + g.disks[i].source + ")");
-      auto in = fixups::inspect_device(*dev);
-      if (in.ok()) return i;
-      last = in.status();
+      disks.push_back(std::move(*dev));
     }
-    return last.Context("finding the guest's root file system for the fixups");
+    return fixups::make_fixed_overlays(disks, g.fixup_options, fix);
   }
 
   Status convert_guest(const PlanGuest& g, uint64_t total, GuestRecord& rec, GuestOutcome& out) {
@@ -152,17 +151,21 @@ class Runner {
     rec.status = GuestStatus::kRunning;
     rec.attempted = true;
     VDKIT_RETURN_IF_ERROR(state_.put(g.name, rec));
-    size_t root = g.disks.size();
+    fixups::FixupResult fix;
+    std::vector<std::shared_ptr<BlockDevice>> fixed;
     if (g.fixup) {
-      log_.phase(g.name, "inspecting");
-      VDKIT_ASSIGN_OR_RETURN(root, find_root_disk(g));
+      log_.phase(g.name, "inspecting and fixing");
+      VDKIT_ASSIGN_OR_RETURN(fixed, fixed_disks(g, &fix));
+      for (const auto& w : fix.plan.warnings) {
+        log_.warning(g.name, w.code, w.message);
+        out.warnings.push_back(w.code);
+      }
     }
     uint64_t base = 0;
     for (size_t i = 0; i < g.disks.size(); ++i) {
       if (opts_.stop && opts_.stop->load()) return Status::Error(ECANCELED, "interrupted");
       const PlanDisk& d = g.disks[i];
-      log_.phase(g.name, "disk " + std::to_string(i + 1) + "/" + std::to_string(g.disks.size()) +
-                             (i == root ? " fixups" : ""));
+      log_.phase(g.name, "disk " + std::to_string(i + 1) + "/" + std::to_string(g.disks.size()));
       ConvertOptions o;
       o.format = g.format == "qcow2" ? TargetFormat::kQcow2 : TargetFormat::kRaw;
       o.compress = !g.compression.empty();
@@ -174,18 +177,15 @@ class Runner {
       o.target_io = opts_.target_io;
       o.cancel = opts_.stop;
       o.progress = [&, base](uint64_t done, uint64_t) { log_.progress(g.name, base + done, total); };
-      fixups::FixupResult fix;
       guestfs::SparseMap smap;
-      const bool fix_this = i == root, sparsify = g.sparsify;
-      if (fix_this || sparsify) {
-        fixups::FixupOptions fo = g.fixup_options;
+      std::shared_ptr<BlockDevice> fixed_disk = g.fixup ? fixed[i] : nullptr;
+      const bool sparsify = g.sparsify;
+      if (fixed_disk || sparsify) {
         // The fixups first, so the map of unused blocks is the fixed guest's (as convert --fixup --sparsify).
-        o.prepare_source = [fo, fix_this, sparsify, &fix,
+        // convert_path's own open of the source then only checks that it still reads.
+        o.prepare_source = [fixed_disk, sparsify,
                             &smap](std::shared_ptr<BlockDevice> src) -> Result<std::shared_ptr<BlockDevice>> {
-          std::shared_ptr<BlockDevice> dev = std::move(src);
-          if (fix_this) {
-            VDKIT_ASSIGN_OR_RETURN(dev, fixups::make_fixed_overlay(std::move(dev), fo, &fix));
-          }
+          std::shared_ptr<BlockDevice> dev = fixed_disk ? fixed_disk : std::move(src);
           if (sparsify) {
             VDKIT_ASSIGN_OR_RETURN(dev, guestfs::make_sparsified_device(std::move(dev), &smap));
           }
@@ -207,10 +207,6 @@ class Runner {
       base += stats->virtual_size;
       out.bytes_read += stats->bytes_read;
       out.bytes_written += stats->bytes_written;
-      for (const auto& w : fix.plan.warnings) {
-        log_.warning(g.name, w.code, w.message);
-        out.warnings.push_back(w.code);
-      }
     }
     return Status::Ok();
   }

@@ -133,6 +133,16 @@ check "root=, rd.lvm.lv= and resume= stay in grub.cfg" bash -c "debugfs -R 'cat 
   grep -q 'root=/dev/mapper/ubuntu--vg-ubuntu--lv rd.lvm.lv=ubuntu-vg/ubuntu-lv resume=/dev/ubuntu-vg/swap'"
 check "a second fixup of the targets changes nothing" bash -c \
   "'$VDKIT' fixup --dry-run --output-json '$out/d0.raw' '$out/d1.raw' | python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p[\"changes\"], p[\"changes\"]'"
+# vdkit batch fixes the two disks together, as convert does: the VG spans them, /data is /dev/xvdb1 on disk 1.
+printf 'name,disks,output,format,fixup\nubu,%s;%s,%s,raw,yes\n' "$SCRATCH/d0.img" "$SCRATCH/d1.img" "$SCRATCH/bout" \
+  >"$SCRATCH/plan.csv"
+check "batch of the two-disk guest with fixups" "$VDKIT" batch "$SCRATCH/plan.csv"
+check "batch targets: a second fixup changes nothing" bash -c \
+  "'$VDKIT' fixup --dry-run --output-json '$SCRATCH/bout/d0.raw' '$SCRATCH/bout/d1.raw' | python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p[\"changes\"], p[\"changes\"]'"
+"$VDKIT" convert --lv ubuntu-vg/ubuntu-lv --disk "$SCRATCH/bout/d1.raw" "$SCRATCH/bout/d0.raw" "$SCRATCH/blv.raw" >/dev/null
+check "batch: the LV's ext4 is clean and its fstab names /data by UUID" bash -c "e2fsck -fn '$SCRATCH/blv.raw' >/dev/null &&
+  debugfs -R 'cat /etc/fstab' '$SCRATCH/blv.raw' 2>/dev/null | grep -q '^UUID=$DATA_UUID /data'"
+check "sources unchanged after batch" test "$(sum_of "$SCRATCH/d0.img" "$SCRATCH/d1.img")" = "$src_sum"
 # A failed multi-disk convert leaves no target (the second source does not exist).
 "$VDKIT" convert --fixup -O raw "$SCRATCH/d0.img" "$SCRATCH/nope.img" "$SCRATCH/out2" 2>/dev/null &&
   fail "convert with a missing disk succeeded" || check "failed convert leaves no target" test ! -e "$SCRATCH/out2"
