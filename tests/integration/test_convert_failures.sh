@@ -49,7 +49,7 @@ expect_fail "truncated streamOptimized on stdin" "truncated" "$SCRATCH/out.qcow2
 
 # 3. SIGINT and SIGTERM mid-run, with a slow NBD source (every read delayed by nbdkit's delay filter).
 sock=$SCRATCH/slow.sock
-nbdkit -U "$sock" -P "$SCRATCH/nbdkit.pid" --filter=delay file "$base" rdelay=3
+nbdkit -U "$sock" -P "$SCRATCH/nbdkit.pid" --filter=delay file "$base" rdelay=1
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 before=$(sum_of "$base")
 for sig in INT TERM; do
