@@ -1,10 +1,13 @@
 // convert_limit: what the hardware allows for one conversion, the floor vdkit's time is measured against.
 //
-//   convert_limit SOURCE TARGET_FILE BYTES
+//   convert_limit SOURCE TARGET_FILE BYTES [deflate]
 //
 // 1. inflate: every compressed grain of SOURCE, a streamOptimized VMDK or a deflate-compressed qcow2 (already in
 //    memory: the file is read first, untimed), inflated with libdeflate on all cores, output thrown away: the CPU
 //    floor of reading the source. Any other source has nothing to inflate (0 s).
+//    With `deflate` (a raw SOURCE converted into a compressed qcow2): instead, every 64 KiB cluster of SOURCE that
+//    is not all zeros compressed with libdeflate at vdkit's default level (6) on all cores: the CPU floor of
+//    writing the compressed target.
 // 2. write: BYTES bytes (the target's allocated size, as the bench measured it) written from memory to TARGET_FILE
 //    with O_DIRECT in 4 MiB writes, then fdatasync: the disk floor of writing the target.
 // Prints one JSON object: inflate and write seconds, grains, inflated bytes, and the larger of the two times.
@@ -30,6 +33,7 @@ namespace {
 
 constexpr size_t kWriteChunk = 4u << 20;
 constexpr size_t kDirectAlign = 4096;
+constexpr uint64_t kClusterBytes = 64u << 10;  // qcow2's default cluster, what `convert -c` compresses
 
 struct Grain {
   uint64_t offset;  // of the compressed bytes in the file
@@ -117,10 +121,11 @@ int die(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: convert_limit SOURCE TARGET_FILE BYTES\n");
+  if (argc != 4 && !(argc == 5 && std::strcmp(argv[4], "deflate") == 0)) {
+    std::fprintf(stderr, "usage: convert_limit SOURCE TARGET_FILE BYTES [deflate]\n");
     return 2;
   }
+  const bool deflate = argc == 5;
   const std::string src = argv[1], dst = argv[2];
   const uint64_t bytes = std::strtoull(argv[3], nullptr, 10);
 
@@ -141,7 +146,16 @@ int main(int argc, char** argv) {
   }
   Work work;
   std::string err;
-  if (file.size() >= 4 && std::memcmp(file.data(), "KDMV", 4) == 0)
+  if (deflate) {
+    // Raw source: the clusters a compressed qcow2 would hold (all-zero ones become holes, not compressed).
+    work.unit = kClusterBytes;
+    for (uint64_t at = 0; at < file.size(); at += kClusterBytes) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kClusterBytes, file.size() - at));
+      const uint8_t* p = file.data() + at;
+      if (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0) continue;
+      work.grains.push_back({at, n});
+    }
+  } else if (file.size() >= 4 && std::memcmp(file.data(), "KDMV", 4) == 0)
     err = walk_stream_vmdk(file, src, work);
   else if (file.size() >= 4 && std::memcmp(file.data(), "QFI\xfb", 4) == 0)
     err = walk_qcow2(file, work);
@@ -159,9 +173,16 @@ int main(int argc, char** argv) {
   for (unsigned t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+      libdeflate_compressor* c = deflate ? libdeflate_alloc_compressor(6) : nullptr;
       std::vector<uint8_t> out(grain_bytes);
       uint64_t mine = 0;
       for (size_t i; (i = next.fetch_add(1)) < grains.size();) {
+        if (c) {
+          // A cluster that does not shrink is stored as it is: a 0 from libdeflate is not a failure.
+          mine += libdeflate_deflate_compress(c, file.data() + grains[i].offset, grains[i].size, out.data(),
+                                              out.size());
+          continue;
+        }
         size_t got = 0;
         // qcow2's compressed size runs to the sector end: raw deflate stops at its own end marker.
         const libdeflate_result r =
@@ -174,6 +195,7 @@ int main(int argc, char** argv) {
       }
       inflated += mine;
       libdeflate_free_decompressor(d);
+      if (c) libdeflate_free_compressor(c);
     });
   }
   for (auto& t : pool) t.join();
@@ -201,9 +223,10 @@ int main(int argc, char** argv) {
   std::free(buf);
 
   std::printf(
-      "{\"grains\": %zu, \"inflated-bytes\": %llu, \"threads\": %u, \"inflate-seconds\": %.3f, "
+      "{\"grains\": %zu, \"%s-bytes\": %llu, \"threads\": %u, \"cpu-seconds\": %.3f, "
       "\"write-bytes\": %llu, \"write-seconds\": %.3f, \"limit-seconds\": %.3f}\n",
-      grains.size(), static_cast<unsigned long long>(inflated.load()), threads, inflate_s,
+      grains.size(), deflate ? "deflated" : "inflated", static_cast<unsigned long long>(inflated.load()), threads,
+      inflate_s,
       static_cast<unsigned long long>(bytes), write_s, std::max(inflate_s, write_s));
   return 0;
 }

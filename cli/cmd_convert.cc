@@ -89,6 +89,7 @@ struct ConvertArgs {
   std::string out_format = "raw";
   bool compress = false;
   std::string compression = "zlib";
+  int compression_level = 0;  // 0: the codec's default
   bool progress = false;
   bool target_is_zero = false;
   bool overwrite = false;
@@ -214,6 +215,7 @@ int run_convert(const ConvertArgs& a) {
   o.format = a.out_format == "qcow2" ? TargetFormat::kQcow2 : TargetFormat::kRaw;
   o.compress = a.compress;
   o.codec = a.compression == "zstd" ? Codec::kZstd : Codec::kDeflate;
+  o.level = a.compression_level;
   o.cluster_size = a.cluster_size;
   o.target_is_zero = a.target_is_zero;
   o.overwrite = a.overwrite;
@@ -245,6 +247,15 @@ int run_convert(const ConvertArgs& a) {
   }
   if (a.compress && o.format != TargetFormat::kQcow2) {
     std::fprintf(stderr, "vdkit convert: -c (compression) needs -O qcow2\n");
+    return kExitUsage;
+  }
+  if (a.compression_level != 0 && !a.compress) {
+    std::fprintf(stderr, "vdkit convert: --compression-level needs -c\n");
+    return kExitUsage;
+  }
+  if (a.compression_level > (o.codec == Codec::kZstd ? 19 : 12)) {
+    std::fprintf(stderr, "vdkit convert: --compression-level for %s is 1 to %d\n", a.compression.c_str(),
+                 o.codec == Codec::kZstd ? 19 : 12);
     return kExitUsage;
   }
   if (a.source == "-" && !a.image.format.empty() && a.image.format != "raw" && a.image.format != "vmdk" &&
@@ -328,6 +339,7 @@ int run_convert(const ConvertArgs& a) {
                                                                 : "block-device";
     if (in_place) j["resumed"] = a.resume;
     if (a.compress) j["compression"] = a.compression;
+    if (a.compress && a.compression_level) j["compression-level"] = a.compression_level;
     j["virtual-size"] = s.virtual_size;
     j["bytes-read"] = s.bytes_read;
     j["bytes-written"] = s.bytes_written;
@@ -426,6 +438,10 @@ CommandRegistrar reg(
        sub.add_option("--compression", a->compression, "Compression type for -c")
            ->check(CLI::IsMember({"zlib", "zstd"}))
            ->default_val("zlib");
+       sub.add_option("--compression-level", a->compression_level,
+                      "Level for -c: zlib 1 (fastest) to 12 (smallest, slowest), default 6, compressed with "
+                      "libdeflate; zstd 1 to 19, default 3")
+           ->check(CLI::Range(1, 19));
        sub.add_option("--cluster-size", a->cluster_size, "qcow2 cluster size in bytes (a power of two, 512 to 2 MiB)")
            ->default_val(65536);
        sub.add_flag("-p,--progress", a->progress,

@@ -46,6 +46,17 @@ while IFS=$'\t' read -r name path fmt; do
     rm -f "$out" "$ref"
   done
 done <"$MATRIX/manifest.tsv"
+# --compression-level: the fastest and the smallest zlib levels both read as the source; the smallest is no larger.
+IFS=$'\t' read -r name path fmt < <(grep -m1 -P '\traw$' "$MATRIX/manifest.tsv")
+for lvl in 1 12; do
+  check "$name -> qcow2 -c --compression-level $lvl" "$VDKIT" convert -O qcow2 -c --compression-level $lvl "$path" \
+    "$SCRATCH/lvl$lvl.qcow2"
+  check "level $lvl reads as the source" qemu-img compare -q -f "$fmt" -F qcow2 "$path" "$SCRATCH/lvl$lvl.qcow2"
+done
+check "level 12 is no larger than level 1" [ "$(alloc "$SCRATCH/lvl12.qcow2")" -le "$(alloc "$SCRATCH/lvl1.qcow2")" ]
+expect_usage() { "$VDKIT" convert "$@" "$path" "$SCRATCH/bad.qcow2" 2>/dev/null; [ $? = 2 ] && [ ! -e "$SCRATCH/bad.qcow2" ]; }
+check "a zlib level above 12 is a usage error" expect_usage -O qcow2 -c --compression-level 13
+check "a level without -c is a usage error" expect_usage -O qcow2 --compression-level 3
 after=$(cut -f2 "$MATRIX/manifest.tsv" | xargs sha256sum | sha256sum)
 check "no source image changed" [ "$before" = "$after" ]
 leftover=$(find "$SCRATCH" -name '*.vdkit-tmp.*' | wc -l)
