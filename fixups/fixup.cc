@@ -108,6 +108,14 @@ bool type_fits(const std::string& fstab_type, const std::string& fs_type) {
   return fstab_type == fs_type;
 }
 
+// How many disks were given: the file systems' disk numbers count them (an LV's is its first PV's disk).
+int given_disk_count(const Inspection& in) {
+  int given = 1;
+  for (const auto& f : in.filesystems)
+    if (f.lv.empty()) given = std::max(given, f.disk + 1);
+  return given;
+}
+
 // skip_vd: /dev/vdX names do not count; they are KVM's own, written by an earlier run (--device-names vd, cut off
 // part way) or by hand, and say nothing about the disk the old hypervisor's names mean.
 int choose_boot_disk(const Inspection& in, bool skip_vd) {
@@ -129,21 +137,32 @@ int choose_boot_disk(const Inspection& in, bool skip_vd) {
   // this disk; anything else (another disk's /dev/sdb1 landing on our root)
   // is left alone.
   DeviceMapper any(in.filesystems, DeviceNaming::kUuid, -1);
-  std::set<uint64_t> named;  // offsets of the file systems fstab names by UUID or LABEL
+  // The file systems fstab names by UUID or LABEL, by place (disk, partition, LV): on several disks an offset alone
+  // would match the other disks' partitions at the same offset.
+  std::vector<const FsInfo*> named;
   for (const auto& e : in.fstab)
     if (!parse_device_name(e.device))
-      if (const FsInfo* f = any.find(e.device)) named.insert(f->offset);
-  std::set<int> disks;
+      if (const FsInfo* f = any.find(e.device)) named.push_back(f);
+  auto is_named = [&named](const FsInfo& f) {
+    return std::any_of(named.begin(), named.end(), [&f](const FsInfo* n) { return n->same_place(f); });
+  };
+  // The first source disk is disk `boot` when every /dev name in fstab lands well with that numbering. Each named
+  // disk may be any of the given ones (a guest whose only /dev name left is /dev/xvdb1 on its second disk).
+  std::set<int> disks, candidates;
+  const int given = given_disk_count(in);
   for (const auto& e : in.fstab)
-    if (auto d = source_name(e.device)) disks.insert(d->disk);
-  for (int disk : disks) {
+    if (auto d = source_name(e.device)) {
+      disks.insert(d->disk);
+      for (int k = 0; k < given && k <= d->disk; ++k) candidates.insert(d->disk - k);
+    }
+  for (int disk : candidates) {
     DeviceMapper m(in.filesystems, DeviceNaming::kUuid, disk);
     bool fits = true;
     for (const auto& e : in.fstab) {
       auto d = source_name(e.device);
       if (!d || d->disk != disk) continue;
       const FsInfo* f = m.find(e.device);
-      if (!f || named.count(f->offset) || !type_fits(e.type, f->type)) fits = false;
+      if (!f || is_named(*f) || !type_fits(e.type, f->type)) fits = false;
     }
     if (fits) return disk;
   }
@@ -309,9 +328,7 @@ FixupPlan plan_fixups(GuestFs& fs, const Inspection& in, const FixupOptions& opt
 
   // Which disks the guest refers to, and names we cannot map. The given disks are the boot disk's letter and the
   // ones after it (xvda, xvdb, ...), in the order they were given.
-  int given = 1;
-  for (const auto& f : in.filesystems)
-    if (f.lv.empty()) given = std::max(given, f.disk + 1);
+  const int given = given_disk_count(in);
   auto is_given = [&](int disk) { return plan.boot_disk != kNoDisk && disk >= plan.boot_disk && disk < plan.boot_disk + given; };
   std::set<int> disks;
   for (const auto& r : in.device_references) {

@@ -82,6 +82,26 @@ TEST_F(PlanTest, MoreThanOneDiskAndNoBootLoader) {
   EXPECT_TRUE(has_warning(again, "unknown-disk"));
 }
 
+TEST_F(PlanTest, SecondDiskNamedWhenRootIsByUuid) {
+  // Two disks given, each with one partition at the same offset; root by UUID on the first, /data by its Xen name
+  // on the second: the first given disk is xvda, so /dev/xvdb1 is the second disk's partition.
+  FsInfo root, data;
+  root.partition = data.partition = 1;
+  root.offset = data.offset = 1 << 20;
+  root.type = data.type = "ext4";
+  root.uuid = "01234567-89ab-cdef-0123-456789abcdef";
+  data.disk = 1;
+  data.uuid = "11111111-89ab-cdef-0123-456789abcdef";
+  filesystems_ = {root, data};
+  put("/etc/fstab", "UUID=" + root.uuid + " / ext4 defaults 0 1\n/dev/xvdb1 /data ext4 defaults 0 2\n");
+  FixupPlan p = plan(false);
+  EXPECT_EQ(p.boot_disk, 0);
+  EXPECT_FALSE(has_warning(p, "unknown-disk")) << to_human(p);
+  ASSERT_NE(change(p, "/etc/fstab"), nullptr);
+  EXPECT_EQ(change(p, "/etc/fstab")->after,
+            "UUID=" + root.uuid + " / ext4 defaults 0 1\nUUID=" + data.uuid + " /data ext4 defaults 0 2\n");
+}
+
 TEST_F(PlanTest, LabelNamingWarnsForAFileSystemWithoutALabel) {
   FsInfo root, data;
   root.partition = 1;
