@@ -323,6 +323,8 @@ class Session {
     for (auto& a : argv) cargv.push_back(a.data());
     struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
     se_ = fuse_session_new(&args, &ops, sizeof ops, userdata);
+    // The session keeps its own copy of the options; option parsing may have reallocated argv.
+    fuse_opt_free_args(&args);
     if (!se_) return Status::IoError("cannot create the FUSE session (is /dev/fuse there and fuse3 installed?)");
     if (fuse_set_signal_handlers(se_) != 0) return Status::IoError("cannot install signal handlers");
     if (fuse_session_mount(se_, where.c_str()) != 0)
