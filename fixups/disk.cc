@@ -41,14 +41,13 @@ std::string no_dashes(const std::string& s) {
   return o;
 }
 
-// Where a file system is, for messages: "partition 2 of disk 1", "LV vg/root".
+}  // namespace
+
 std::string place_of(const FsInfo& fs) {
   if (!fs.lv.empty()) return "LV " + fs.lv;
   std::string d = fs.disk ? " of disk " + std::to_string(fs.disk) : "";
   return fs.partition ? "partition " + std::to_string(fs.partition) + d : "the whole disk" + d;
 }
-
-}  // namespace
 
 Result<std::vector<FsInfo>> probe_guest_filesystems(const std::vector<std::shared_ptr<BlockDevice>>& disks,
                                                     std::vector<std::string>* notes) {

@@ -76,6 +76,9 @@ Result<std::vector<FsInfo>> probe_filesystems(BlockDevice& dev);
 // The same over all the disks of a guest (disk = index in `disks`), then every visible LVM2 logical volume found on
 // them (LVs that cannot be opened, a thin LV or one whose PV is on no given disk, are listed with an empty type).
 // `notes` receives what the LVM scan says about them.
+// Where a file system is, for messages: "partition 2 of disk 1", "the whole disk", "LV vg/root".
+std::string place_of(const FsInfo& fs);
+
 Result<std::vector<FsInfo>> probe_guest_filesystems(const std::vector<std::shared_ptr<BlockDevice>>& disks,
                                                     std::vector<std::string>* notes);
 

@@ -7,18 +7,30 @@
 namespace vdkit::fixups {
 
 std::string FsJournal::where() const {
-  return type + (partition ? " on partition " + std::to_string(partition) : " on the whole disk");
+  FsInfo f;
+  f.disk = disk;
+  f.partition = partition;
+  f.lv = lv;
+  return type + " on " + place_of(f);
 }
 
-Result<std::vector<FsJournal>> recover_journals(std::shared_ptr<BlockDevice> dev, bool replay) {
-  VDKIT_ASSIGN_OR_RETURN(std::vector<FsInfo> fss, probe_filesystems(*dev));
+Result<std::vector<FsJournal>> recover_journals(const std::vector<std::shared_ptr<BlockDevice>>& disks, bool replay) {
+  VDKIT_ASSIGN_OR_RETURN(std::vector<FsInfo> fss, probe_guest_filesystems(disks, nullptr));
   std::vector<FsJournal> out;
   for (const FsInfo& f : fss) {
     if (!guestfs::is_ext(f.type)) continue;
-    std::shared_ptr<BlockDevice> view =
-        f.partition ? std::shared_ptr<BlockDevice>(make_partition_view(dev, f.offset, f.length)) : dev;
+    std::shared_ptr<BlockDevice> view;
+    if (!f.lv.empty())
+      view = f.volume;  // null when the LV cannot be opened (a missing PV): probed as nothing, so not reached
+    else if (f.partition)
+      view = make_partition_view(disks[static_cast<size_t>(f.disk)], f.offset, f.length);
+    else
+      view = disks[static_cast<size_t>(f.disk)];
+    if (!view) continue;
     FsJournal j;
+    j.disk = f.disk;
     j.partition = f.partition;
+    j.lv = f.lv;
     j.type = f.type;
     // A file system whose superblock or journal cannot be read is left to the open that follows, which names it.
     auto state = ext2::read_journal_state(view);
@@ -53,7 +65,8 @@ nlohmann::json to_json(const std::vector<FsJournal>& journals) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& j : journals) {
     const auto& r = j.report;
-    nlohmann::json x = {{"partition", j.partition}, {"type", j.type}, {"state", r.state()}};
+    nlohmann::json x = {{"disk", j.disk}, {"partition", j.partition}, {"type", j.type}, {"state", r.state()}};
+    if (!j.lv.empty()) x["lv"] = j.lv;
     if (!j.problem.empty()) x["problem"] = j.problem;
     if (r.has_journal && !r.external) {
       x["version"] = r.version;

@@ -11,23 +11,25 @@ namespace {
 // Journals first, so inspection and the plan see what the guest's kernel would after mounting. `dev_is_copy`: dev
 // is a copy-on-write layer the caller made, which the replay may write; the image itself (--in-place) only with
 // --replay-journal, and only once a trial replay in memory shows it would be whole (or --force).
-Result<std::vector<FsJournal>> prepare_journals(std::shared_ptr<BlockDevice> dev, const FixupOptions& options,
-                                                bool apply, bool dev_is_copy) {
+Result<std::vector<FsJournal>> prepare_journals(const std::vector<std::shared_ptr<BlockDevice>>& disks,
+                                                const FixupOptions& options, bool apply, bool dev_is_copy) {
   if (!apply || dev_is_copy) {
-    VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(dev, true));
+    VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(disks, true));
     if (apply) {
       std::string why = journal_write_refusal(journals, options.force);
       if (!why.empty()) return Status::Error(EROFS, why);
     }
     return journals;
   }
-  VDKIT_ASSIGN_OR_RETURN(auto trial, recover_journals(make_memory_overlay(dev), options.replay_journal));
+  std::vector<std::shared_ptr<BlockDevice>> trial_disks;
+  for (const auto& d : disks) trial_disks.push_back(make_memory_overlay(d));
+  VDKIT_ASSIGN_OR_RETURN(auto trial, recover_journals(trial_disks, options.replay_journal));
   std::string why = journal_write_refusal(trial, options.force);
   if (!why.empty() && !options.replay_journal)
     why += "; --in-place replays it into the image only with --replay-journal (-o OUTPUT replays it into the copy)";
   if (!why.empty()) return Status::Error(EROFS, why);
   if (!options.replay_journal) return trial;
-  return recover_journals(dev, true);
+  return recover_journals(disks, true);
 }
 
 // The file system a guest path lands on: the one mounted at its longest matching mount point.
@@ -75,14 +77,11 @@ Result<FixupResult> fixup_on(std::vector<std::shared_ptr<BlockDevice>> disks, co
     if (apply && !disks[i]->caps().writable)
       return Status::Error(EROFS, disks.size() == 1 ? std::string("the disk is not writable")
                                                     : "disk " + std::to_string(i) + " is not writable");
-  // A dry run replays journals into memory only. Journals are replayed per disk (file systems on partitions and
-  // whole disks; one on an LVM logical volume is not replayed yet).
-  std::vector<FsJournal> journals;
-  for (auto& d : disks) {
-    if (!apply) d = make_memory_overlay(std::move(d));
-    VDKIT_ASSIGN_OR_RETURN(auto js, prepare_journals(d, options, apply, dev_is_copy));
-    journals.insert(journals.end(), js.begin(), js.end());
-  }
+  // A dry run replays journals into memory only. All disks at once: a journal on an LV spanning two disks writes
+  // into both.
+  if (!apply)
+    for (auto& d : disks) d = make_memory_overlay(std::move(d));
+  VDKIT_ASSIGN_OR_RETURN(auto journals, prepare_journals(disks, options, apply, dev_is_copy));
   // Plan on a read-only view first: a guest with nothing to change is never
   // opened for writing, so not even a superblock time changes.
   FixupResult r;
@@ -135,12 +134,8 @@ Result<Inspection> inspect_device(std::shared_ptr<BlockDevice> dev) { return ins
 Result<Inspection> inspect_devices(const std::vector<std::shared_ptr<BlockDevice>>& disks) {
   // The guest as its kernel would see it after mounting: journals replayed, into memory only.
   std::vector<std::shared_ptr<BlockDevice>> views;
-  std::vector<FsJournal> journals;
-  for (const auto& d : disks) {
-    views.push_back(make_memory_overlay(d));
-    VDKIT_ASSIGN_OR_RETURN(auto js, recover_journals(views.back(), true));
-    journals.insert(journals.end(), js.begin(), js.end());
-  }
+  for (const auto& d : disks) views.push_back(make_memory_overlay(d));
+  VDKIT_ASSIGN_OR_RETURN(auto journals, recover_journals(views, true));
   VDKIT_ASSIGN_OR_RETURN(auto guest, open_guest(views, false));
   Inspection in = inspect_guest(*guest->fs, guest->filesystems);
   in.journals = std::move(journals);

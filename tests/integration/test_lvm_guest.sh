@@ -7,6 +7,7 @@
 # alone names the missing PV; a failed multi-disk convert leaves no target. RHEL's names on one disk (rhel/root,
 # rhel/swap; root=, resume= and rd.lvm.lv= in BLS entries and grubenv): only /dev/xvda1 and the console change.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/journal_lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "loop devices need root"
 command -v lvcreate >/dev/null || skip "lvm2 is not installed"
 [ -x "$VDKIT" ] || skip "vdkit is not built at $VDKIT"
@@ -87,6 +88,17 @@ lvmq lvcreate -an -Zn -l 100%FREE -n ubuntu-lv ubuntu-vg
 # The root file system, written into the LV at the PV offsets lvm2 reports.
 lv_bytes=$(lv_size ubuntu-vg/ubuntu-lv)
 mkfs.ext4 -q -F -U "$ROOT_UUID" -E root_owner=0:0 -d "$t/root" "$SCRATCH/root.fs" "$((lv_bytes / 1024))k"
+# A snapshot of the running guest: j0/j1, whose newest fstab (noatime on /data) is only in the root LV's journal.
+cp "$SCRATCH/root.fs" "$SCRATCH/jold.fs"
+cp "$SCRATCH/root.fs" "$SCRATCH/jnew.fs"
+sed 's|/data ext4 defaults,nofail|/data ext4 defaults,noatime,nofail|' "$t/root/etc/fstab" >"$SCRATCH/fstab.new"
+debugfs -w -R "rm /etc/fstab" "$SCRATCH/jnew.fs" >/dev/null 2>&1
+debugfs -w -R "write $SCRATCH/fstab.new /etc/fstab" "$SCRATCH/jnew.fs" >/dev/null 2>&1
+check "the new fstab is logged in the root file system's journal" journalize "$SCRATCH/jold.fs" "$SCRATCH/jnew.fs"
+write_lv ubuntu-vg/ubuntu-lv "$SCRATCH/jold.fs" >/dev/null
+sync
+cp "$SCRATCH/d0.img" "$SCRATCH/j0.img"
+cp "$SCRATCH/d1.img" "$SCRATCH/j1.img"
 check "root LV spans both disks (2 segments)" test "$(write_lv ubuntu-vg/ubuntu-lv "$SCRATCH/root.fs")" = 2
 for l in "${LOOPS[@]}"; do losetup -d "$l"; done
 LOOPS=()
@@ -143,6 +155,22 @@ check "batch targets: a second fixup changes nothing" bash -c \
 check "batch: the LV's ext4 is clean and its fstab names /data by UUID" bash -c "e2fsck -fn '$SCRATCH/blv.raw' >/dev/null &&
   debugfs -R 'cat /etc/fstab' '$SCRATCH/blv.raw' 2>/dev/null | grep -q '^UUID=$DATA_UUID /data'"
 check "sources unchanged after batch" test "$(sum_of "$SCRATCH/d0.img" "$SCRATCH/d1.img")" = "$src_sum"
+# The snapshot: the journal on the LV (spanning both disks) is replayed into the overlay, never into the sources.
+j_sum=$(sum_of "$SCRATCH/j0.img" "$SCRATCH/j1.img")
+"$VDKIT" inspect --output=json "$SCRATCH/j0.img" "$SCRATCH/j1.img" >"$SCRATCH/jinspect.json"
+check "inspect replays the LV's journal and reads the new fstab" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+lvj = [x for x in j["journals"] if x.get("lv") == "ubuntu-vg/ubuntu-lv"]
+assert lvj and "replayed" in lvj[0], j["journals"]
+assert any("noatime" in (e.get("options") or "") for e in j["fstab"]), j["fstab"]' "$SCRATCH/jinspect.json"
+check "convert --fixup of the snapshot" "$VDKIT" convert --fixup -O raw "$SCRATCH/j0.img" "$SCRATCH/j1.img" "$SCRATCH/jout"
+check "snapshot sources unchanged" test "$(sum_of "$SCRATCH/j0.img" "$SCRATCH/j1.img")" = "$j_sum"
+"$VDKIT" convert --lv ubuntu-vg/ubuntu-lv --disk "$SCRATCH/jout/j1.raw" "$SCRATCH/jout/j0.raw" "$SCRATCH/jlv.raw" >/dev/null
+check "the LV's ext4 in the output is clean, its journal recovered" bash -c "e2fsck -fn '$SCRATCH/jlv.raw' >/dev/null &&
+  ! dumpe2fs -h '$SCRATCH/jlv.raw' 2>/dev/null | grep -q needs_recovery"
+check "the output's fstab is the journal's, fixed" bash -c "debugfs -R 'cat /etc/fstab' '$SCRATCH/jlv.raw' 2>/dev/null |
+  grep -q '^UUID=$DATA_UUID /data ext4 defaults,noatime,nofail'"
 # A failed multi-disk convert leaves no target (the second source does not exist).
 "$VDKIT" convert --fixup -O raw "$SCRATCH/d0.img" "$SCRATCH/nope.img" "$SCRATCH/out2" 2>/dev/null &&
   fail "convert with a missing disk succeeded" || check "failed convert leaves no target" test ! -e "$SCRATCH/out2"
