@@ -162,5 +162,19 @@ TEST(LvmSparseMap, AnLvOnTwoDisksIsMappedOnBothAndKeptWithOnlyOne) {
                                         {kPeStart + 4 * kExtent + 4096, 12 * kExtent - 4096}}));
 }
 
+TEST(LvmSparseMap, APvOnTwoDisksIsCopiedWholeNotAnError) {
+  // The same PV (a disk given twice): the scan cannot choose, so both copies are kept whole and say why.
+  const std::string text = test::vg_text("vg", 1, 128, pv_text("pv0", kUuid0), lv_on("sw", "pv0", 0, 2));
+  auto d0 = pv_disk(kUuid0, text, {0});
+  auto d1 = pv_disk(kUuid0, text, {0});
+  auto maps = build_sparse_maps({{"d0", d0}, {"d1", d1}});
+  ASSERT_TRUE(maps.ok()) << maps.status().message();
+  for (const auto& m : *maps) {
+    EXPECT_TRUE(m.unused.empty());
+    EXPECT_FALSE(m.volumes.at(0).mapped);
+    EXPECT_NE(m.volumes.at(0).reason.find("is on both"), std::string::npos) << m.volumes.at(0).reason;
+  }
+}
+
 }  // namespace
 }  // namespace vdkit::guestfs

@@ -252,8 +252,16 @@ Result<SparseMap> build_disk_map(std::shared_ptr<BlockDevice> disk, int disk_ind
 }  // namespace
 
 Result<std::vector<SparseMap>> build_sparse_maps(const std::vector<GuestDisk>& disks) {
-  VDKIT_ASSIGN_OR_RETURN(lvm::ScanResult scan, scan_volume_groups(disks));
-  LvmSparseMapper lvm(std::move(scan));
+  auto scan = scan_volume_groups(disks);
+  if (!scan.ok() && scan.status().code() == EIO) return scan.status();
+  if (!scan.ok()) {
+    // The VGs cannot be told apart (a PV on two disks: a copy given twice?): every PV is then copied whole, saying
+    // why; the rest of the guest is mapped as usual.
+    lvm::ScanResult none;
+    none.warnings.push_back(scan.status().message());
+    scan = std::move(none);
+  }
+  LvmSparseMapper lvm(std::move(*scan));
   std::vector<SparseMap> out;
   for (size_t i = 0; i < disks.size(); ++i) {
     auto m = build_disk_map(disks[i].dev, static_cast<int>(i), lvm);

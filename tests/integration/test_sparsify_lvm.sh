@@ -9,7 +9,7 @@
 # sparsify=true serves what convert wrote. Needs root (loop devices). About 20 s on the loaded 2-core dev machine.
 source "$(dirname "$0")/lib.sh"
 export PATH=$PATH:/sbin:/usr/sbin
-for t in mkfs.ext4 mkswap debugfs e2fsck sfdisk lvcreate nbdkit nbdcopy blkid; do
+for t in mkfs.ext4 mkswap debugfs e2fsck sfdisk lvcreate nbdkit nbdcopy blkid qemu-img; do
   command -v "$t" >/dev/null || skip "$t is not installed"
 done
 [ "$(id -u)" = 0 ] || skip "loop devices need root"
@@ -220,6 +220,16 @@ sys.exit(0 if abs((p - g) - s) <= 0.02 * s else 1)"
 DELETED=$(((40 + 60 + 16) * MB / 3))
 check "left out at least the deleted files + free extents + swap + outside the partition" \
   test "$SKIPPED" -ge $((DELETED + 3 * MB + FREE_B + 7 * MB + 27 * MB))
+
+# The human summary: one per target, each PV with its VG and each LV on it.
+"$VDKIT" convert --sparsify -O qcow2 "$A" "$B" "$SCRATCH/human" >"$SCRATCH/human.txt"
+check "human summary: vgs/span listed on both disks" test "$(grep -c '^  LV vgs/span (ext4, 60 MiB): ' "$SCRATCH/human.txt")" = 2
+check "human summary: the PV lines name the VG" test "$(grep -c '(VG vgs: ' "$SCRATCH/human.txt")" = 2
+for d in a b; do
+  qemu-img convert -O raw "$SCRATCH/human/guest-$d.qcow2" "$SCRATCH/human/guest-$d.raw"
+  check "qcow2 target of disk $d holds the raw target's bytes" cmp "$SCRATCH/human/guest-$d.raw" "$SCRATCH/out/guest-$d.raw"
+done
+rm -rf "$SCRATCH/human"
 
 # --- Disk A alone: the PV on disk B is missing. Its LVs wholly on disk A are still mapped; the others are kept.
 "$VDKIT" convert --sparsify --output-json "$A" "$SCRATCH/alone.raw" >"$SCRATCH/alone.json"
