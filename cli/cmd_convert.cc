@@ -127,6 +127,22 @@ nlohmann::json sparsify_json(const guestfs::SparseMap& m) {
     e["mapped"] = v.mapped;
     e["bytes-skipped"] = v.unused_bytes;
     if (!v.mapped) e["copied-whole"] = v.reason;
+    if (!v.vg.empty()) {
+      // An LVM PV: the extents no LV uses, and each LV's part on this PV.
+      e["vg"] = v.vg;
+      e["bytes-skipped-free-extents"] = v.free_extent_bytes;
+      e["lvs"] = nlohmann::json::array();
+      for (const auto& lv : v.lvs) {
+        nlohmann::json l;
+        l["lv"] = lv.name;
+        l["type"] = lv.type;
+        l["length"] = lv.length;
+        l["mapped"] = lv.mapped;
+        l["bytes-skipped"] = lv.unused_bytes;
+        if (!lv.mapped) l["copied-whole"] = lv.reason;
+        e["lvs"].push_back(l);
+      }
+    }
     j["volumes"].push_back(e);
   }
   return j;
@@ -142,7 +158,9 @@ int run_several(const ConvertArgs& a, ConvertOptions o, fixups::FixupResult& fix
   if (a.fixup) fo = *a.fixup_flags.options();
   o.prepare_source = nullptr;
   std::vector<ConvertStats> stats;
-  auto targets = convert_guest_disks(a.sources, a.target, o, a.out_format, fo ? &*fo : nullptr, &fix, &stats);
+  std::vector<guestfs::SparseMap> maps;
+  auto targets = convert_guest_disks(a.sources, a.target, o, a.out_format, fo ? &*fo : nullptr, &fix, &stats,
+                                     a.sparsify ? &maps : nullptr);
   if (!targets.ok()) {
     std::fprintf(stderr, "vdkit convert: %s (no target was written)\n", targets.status().message().c_str());
     return kExitFailure;
@@ -150,16 +168,24 @@ int run_several(const ConvertArgs& a, ConvertOptions o, fixups::FixupResult& fix
   if (a.output_json) {
     nlohmann::json j;
     j["targets"] = nlohmann::json::array();
-    for (size_t i = 0; i < targets->size(); ++i)
-      j["targets"].push_back({{"source", a.sources[i]}, {"target", (*targets)[i]},
-                              {"virtual-size", stats[i].virtual_size}, {"bytes-written", stats[i].bytes_written}});
+    for (size_t i = 0; i < targets->size(); ++i) {
+      nlohmann::json t = {{"source", a.sources[i]}, {"target", (*targets)[i]},
+                          {"virtual-size", stats[i].virtual_size}, {"bytes-written", stats[i].bytes_written}};
+      if (a.sparsify) t["sparsify"] = sparsify_json(maps.at(i));
+      j["targets"].push_back(t);
+    }
     j["target-format"] = a.out_format;
     if (a.fixup) j["fixup"] = fixups::to_json(fix.plan);
     std::cout << j.dump(4) << "\n";
     return kExitOk;
   }
   if (a.fixup) std::fputs(fixups::to_human(fix.plan).c_str(), stdout);
-  for (size_t i = 0; i < targets->size(); ++i) std::printf("%s -> %s\n", a.sources[i].c_str(), (*targets)[i].c_str());
+  for (size_t i = 0; i < targets->size(); ++i) {
+    std::printf("%s -> %s\n", a.sources[i].c_str(), (*targets)[i].c_str());
+    if (a.sparsify)
+      std::fputs(("sparsify: " + human_size(maps.at(i).unused_bytes()) + " left out\n" +
+                  guestfs::sparse_summary(maps.at(i))).c_str(), stdout);
+  }
   return kExitOk;
 }
 
@@ -298,10 +324,6 @@ int run_convert(const ConvertArgs& a) {
     };
   }
   install_handlers();
-  if (a.sources.size() > 1 && a.sparsify) {
-    std::fprintf(stderr, "vdkit convert: --sparsify takes one SOURCE (a guest on several disks is not sparsified yet)\n");
-    return kExitUsage;
-  }
   if (a.sources.size() > 1) return run_several(a, o, fix);
   if (a.target != "-" && is_folder_target(a.target)) return run_convert_to_folder(a, o);
   auto stats = convert_path(a.source, a.target, o);
@@ -483,15 +505,19 @@ CommandRegistrar reg(
        sub.add_flag("--sparsify", a->sparsify,
                     "Leave out what the guest does not use, read from its own metadata before the copy: the free\n"
                     "blocks of ext2/3/4 file systems (their block bitmaps; the journal and all metadata count as\n"
-                    "used), swap space after the swap header (the header, with UUID and label, is kept), and the\n"
-                    "space outside every partition except the boot-loader gap before the first partition, the\n"
-                    "MBR, the EBRs of logical partitions and both GPTs. These bytes are never read from the source\n"
+                    "used), of XFS and of Btrfs, swap space after the swap header (the header, with UUID and label,\n"
+                    "is kept), the extents of an LVM2 PV that no LV uses and the free blocks of its linear and\n"
+                    "striped LVs by the same rules (the PV label and metadata areas are kept; a VG spanning several\n"
+                    "disks is read across all SOURCEs given; an LV with a PV on none of them, a snapshot's origin, a\n"
+                    "thin, raid or mirror LV is copied whole), and the space outside every partition except the\n"
+                    "boot-loader gap before the first partition, the MBR, the EBRs of logical partitions and both\n"
+                    "GPTs. These bytes are never read from the source\n"
                     "and become holes in a raw target and unallocated clusters in a qcow2 target. A partition whose\n"
                     "content vdkit does not know, a file system that is not clean (a journal needing recovery,\n"
                     "errors recorded, not unmounted) and a swap area holding a hibernation image are copied whole,\n"
                     "and the summary says why. With --fixup the fixups are applied first and the map is taken from\n"
-                    "the fixed guest. The bytes left out per file system are printed, and are in --output-json's\n"
-                    "\"sparsify\" object");
+                    "the fixed guest. The bytes left out per file system and per LV are printed, and are in\n"
+                    "--output-json's \"sparsify\" object (one per target with several SOURCEs)");
        sub.add_option("--lv", a->lv,
                       "Convert logical volume LV of LVM2 volume group VG (VG/LV) of SOURCE instead of the whole "
                       "disk; nothing is activated")

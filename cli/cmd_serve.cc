@@ -232,9 +232,11 @@ CommandRegistrar reg(
        sub.add_option("--disk", a->lv_disks,
                       "With --lv: another disk of the same guest that holds PVs of the VG (repeatable)");
        sub.add_flag("--sparsify", a->sparsify,
-                    "Read what the guest does not use (free ext2/3/4 blocks, swap after its header, space outside\n"
-                    "the partitions; see `vdkit convert --sparsify`) as zeros and report it as holes in block\n"
-                    "status, so nbdcopy, qemu-img and virt-v2v skip it. Read-only exports only");
+                    "Read what the guest does not use (free ext2/3/4, XFS and Btrfs blocks, swap after its header,\n"
+                    "LVM extents no LV uses and the free blocks of the LVs on the disk, space outside the\n"
+                    "partitions; with --lv, the LV's own free blocks; see `vdkit convert --sparsify`) as zeros and\n"
+                    "report it as holes in block status, so nbdcopy, qemu-img and virt-v2v skip it. Read-only\n"
+                    "exports only");
        sub.add_option("--cache", a->cache, "Memory for inflated grains, e.g. 256M (default 64M)");
        sub.add_option("--threads", a->threads, "nbdkit worker threads per connection")->check(CLI::Range(1, 1024));
        sub.add_option("--run", a->run, "Run CMD against the server, then stop it; exit with CMD's status");

@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 Result<std::vector<std::string>> convert_guest_disks(const std::vector<std::string>& sources, const std::string& folder,
                                                      const ConvertOptions& opts, const std::string& ext,
                                                      const fixups::FixupOptions* fixups, fixups::FixupResult* result,
-                                                     std::vector<ConvertStats>* stats) {
+                                                     std::vector<ConvertStats>* stats,
+                                                     std::vector<guestfs::SparseMap>* sparse) {
   std::vector<NamedSource> named;
   for (const auto& s : sources) {
     if (s == "-" || !source_has_file_name(s))
@@ -31,6 +32,12 @@ Result<std::vector<std::string>> convert_guest_disks(const std::vector<std::stri
   std::vector<std::shared_ptr<BlockDevice>> prepared = disks;
   if (fixups) {
     VDKIT_ASSIGN_OR_RETURN(prepared, fixups::make_fixed_overlays(disks, *fixups, result));
+  }
+  if (sparse) {
+    // After the fixups, so the map is the fixed guest's.
+    std::vector<GuestDisk> guest;
+    for (size_t i = 0; i < sources.size(); ++i) guest.push_back({sources[i], prepared[i]});
+    VDKIT_ASSIGN_OR_RETURN(prepared, guestfs::make_sparsified_devices(guest, sparse));
   }
   std::error_code ec;
   bool made_folder = !fs::exists(folder, ec);

@@ -8,6 +8,7 @@
 #include "blockcore/layers/partition.h"
 #include "guestfs/btrfs/btrfs_tree.h"
 #include "guestfs/ext2/ext2_guest_fs.h"
+#include "guestfs/lvm_free_space.h"
 #include "guestfs/probe.h"
 #include "guestfs/xfs/xfs_tree.h"
 
@@ -120,11 +121,15 @@ Result<VolumeMap> open_volume_free_space(std::string_view type, std::shared_ptr<
     if (!map) return copied_whole("the Btrfs has no map of unused blocks");
     return VolumeMap{std::make_unique<TreeFreeSpace>(*tree, map), ""};
   }
+  if (type == kFsLvm2Member) return copied_whole("an LVM2 PV inside a volume (vdkit maps PVs on disks and partitions)");
   if (type.empty()) return copied_whole("unknown content");
   return copied_whole("vdkit has no map of unused blocks for " + std::string(type));
 }
 
-Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
+namespace {
+
+// One disk's map; `lvm` maps its PVs with the VGs found on all the guest's disks.
+Result<SparseMap> build_disk_map(std::shared_ptr<BlockDevice> disk, int disk_index, LvmSparseMapper& lvm) {
   const uint64_t size = disk->size();
   ByteRanges table;
   VDKIT_ASSIGN_OR_RETURN(std::vector<Partition> parts, read_partition_table(*disk, &table));
@@ -147,7 +152,11 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
     if (!whole.ok()) return whole.status().Context("probing the whole disk");
     if (!whole->type.empty()) {
       copy_all = kTableAndWholeDiskFs;
-      out.volumes.push_back({0, 0, size, whole->type, false, copy_all, 0});
+      VolumeSparseReport r;
+      r.length = size;
+      r.type = whole->type;
+      r.reason = copy_all;
+      out.volumes.push_back(std::move(r));
     }
   }
   // Kept whatever a volume's own map says: the table's sectors (MBR, EBRs, GPT areas) and the boot-loader gap before
@@ -169,6 +178,37 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
     r.type = probed->type;
     if (!copy_all.empty()) {
       r.reason = copy_all;
+      out.volumes.push_back(std::move(r));
+      continue;
+    }
+    if (r.type == kFsLvm2Member) {
+      std::string why;
+      auto pv = lvm.map_pv(disk_index, v.partition, &why);
+      if (!pv.ok()) return pv.status().Context("mapping the unused blocks of " + what);
+      if (!*pv) {
+        r.reason = why;
+        out.volumes.push_back(std::move(r));
+        continue;
+      }
+      r.mapped = true;
+      r.vg = (*pv)->vg;
+      // Each part is clipped to the volume and stripped of what `keep` holds, so the volume's count is their sum.
+      auto place = [&](const ByteRanges& on_pv) {
+        ByteRanges on_disk;
+        for (auto [o, l] : normalize_ranges(on_pv, v.length)) on_disk.emplace_back(v.offset + o, l);
+        uint64_t n = 0;
+        for (auto [o, l] : subtract_ranges(std::move(on_disk), keep, size)) {
+          all.emplace_back(o, l);
+          n += l;
+        }
+        r.unused_bytes += n;
+        return n;
+      };
+      r.free_extent_bytes = place((*pv)->free_extents);
+      for (auto& lv : (*pv)->lvs) {
+        lv.report.unused_bytes = place(lv.unused);
+        r.lvs.push_back(std::move(lv.report));
+      }
       out.volumes.push_back(std::move(r));
       continue;
     }
@@ -209,6 +249,33 @@ Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<SparseMap>> build_sparse_maps(const std::vector<GuestDisk>& disks) {
+  auto scan = scan_volume_groups(disks);
+  if (!scan.ok() && scan.status().code() == EIO) return scan.status();
+  if (!scan.ok()) {
+    // The VGs cannot be told apart (a PV on two disks: a copy given twice?): every PV is then copied whole, saying
+    // why; the rest of the guest is mapped as usual.
+    lvm::ScanResult none;
+    none.warnings.push_back(scan.status().message());
+    scan = std::move(none);
+  }
+  LvmSparseMapper lvm(std::move(*scan));
+  std::vector<SparseMap> out;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    auto m = build_disk_map(disks[i].dev, static_cast<int>(i), lvm);
+    if (!m.ok()) return disks.size() > 1 ? m.status().Context("'" + disks[i].name + "'") : m.status();
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+Result<SparseMap> build_sparse_map(std::shared_ptr<BlockDevice> disk) {
+  VDKIT_ASSIGN_OR_RETURN(auto maps, build_sparse_maps({{"the disk", std::move(disk)}}));
+  return std::move(maps.front());
+}
+
 Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<BlockDevice> disk, SparseMap* map) {
   auto built = build_sparse_map(disk);
   if (!built.ok())
@@ -221,13 +288,31 @@ Result<std::shared_ptr<BlockDevice>> make_sparsified_device(std::shared_ptr<Bloc
   return dev;
 }
 
+Result<std::vector<std::shared_ptr<BlockDevice>>> make_sparsified_devices(const std::vector<GuestDisk>& disks,
+                                                                         std::vector<SparseMap>* maps) {
+  auto built = build_sparse_maps(disks);
+  if (!built.ok())
+    return built.status().Context("finding the unused blocks (without --sparsify the disks are copied as they are)");
+  std::vector<std::shared_ptr<BlockDevice>> out;
+  for (size_t i = 0; i < disks.size(); ++i) out.push_back(make_masked_device(disks[i].dev, (*built)[i].unused));
+  if (maps) *maps = std::move(*built);
+  return out;
+}
+
 std::string sparse_summary(const SparseMap& m) {
   std::string s;
   for (const auto& v : m.volumes) {
     s += v.partition ? "partition " + std::to_string(v.partition) : std::string("whole disk");
     s += " (" + (v.type.empty() ? std::string("unknown") : v.type) + ", " + human_size(v.length) + "): ";
     s += v.mapped ? human_size(v.unused_bytes) + " unused, left out" : "copied whole: " + v.reason;
+    if (!v.vg.empty()) s += " (VG " + v.vg + ": " + human_size(v.free_extent_bytes) + " in extents no LV uses)";
     s += "\n";
+    for (const auto& lv : v.lvs) {
+      s += "  LV " + lv.name + " (" + (lv.type.empty() ? std::string("unknown") : lv.type) + ", " +
+           human_size(lv.length) + "): ";
+      s += lv.mapped ? human_size(lv.unused_bytes) + " unused on this PV, left out" : "copied whole: " + lv.reason;
+      s += "\n";
+    }
   }
   if (m.outside_partitions_bytes)
     s += "outside the partitions: " + human_size(m.outside_partitions_bytes) + " left out\n";

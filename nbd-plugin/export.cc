@@ -21,9 +21,6 @@ Status validate(ExportConfig& cfg) {
   if (cfg.partition > 0 && !cfg.lv.empty())
     return Status::Invalid("partition=" + std::to_string(cfg.partition) + " and lv=" + cfg.lv +
                            " cannot both be given: an LV is found on the disk's partitions by itself");
-  if (cfg.sparsify && !cfg.lv.empty())
-    return Status::Invalid("sparsify=true and lv=" + cfg.lv + " cannot both be given yet: the map of unused blocks "
-                           "is taken per disk, not per logical volume");
   if (!cfg.overlay_path.empty()) {
     if (cfg.write_mode_given && cfg.write_mode != WriteMode::kOverlay)
       return Status::Invalid("overlay=" + cfg.overlay_path + " needs writable=overlay (it was given writable=" +
@@ -91,9 +88,11 @@ Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
   ex.description = describe(info, stack.top->size(), cfg, stack.partition ? &*stack.partition : nullptr, stack.lv);
   if (cfg.sparsify) {
     // The map is the whole disk's (partition tables, gaps, every volume); a partition export shows its part of it.
+    // An LV is mapped as a disk of its own (its file system, or the partitions of a guest disk kept in it).
     guestfs::SparseMap map;
-    auto masked = guestfs::make_sparsified_device(stack.disk, &map);
-    if (!masked.ok()) return masked.status().Context("sparsify=true: file=" + cfg.file);
+    auto masked = guestfs::make_sparsified_device(stack.lv.empty() ? stack.disk : stack.top, &map);
+    if (!masked.ok()) return masked.status().Context("sparsify=true: " + (stack.lv.empty() ? "file=" + cfg.file
+                                                                                          : "lv=" + stack.lv));
     stack.top = stack.partition ? std::shared_ptr<BlockDevice>(make_partition_view(
                                       *masked, stack.partition->offset, stack.partition->length))
                                 : *masked;

@@ -364,10 +364,13 @@ constexpr const char* kConfigHelp =
     "                        repeated small reads of compressed images (default 64M).\n"
     "sparsify=BOOL           Read what the guest does not use as zeros and report it\n"
     "                        as holes in block status, never reading it: free blocks\n"
-    "                        of clean ext2/3/4 file systems, swap after its header,\n"
-    "                        space outside the partitions (not the boot-loader gap,\n"
-    "                        MBR, EBRs or GPTs). Unknown, unclean and hibernated\n"
-    "                        volumes are exported whole. Needs writable=false.";
+    "                        of clean ext2/3/4, XFS and Btrfs file systems, swap\n"
+    "                        after its header, LVM extents no LV uses and the free\n"
+    "                        blocks of linear/striped LVs on the disk, space outside\n"
+    "                        the partitions (not the boot-loader gap, MBR, EBRs or\n"
+    "                        GPTs). With lv=: the LV's own free blocks. Unknown,\n"
+    "                        unclean and hibernated volumes are exported whole.\n"
+    "                        Needs writable=false.";
 
 }  // namespace
 }  // namespace vdkit::nbd

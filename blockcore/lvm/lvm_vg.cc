@@ -2,6 +2,7 @@
 #include "blockcore/lvm/lvm_vg.h"
 
 #include <algorithm>
+#include <map>
 
 #include "blockcore/base/checked.h"
 
@@ -36,7 +37,16 @@ Result<Segment> parse_segment(const TextSection& seg, const VolumeGroup& vg, con
   VDKIT_ASSIGN_OR_RETURN(out.extent_count, get_uint(seg, "extent_count", where));
   out.type = get_string(seg, "type");
   if (out.type.empty()) return Status::Corrupt(where + " has no 'type'");
-  if (out.type != "striped") return out;  // refused later, per LV, naming the type
+  if (out.type != "striped") {  // refused later, per LV, naming the type
+    for (const auto& [key, v] : seg.values) {
+      if (key == "type") continue;
+      if (v.kind == TextValue::Kind::kString) out.names.push_back(v.s);
+      if (v.kind == TextValue::Kind::kArray)
+        for (const auto& i : v.items)
+          if (i.kind == TextValue::Kind::kString) out.names.push_back(i.s);
+    }
+    return out;
+  }
   VDKIT_ASSIGN_OR_RETURN(uint64_t count, get_uint(seg, "stripe_count", where));
   if (count == 0 || count > kMaxStripes)
     return Status::Corrupt(where + ": stripe_count " + std::to_string(count) + " is not between 1 and " +
@@ -187,6 +197,12 @@ Result<VolumeGroup> parse_volume_group(const TextSection& top) {
       vg.lvs.push_back(std::move(lv));
     }
   }
+  std::map<std::string, size_t> by_name;
+  for (size_t i = 0; i < vg.lvs.size(); ++i) by_name.emplace(vg.lvs[i].name, i);
+  for (size_t i = 0; i < vg.lvs.size(); ++i)
+    for (const auto& s : vg.lvs[i].segments)
+      for (const auto& n : s.names)
+        if (auto it = by_name.find(n); it != by_name.end() && it->second != i) vg.lvs[it->second].read_by_other_lv = true;
   return vg;
 }
 

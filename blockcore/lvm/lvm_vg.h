@@ -35,6 +35,9 @@ struct Segment {
   std::string type;           // "striped" is the one vdkit maps; anything else makes its LV refused
   uint64_t stripe_size = 0;   // sectors; only with several stripes
   std::vector<Stripe> stripes;
+  // Any other type: every string its section holds but `type` (the LVs it is built on: a snapshot's origin and COW
+  // store, a thin LV's pool and external origin, a mirror's or raid's images). Names of no LV are harmless here.
+  std::vector<std::string> names;
 };
 
 struct LogicalVolume {
@@ -44,6 +47,9 @@ struct LogicalVolume {
   uint64_t extent_count = 0;       // the sum over the segments
   std::vector<Segment> segments;   // sorted by start_extent, contiguous from 0
   std::string refusal;             // non-empty: why this LV cannot be opened (names the LV and the reason)
+  // Another LV's segment names it (the origin of a snapshot, a thin LV's external origin, a sub-LV): what that LV
+  // reads of it is not this LV's content alone, so its content's free blocks are not free (sparsify keeps them).
+  bool read_by_other_lv = false;
   std::string type() const;        // "linear", "striped", or the first segment type vdkit does not map
 };
 

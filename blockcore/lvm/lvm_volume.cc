@@ -266,4 +266,38 @@ std::vector<PvFreeRange> unused_extents(const VolumeGroup& vg, size_t pv_index) 
   return out;
 }
 
+ByteRanges lv_ranges_on_pv(const VolumeGroup& vg, const LogicalVolume& lv, size_t pv_index,
+                           const ByteRanges& lv_ranges) {
+  ByteRanges out;
+  const uint64_t eb = vg.extent_size * 512;
+  for (const Segment& s : lv.segments) {
+    if (s.type != "striped" || s.stripes.empty()) continue;
+    const uint64_t seg_start = s.start_extent * eb, seg_len = s.extent_count * eb;
+    const uint64_t n = s.stripes.size();
+    const uint64_t chunk = n > 1 ? s.stripe_size * 512 : seg_len;
+    if (chunk == 0) continue;
+    for (auto it = first_ending_after(lv_ranges, seg_start); it != lv_ranges.end() && it->first < seg_start + seg_len;
+         ++it) {
+      // The range's part in this segment, as offsets into the segment.
+      const uint64_t a = std::max(it->first, seg_start) - seg_start;
+      const uint64_t b = std::min(it->first + it->second, seg_start + seg_len) - seg_start;
+      if (a >= b) continue;
+      const uint64_t kf = a / chunk, kl = (b - 1) / chunk;  // the chunks it touches
+      for (uint64_t st = 0; st < n; ++st) {
+        if (s.stripes[st].pv != pv_index) continue;
+        // Chunk k lies on stripe k % n, in row k / n of it; the rows of one stripe follow each other on the PV, and
+        // the chunks between the first and the last touched are whole, so one stripe's part is one run of the PV.
+        const uint64_t k1 = kf + (st + n - kf % n) % n;
+        if (k1 > kl) continue;
+        const uint64_t k2 = kl - (kl % n + n - st) % n;
+        const uint64_t base = vg.pvs[pv_index].pe_start * 512 + s.stripes[st].start_extent * eb;
+        const uint64_t from = base + (k1 / n) * chunk + (std::max(a, k1 * chunk) - k1 * chunk);
+        const uint64_t to = base + (k2 / n) * chunk + (std::min(b, (k2 + 1) * chunk) - k2 * chunk);
+        if (from < to) out.emplace_back(from, to - from);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace vdkit::lvm

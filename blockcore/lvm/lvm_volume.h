@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blockcore/base/block_device.h"
+#include "blockcore/base/byte_ranges.h"
 #include "blockcore/lvm/lvm_format.h"
 #include "blockcore/lvm/lvm_vg.h"
 
@@ -51,5 +52,10 @@ struct PvFreeRange {
   uint64_t length = 0;
 };
 std::vector<PvFreeRange> unused_extents(const VolumeGroup& vg, size_t pv_index);
+
+// Where byte ranges of an LV (offsets from the LV's first byte, sorted, apart) lie on PV `pv_index`: byte ranges of
+// that PV's device, sorted by LV order (normalize them to merge). Parts on other PVs are left out. Only for an LV
+// whose `refusal` is empty (linear and striped segments, checked against the PVs' extents).
+ByteRanges lv_ranges_on_pv(const VolumeGroup& vg, const LogicalVolume& lv, size_t pv_index, const ByteRanges& lv_ranges);
 
 }  // namespace vdkit::lvm

@@ -317,5 +317,55 @@ TEST(LvmVolume, UnusedExtents) {
   EXPECT_EQ(free1[0].length, 16 * kExtent);
 }
 
+TEST(LvmVolume, LvRangesOnPvMatchTheDeviceMapping) {
+  // Striped over both PVs in 16 KiB chunks, then a linear segment on pv0: every LV byte of a range, read through the
+  // LV device, names (by the pattern) the PV byte lv_ranges_on_pv must put it at.
+  std::string seg1 =
+      "segment1 {\nstart_extent = 0\nextent_count = 4\ntype = \"striped\"\nstripe_count = 2\nstripe_size = 32\n"
+      "stripes = [\n\"pv0\", 1,\n\"pv1\", 3\n]\n}\n";
+  auto pvs = two_pvs(lv_section("mix", seg1 + linear_segment(2, 4, 2, "pv0", 10)));
+  auto s = scan(pvs.candidates());
+  ASSERT_TRUE(s.ok());
+  const VolumeGroup& vg = s->vgs[0].vg;
+  const LogicalVolume& lv = *vg.find_lv("mix");
+  ASSERT_TRUE(lv.refusal.empty()) << lv.refusal;
+  auto dev = open_logical_volume(s->vgs[0], "mix");
+  ASSERT_TRUE(dev.ok());
+  const uint64_t chunk = 16 << 10;
+  const ByteRanges lv_ranges = {{8, 3 * chunk + 8},
+                                {5 * chunk - 64, 2 * chunk + 128},
+                                {4 * kExtent - 80, kExtent + 160},
+                                {6 * kExtent - 800, 800}};
+  auto all = read_all(**dev, 0, (*dev)->size());
+  ByteRanges want[2];
+  for (auto [o, l] : lv_ranges)
+    for (uint64_t x = o; x < o + l; x += 8) {
+      const uint8_t* p = all.data() + x;
+      const uint64_t pv_byte = kPeStart + load_le16(p + 1) * kExtent + load_le32(p + 3);
+      want[p[0] == 'B'].emplace_back(pv_byte, 8);
+    }
+  for (size_t pv = 0; pv < 2; ++pv) {
+    auto got = normalize_ranges(lv_ranges_on_pv(vg, lv, pv, lv_ranges), ~uint64_t{0});
+    EXPECT_EQ(got, normalize_ranges(want[pv], ~uint64_t{0})) << "pv" << pv;
+  }
+}
+
+TEST(LvmVolume, LvsOtherLvsReadAreMarked) {
+  // An old-style snapshot: the hidden snapshot LV names its origin and its COW store.
+  std::string snap = "snapshot0 {\nid = \"s\"\nstatus = [\"READ\"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n"
+                     "extent_count = 2\ntype = \"snapshot\"\nchunk_size = 8\norigin = \"root\"\ncow_store = \"cow\"\n}\n}\n";
+  auto pvs = two_pvs(lv_section("root", linear_segment(1, 0, 2, "pv0", 0)) +
+                     lv_section("cow", linear_segment(1, 0, 1, "pv0", 2)) +
+                     lv_section("other", linear_segment(1, 0, 1, "pv0", 3)) + snap);
+  auto s = scan(pvs.candidates());
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->vgs.size(), 1u);
+  const VolumeGroup& vg = s->vgs[0].vg;
+  EXPECT_TRUE(vg.find_lv("root")->read_by_other_lv);
+  EXPECT_TRUE(vg.find_lv("cow")->read_by_other_lv);
+  EXPECT_FALSE(vg.find_lv("other")->read_by_other_lv);
+  EXPECT_FALSE(vg.find_lv("snapshot0")->read_by_other_lv);
+}
+
 }  // namespace
 }  // namespace vdkit::lvm

@@ -1,5 +1,5 @@
 // Fuzzes build_sparse_map: partition tables (with their EBR chains and GPT areas), the prober, ext2/3/4 superblocks
-// and bitmaps through libext2fs, swap headers. The map must stay inside the disk, sorted and apart, and reads of the
+// and bitmaps through libext2fs, swap headers, LVM2 PVs (label, metadata, each LV's segments mapped back to the PV). The map must stay inside the disk, sorted and apart, and reads of the
 // masked device must work wherever the map points; no sector of the partition table is ever in the map.
 #include <cstdlib>
 
@@ -28,8 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (vdkit::read_partition_table(*disk, &table).ok())
     for (auto [off, len] : table)
       if (vdkit::overlap_bytes(map.unused, off, len)) std::abort();
-  for (const auto& v : map.volumes)
+  for (const auto& v : map.volumes) {
     if (v.offset + v.length > disk->size() || v.unused_bytes > v.length) std::abort();
+    // A PV's count is its free extents and its LVs' parts, nothing else; no LV skips more than its size.
+    uint64_t parts = v.free_extent_bytes;
+    for (const auto& lv : v.lvs) {
+      if (lv.unused_bytes > lv.length || (!lv.mapped && lv.unused_bytes)) std::abort();
+      parts += lv.unused_bytes;
+    }
+    if (!v.vg.empty() && parts != v.unused_bytes) std::abort();
+  }
   (void)vdkit::guestfs::sparse_summary(map);
   vdkit::fuzz::exercise(**masked);
   return 0;

@@ -4,7 +4,8 @@
 # /dev/mapper/ubuntu--vg-ubuntu--lv and /boot, /data by Xen names (/dev/xvda1, /dev/xvdb1). Checks: inspect finds
 # root on the LV through both disks; fixup maps each Xen name through its own disk and keeps the LVM names;
 # convert --fixup writes one target per disk into a folder, the sources untouched, the LV's ext4 clean; one disk
-# alone names the missing PV; a failed multi-disk convert leaves no target. RHEL's names on one disk (rhel/root,
+# alone names the missing PV; a failed multi-disk convert leaves no target; --fixup --sparsify of both disks keeps the
+# LV's files and ext4 clean. RHEL's names on one disk (rhel/root,
 # rhel/swap; root=, resume= and rd.lvm.lv= in BLS entries and grubenv): only /dev/xvda1 and the console change.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/journal_lib.sh"
@@ -171,6 +172,22 @@ check "the LV's ext4 in the output is clean, its journal recovered" bash -c "e2f
   ! dumpe2fs -h '$SCRATCH/jlv.raw' 2>/dev/null | grep -q needs_recovery"
 check "the output's fstab is the journal's, fixed" bash -c "debugfs -R 'cat /etc/fstab' '$SCRATCH/jlv.raw' 2>/dev/null |
   grep -q '^UUID=$DATA_UUID /data ext4 defaults,noatime,nofail'"
+# convert --fixup --sparsify of both disks: the map is the fixed guest's, with the VG read across both disks.
+outs=$SCRATCH/out-sparse
+"$VDKIT" convert --fixup --sparsify --output-json -O raw "$SCRATCH/d0.img" "$SCRATCH/d1.img" "$outs" >"$SCRATCH/sparse.json"
+check "--sparsify maps ubuntu-vg/ubuntu-lv as ext4 on both disks" python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))["targets"]
+lvs = [l for d in t for v in d["sparsify"]["volumes"] for l in v.get("lvs", []) if l["lv"] == "ubuntu-vg/ubuntu-lv"]
+assert len(lvs) == 2 and all(l["mapped"] and l["type"] == "ext4" for l in lvs), lvs' "$SCRATCH/sparse.json"
+"$VDKIT" convert --lv ubuntu-vg/ubuntu-lv --disk "$outs/d1.raw" "$outs/d0.raw" "$SCRATCH/lv-sparse.raw" >/dev/null
+check "--fixup --sparsify: the LV's ext4 is clean" e2fsck -fn "$SCRATCH/lv-sparse.raw"
+mkdir -p "$SCRATCH/tree-plain" "$SCRATCH/tree-sparse"
+debugfs -R "rdump / $SCRATCH/tree-plain" "$SCRATCH/lv.raw" >/dev/null 2>&1
+debugfs -R "rdump / $SCRATCH/tree-sparse" "$SCRATCH/lv-sparse.raw" >/dev/null 2>&1
+check "--fixup --sparsify: the LV's files are the --fixup ones" bash -c \
+  "test -s '$SCRATCH/tree-sparse/etc/fstab' && diff -r '$SCRATCH/tree-plain' '$SCRATCH/tree-sparse'"
+rm -rf "$outs" "$SCRATCH/lv-sparse.raw" "$SCRATCH/tree-plain" "$SCRATCH/tree-sparse"
 # A failed multi-disk convert leaves no target (the second source does not exist).
 "$VDKIT" convert --fixup -O raw "$SCRATCH/d0.img" "$SCRATCH/nope.img" "$SCRATCH/out2" 2>/dev/null &&
   fail "convert with a missing disk succeeded" || check "failed convert leaves no target" test ! -e "$SCRATCH/out2"
