@@ -57,10 +57,28 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
     std::vector<std::string> problems;
     r.text += g.name + ":\n";
     jg["disks"] = nlohmann::json::array();
+    // Every disk opened first: the map of unused blocks is built across them, as the run builds it (a VG over two
+    // disks), so a disk it cannot read fails here, not halfway through a run.
+    std::vector<Result<std::shared_ptr<BlockDevice>>> devs;
     std::vector<std::shared_ptr<BlockDevice>> opened;
+    for (const auto& pd : g.disks) {
+      devs.push_back(open_plan_disk(pd.source, open));
+      if (devs.back().ok()) opened.push_back(*devs.back());
+    }
+    std::vector<std::shared_ptr<BlockDevice>> masked;
+    if (g.sparsify && opened.size() == g.disks.size()) {
+      std::vector<GuestDisk> guest;
+      for (size_t d = 0; d < opened.size(); ++d) guest.push_back({g.disks[d].source, opened[d]});
+      std::vector<guestfs::SparseMap> maps;
+      auto m = guestfs::make_sparsified_devices(guest, &maps);
+      if (m.ok())
+        masked = std::move(*m);
+      else
+        problems.push_back("sparsify: " + m.status().message());
+    }
     for (size_t d = 0; d < g.disks.size(); ++d) {
       nlohmann::json jd = {{"source", g.disks[d].source}, {"target", g.disks[d].target}};
-      auto dev = open_plan_disk(g.disks[d].source, open);
+      auto& dev = devs[d];
       if (!dev.ok()) {
         problems.push_back("disk " + std::to_string(d) + ": " + dev.status().message());
         r.text += "  disk " + std::to_string(d) + " " + g.disks[d].source + ": " + dev.status().message() + "\n";
@@ -74,18 +92,11 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
         jd["target-exists"] = true;
         r.text += "  note: " + g.disks[d].target + " exists (a run needs --overwrite or --resume to replace it)\n";
       }
-      if (g.sparsify && est.ok()) {
-        // The map is built as the run builds it, so a disk it cannot read fails here, not halfway through a run.
-        guestfs::SparseMap smap;
-        auto masked = guestfs::make_sparsified_device(*dev, &smap);
-        if (!masked.ok()) {
-          problems.push_back("disk " + std::to_string(d) + ": sparsify: " + masked.status().message());
-        } else {
-          auto left = estimate(**masked);
-          if (left.ok()) {
-            jd["sparsify-bytes-left-out"] = *est - std::min(*est, *left);
-            est = *left;
-          }
+      if (!masked.empty() && est.ok()) {
+        auto left = estimate(*masked[d]);
+        if (left.ok()) {
+          jd["sparsify-bytes-left-out"] = *est - std::min(*est, *left);
+          est = *left;
         }
       }
       if (est.ok()) jd["estimated-bytes"] = *est;
@@ -97,7 +108,6 @@ DryRunReport dry_run(const Plan& plan, const std::vector<size_t>& rows, const Op
       r.text += "  disk " + std::to_string(d) + " " + g.disks[d].source + " -> " + g.disks[d].target + " (" +
                 human_size((*dev)->size()) + " virtual, about " + (est.ok() ? human_size(*est) : std::string("?")) +
                 " to write)\n";
-      opened.push_back(*dev);
       jg["disks"].push_back(jd);
     }
     // The fixups are planned over all the guest's disks at once, as a run applies them.

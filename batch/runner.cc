@@ -118,16 +118,26 @@ class Runner {
     return o;
   }
 
-  // Every disk of the guest opened and fixed together, as `convert --fixup DISK0 DISK1 FOLDER` does: a VG over two
-  // disks, /boot on one and root on another, an fstab naming /dev/xvdb1. The sources are only read.
-  Result<std::vector<std::shared_ptr<BlockDevice>>> fixed_disks(const PlanGuest& g, fixups::FixupResult* fix) {
+  // Every disk of the guest opened, fixed together and mapped together, as `convert --fixup --sparsify DISK0 DISK1
+  // FOLDER` does: a VG over two disks, /boot on one and root on another, an fstab naming /dev/xvdb1. The fixups come
+  // first, so the map of unused blocks is the fixed guest's. The sources are only read.
+  Result<std::vector<std::shared_ptr<BlockDevice>>> prepared_disks(const PlanGuest& g, fixups::FixupResult* fix,
+                                                                   std::vector<guestfs::SparseMap>* maps) {
     std::vector<std::shared_ptr<BlockDevice>> disks;
     for (size_t i = 0; i < g.disks.size(); ++i) {
       auto dev = open_plan_disk(g.disks[i].source, opts_.open);
       if (!dev.ok()) return dev.status().Context("disk " + std::to_string(i) + " (" + g.disks[i].source + ")");
       disks.push_back(std::move(*dev));
     }
-    return fixups::make_fixed_overlays(disks, g.fixup_options, fix);
+    if (g.fixup) {
+      VDKIT_ASSIGN_OR_RETURN(disks, fixups::make_fixed_overlays(disks, g.fixup_options, fix));
+    }
+    if (g.sparsify) {
+      std::vector<GuestDisk> guest;
+      for (size_t i = 0; i < disks.size(); ++i) guest.push_back({g.disks[i].source, disks[i]});
+      VDKIT_ASSIGN_OR_RETURN(disks, guestfs::make_sparsified_devices(guest, maps));
+    }
+    return disks;
   }
 
   Status convert_guest(const PlanGuest& g, uint64_t total, GuestRecord& rec, GuestOutcome& out) {
@@ -152,10 +162,11 @@ class Runner {
     rec.attempted = true;
     VDKIT_RETURN_IF_ERROR(state_.put(g.name, rec));
     fixups::FixupResult fix;
-    std::vector<std::shared_ptr<BlockDevice>> fixed;
-    if (g.fixup) {
-      log_.phase(g.name, "inspecting and fixing");
-      VDKIT_ASSIGN_OR_RETURN(fixed, fixed_disks(g, &fix));
+    std::vector<guestfs::SparseMap> maps;
+    std::vector<std::shared_ptr<BlockDevice>> prepared;
+    if (g.fixup || g.sparsify) {
+      log_.phase(g.name, g.fixup ? "inspecting and fixing" : "mapping unused blocks");
+      VDKIT_ASSIGN_OR_RETURN(prepared, prepared_disks(g, &fix, &maps));
       for (const auto& w : fix.plan.warnings) {
         log_.warning(g.name, w.code, w.message);
         out.warnings.push_back(w.code);
@@ -177,20 +188,10 @@ class Runner {
       o.target_io = opts_.target_io;
       o.cancel = opts_.stop;
       o.progress = [&, base](uint64_t done, uint64_t) { log_.progress(g.name, base + done, total); };
-      guestfs::SparseMap smap;
-      std::shared_ptr<BlockDevice> fixed_disk = g.fixup ? fixed[i] : nullptr;
-      const bool sparsify = g.sparsify;
-      if (fixed_disk || sparsify) {
-        // The fixups first, so the map of unused blocks is the fixed guest's (as convert --fixup --sparsify).
-        // convert_path's own open of the source then only checks that it still reads.
-        o.prepare_source = [fixed_disk, sparsify,
-                            &smap](std::shared_ptr<BlockDevice> src) -> Result<std::shared_ptr<BlockDevice>> {
-          std::shared_ptr<BlockDevice> dev = fixed_disk ? fixed_disk : std::move(src);
-          if (sparsify) {
-            VDKIT_ASSIGN_OR_RETURN(dev, guestfs::make_sparsified_device(std::move(dev), &smap));
-          }
-          return dev;
-        };
+      if (!prepared.empty()) {
+        // Opened (fixed, mapped) above; convert_path's own open of the source then only checks that it still reads.
+        std::shared_ptr<BlockDevice> dev = prepared[i];
+        o.prepare_source = [dev](std::shared_ptr<BlockDevice>) -> Result<std::shared_ptr<BlockDevice>> { return dev; };
       }
       if (d.in_place && !o.prepare_source && !opts_.resume_dir.empty()) {
         // Written in place: a resume record per disk, beside the state file; a redo continues from it. (A run

@@ -146,10 +146,16 @@ check "root=, rd.lvm.lv= and resume= stay in grub.cfg" bash -c "debugfs -R 'cat 
   grep -q 'root=/dev/mapper/ubuntu--vg-ubuntu--lv rd.lvm.lv=ubuntu-vg/ubuntu-lv resume=/dev/ubuntu-vg/swap'"
 check "a second fixup of the targets changes nothing" bash -c \
   "'$VDKIT' fixup --dry-run --output-json '$out/d0.raw' '$out/d1.raw' | python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p[\"changes\"], p[\"changes\"]'"
-# vdkit batch fixes the two disks together, as convert does: the VG spans them, /data is /dev/xvdb1 on disk 1.
-printf 'name,disks,output,format,fixup\nubu,%s;%s,%s,raw,yes\n' "$SCRATCH/d0.img" "$SCRATCH/d1.img" "$SCRATCH/bout" \
-  >"$SCRATCH/plan.csv"
-check "batch of the two-disk guest with fixups" "$VDKIT" batch "$SCRATCH/plan.csv"
+# vdkit batch fixes and maps the two disks together, as convert does: the VG spans them, /data is /dev/xvdb1 on
+# disk 1, and the root LV's free blocks on both disks are left out.
+printf 'name,disks,output,format,fixup,sparsify\nubu,%s;%s,%s,raw,yes,yes\n' "$SCRATCH/d0.img" "$SCRATCH/d1.img" \
+  "$SCRATCH/bout" >"$SCRATCH/plan.csv"
+check "batch of the two-disk guest with fixups and sparsify" "$VDKIT" batch "$SCRATCH/plan.csv"
+"$VDKIT" batch --dry-run --output-json "$SCRATCH/plan.csv" >"$SCRATCH/bdry.json" 2>/dev/null || true
+check "batch --dry-run maps the root LV's free blocks on both disks" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["guests"][0]["disks"]
+assert all(x.get("sparsify-bytes-left-out", 0) > 0 for x in d), d' "$SCRATCH/bdry.json"
 check "batch targets: a second fixup changes nothing" bash -c \
   "'$VDKIT' fixup --dry-run --output-json '$SCRATCH/bout/d0.raw' '$SCRATCH/bout/d1.raw' | python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p[\"changes\"], p[\"changes\"]'"
 "$VDKIT" convert --lv ubuntu-vg/ubuntu-lv --disk "$SCRATCH/bout/d1.raw" "$SCRATCH/bout/d0.raw" "$SCRATCH/blv.raw" >/dev/null
