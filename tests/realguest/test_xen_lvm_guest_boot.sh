@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real Xen guest with root on LVM (Debian 12, ext4 on LV xenvg/root, /boot on xvda1 with extlinux, console=hvc0)
 # does not boot on KVM as it is, and boots after `vdkit convert --fixup`: the LVM names stay (the initramfs
-# activates the VG by itself), /dev/xvda1 becomes /boot's UUID, the console moves to ttyS0.
+# activates the VG by itself), /dev/xvda1 becomes /boot's UUID, the console moves to ttyS0. The guest booted is the
+# `--fixup --sparsify` conversion, whose root LV must hold the same tree as the plain `--fixup` one's (the LV's free
+# blocks and the VG's free extents left out).
 #
 # The control (as Xen left it) must not boot: extlinux loads its kernel and initramfs, and with its console on hvc0
 # nothing more reaches ttyS0; in the runs so far it reset (panic=5, qemu -no-reboot) at ~55 s, GAVE-UP. Its root is
@@ -101,9 +103,31 @@ check "fixup mapped /dev/xvda1 to a UUID" grep -q '^+UUID=[0-9a-f-]* *\/boot' "$
 # The LV's ext4 is clean as vdkit reads it out of the converted image.
 "$VDKIT" convert --lv xenvg/root "$dst" "$SCRATCH/root.raw" >/dev/null
 check "e2fsck -fn clean: the root LV of the converted image" e2fsck -fn "$SCRATCH/root.raw"
-rm -f "$SCRATCH/root.raw"
 
-boot "$dst" lvm-fixed 300
+# The same with --sparsify: the root LV mapped through its segments; the same tree, e2fsck clean; this one boots.
+sdst=$SCRATCH/kvm-lvm-guest-sparse.qcow2
+check "vdkit convert --fixup --sparsify" bash -c "'$VDKIT' convert --fixup --sparsify --output-json -O qcow2 '$src' \
+  '$sdst' >'$SCRATCH/sparse.json'"
+cp "$SCRATCH/sparse.json" "$LOGS/lvm-sparsify.json"
+check "--sparsify mapped xenvg/root" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["sparsify"]
+lvs = [l for v in j["volumes"] for l in v.get("lvs", []) if l["lv"] == "xenvg/root"]
+assert lvs and lvs[0]["mapped"], j' "$SCRATCH/sparse.json"
+"$VDKIT" convert --lv xenvg/root "$sdst" "$SCRATCH/sroot.raw" >/dev/null
+check "e2fsck -fn clean: the root LV of the sparsified image" e2fsck -fn "$SCRATCH/sroot.raw"
+mkdir -p "$SCRATCH/ma" "$SCRATCH/mb"
+if mount -o ro,noload,loop "$SCRATCH/root.raw" "$SCRATCH/ma"; then
+  if mount -o ro,noload,loop "$SCRATCH/sroot.raw" "$SCRATCH/mb"; then
+    check "the sparsified root LV has the plain conversion's tree" \
+      python3 "$VDKIT_SRC/tests/integration/fuse_compare_tree.py" "$SCRATCH/ma" "$SCRATCH/mb"
+    umount "$SCRATCH/mb"
+  else fail "mount the sparsified root LV"; fi
+  umount "$SCRATCH/ma"
+else fail "mount the root LV"; fi
+rm -f "$SCRATCH/root.raw" "$SCRATCH/sroot.raw"
+
+boot "$sdst" lvm-fixed 300
 T_FIXED=$BOOT_SECONDS
 out=$SCRATCH/lvm-fixed.out
 check "fixed guest boots: $STATE" [ "$STATE" = BOOTED ]
