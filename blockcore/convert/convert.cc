@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -68,8 +69,10 @@ class OrderedPipeline {
     (void)drain();
   }
 
-  // fill puts the chunk's bytes in (data already sized and zeroed).
-  Status submit(uint64_t offset, uint64_t length, uint64_t padded, std::function<Status(ConvertChunk&)> fill) {
+  // fill puts the chunk's bytes in (data already sized, and zeroed unless fill_writes_all: a fill that writes every
+  // byte itself saves zeroing what it overwrites, a pass over every byte of the disk's data).
+  Status submit(uint64_t offset, uint64_t length, uint64_t padded, std::function<Status(ConvertChunk&)> fill,
+                bool fill_writes_all = false) {
     if (!error_.ok()) return error_;
     if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
     while (slots_.size() >= max_slots_) {
@@ -83,7 +86,7 @@ class OrderedPipeline {
     bool comp = sink_.wants_compression();
     Codec codec = sink_.codec();
     int level = opts_.level;
-    pool_.post([this, slot, padded, gran, comp, codec, level, fill = std::move(fill)] {
+    pool_.post([this, slot, padded, gran, comp, codec, level, fill_writes_all, fill = std::move(fill)] {
       Status st;
       try {
         // After an error or a cancel, queued jobs end at once instead of reading.
@@ -91,7 +94,10 @@ class OrderedPipeline {
           st = Status::Error(ECANCELED, "interrupted");
         } else {
           slot->chunk.data = take_buffer();
-          slot->chunk.data.assign(padded, 0);
+          if (fill_writes_all)
+            slot->chunk.data.resize(padded);
+          else
+            slot->chunk.data.assign(padded, 0);
           st = fill(slot->chunk);
           if (st.ok()) finish_chunk(slot->chunk, gran, comp, codec, level, slot->kept);
         }
@@ -201,12 +207,22 @@ Status device_pass(BlockDevice& src, ConvertSink& sink, const ConvertOptions& op
     auto rs = std::move(ranges);
     ranges.clear();
     cur = UINT64_MAX;
-    return pipe.submit(base, len, padded, [&src, base, rs = std::move(rs)](ConvertChunk& c) -> Status {
-      for (auto [off, n] : rs) {
-        VDKIT_RETURN_IF_ERROR(src.read(off, std::span<uint8_t>(c.data.data() + (off - base), n)));
-      }
-      return Status::Ok();
-    });
+    // The ranges are in ascending order and apart: the fill zeroes only the gaps between them (holes, zero extents
+    // and the padding past the disk's end), not the bytes the reads overwrite.
+    return pipe.submit(
+        base, len, padded,
+        [&src, base, rs = std::move(rs)](ConvertChunk& c) -> Status {
+          uint64_t at = 0;
+          for (auto [off, n] : rs) {
+            const uint64_t rel = off - base;
+            if (rel > at) std::memset(c.data.data() + at, 0, rel - at);
+            VDKIT_RETURN_IF_ERROR(src.read(off, std::span<uint8_t>(c.data.data() + rel, n)));
+            at = rel + n;
+          }
+          if (at < c.data.size()) std::memset(c.data.data() + at, 0, c.data.size() - at);
+          return Status::Ok();
+        },
+        true);
   };
   // Windows are multiples of the chunk so no chunk straddles two.
   const uint64_t window = std::max<uint64_t>(kExtentWindow / chunk, 1) * chunk;

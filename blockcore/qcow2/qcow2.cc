@@ -174,6 +174,8 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
     std::vector<uint8_t> raw;
     GrainBuffer out;
     Status st;
+    size_t segs = 0;           // how many of the read's segments this cluster serves
+    uint8_t* direct = nullptr;  // decompressed straight here: one segment covering the whole cluster
   };
   std::vector<Job> jobs;
   std::map<uint64_t, size_t> index;
@@ -190,6 +192,9 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
       jobs.push_back(std::move(j));
     }
     seg_job[i] = it->second;
+    Job& j = jobs[it->second];
+    ++j.segs;
+    j.direct = j.segs == 1 && s.guest == s.cluster_guest && s.len == cs ? dst + (s.guest - base) : nullptr;
   }
   std::vector<size_t> misses;
   std::vector<IoRequest> reqs;
@@ -212,13 +217,16 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
     for (size_t m = 0; m < misses.size(); ++m) jobs[misses[m]].raw.resize(static_cast<size_t>(reqs[m].result));
     ThreadPool::shared().parallel_for(misses.size(), [&](size_t m) {
       Job& j = jobs[misses[m]];
-      auto out = std::make_shared<std::vector<uint8_t>>(cs);
-      j.st = decompress(codec_, j.raw, *out);
+      // A whole cluster read (a conversion, a large client read) is decompressed in place: no buffer to zero, no
+      // copy, and no cache entry, which only a later partial read of the same cluster would use.
+      auto out = j.direct ? nullptr : std::make_shared<std::vector<uint8_t>>(cs);
+      j.st = decompress(codec_, j.raw, j.direct ? std::span<uint8_t>(j.direct, cs) : std::span<uint8_t>(*out));
       if (!j.st.ok()) {
         j.st = j.st.Context("compressed cluster for guest offset " + std::to_string(j.guest) + " at host offset " +
                             hex(j.host) + " (" + std::to_string(j.csize) + " bytes)");
         return;
       }
+      if (j.direct) return;
       j.out = std::move(out);
       grain_cache_.put(GrainCache::make_key(0, j.host), j.out);
     });
@@ -227,7 +235,9 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
   }
   for (size_t i = 0; i < segs.size(); ++i) {
     const Segment& s = *segs[i];
-    std::memcpy(dst + (s.guest - base), jobs[seg_job[i]].out->data() + (s.guest - s.cluster_guest), s.len);
+    const Job& j = jobs[seg_job[i]];
+    if (!j.out) continue;  // decompressed in place
+    std::memcpy(dst + (s.guest - base), j.out->data() + (s.guest - s.cluster_guest), s.len);
   }
   return Status::Ok();
 }

@@ -232,6 +232,7 @@ class VmdkDevice final : public BlockDevice {
     size_t span;  // index into spans
     GrainBuffer data;
     Status status;
+    bool direct = false;  // inflated straight into the caller's buffer (the read covers the whole grain)
   };
 
   // Reads grains [g0, g1) of extent e that overlap [off, off + out.size()) (extent-relative bytes).
@@ -363,8 +364,13 @@ class VmdkDevice final : public BlockDevice {
       } else {
         clen = std::min<uint64_t>(avail, limit);
       }
-      auto grain = std::make_shared<std::vector<uint8_t>>(gb);
-      auto got = inflate_grain({src, clen}, *grain);
+      // A read that covers the whole grain (a conversion, a large client read) gets it inflated in place: no
+      // buffer to zero, no copy, and no cache entry, which only a later partial read of the same grain would use.
+      auto [ps, pt] = piece(p.grain);
+      p.direct = ps == p.grain * gb && pt - ps == gb;
+      auto grain = p.direct ? nullptr : std::make_shared<std::vector<uint8_t>>(gb);
+      std::span<uint8_t> into = p.direct ? out.subspan(ps - off, gb) : std::span<uint8_t>(*grain);
+      auto got = inflate_grain({src, clen}, into);
       if (!got.ok()) {
         p.status = Status::Corrupt("'" + m.file()->path() + "': compressed grain " + std::to_string(p.grain) +
                                    " at offset " + hex_offset(data_at) + " " + got.status().message());
@@ -386,6 +392,7 @@ class VmdkDevice final : public BlockDevice {
       ThreadPool::shared().parallel_for(pending.size(), inflate_one);
     for (auto& p : pending) {
       VDKIT_RETURN_IF_ERROR(p.status);
+      if (p.direct) continue;
       if (e.file_id <= kMaxCachedFileId) grain_cache_.put(GrainCache::make_key(e.file_id, p.host), p.data);
       auto [s, t] = piece(p.grain);
       std::memcpy(out.data() + (s - off), p.data->data() + (s - p.grain * gb), t - s);
