@@ -108,6 +108,10 @@ int run_compare(const CompareArgs& args) {
   }
   BlockDevice& a = **da;
   BlockDevice& b = **db;
+  if (!args.quiet) {
+    warn("compare", chain_warnings(a.info()));
+    warn("compare", chain_warnings(b.info()));
+  }
   uint64_t sa = a.size(), sb = b.size();
   uint64_t common = std::min(sa, sb);
   bool size_mismatch = sa != sb;

@@ -37,6 +37,7 @@ int run_inspect(const InspectArgs& a) {
     for (const auto& s : a.sources) {
       auto dev = open_image(s, a.image.open_options());
       if (!dev.ok()) return fail("inspect", dev.status());
+      warn("inspect", chain_warnings((*dev)->info()));
       disks.emplace_back(std::move(*dev));
       named.push_back({s, disks.back()});
     }

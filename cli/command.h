@@ -43,6 +43,9 @@ struct ImageOptions {
 // How convert writes file targets, from the environment read once in main().
 const TargetIo& target_io();
 
+// Prints "vdkit <cmd>: warning: <w>" to stderr for each of `warnings` (chain_warnings of an opened image).
+void warn(const std::string& cmd, const std::vector<std::string>& warnings);
+
 // Prints "vdkit <cmd>: <message>" to stderr and returns kExitFailure.
 int fail(const std::string& cmd, const Status& st);
 

@@ -37,6 +37,10 @@ OpenOptions ImageOptions::open_options() const {
   return o;
 }
 
+void warn(const std::string& cmd, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "vdkit %s: warning: %s\n", cmd.c_str(), w.c_str());
+}
+
 int fail(const std::string& cmd, const Status& st) {
   std::fprintf(stderr, "vdkit %s: %s\n", cmd.c_str(), st.message().c_str());
   return kExitFailure;

@@ -9,6 +9,7 @@
 #include "blockcore/base/ondisk_text.h"
 #include "blockcore/sources/image.h"
 #include "blockcore/vhdx/vhdx_format.h"
+#include "blockcore/vhdx/vhdx_log.h"
 
 namespace vdkit {
 
@@ -50,7 +51,9 @@ class VhdxDevice final : public BlockDevice {
     std::vector<IoRequest> reqs;
     for (const Run& r : runs) {
       uint8_t* dst = buf.data() + (r.offset - offset);
-      if (r.kind == RunKind::kStored)
+      if (r.kind == RunKind::kStored && replayed_)
+        VDKIT_RETURN_IF_ERROR(replayed_->read(r.host, {dst, r.length}));
+      else if (r.kind == RunKind::kStored)
         reqs.push_back(IoRequest{file_->fd(), dst, r.length, r.host, false, 0});
       else if (r.kind == RunKind::kZero || !parent_)
         std::memset(dst, 0, r.length);
@@ -96,7 +99,14 @@ class VhdxDevice final : public BlockDevice {
     return Status::Ok();
   }
 
+  // Reads `len` bytes of the file at `at`, as the log replay left it when there was one.
+  Status read_host(uint64_t at, void* buf, size_t len) {
+    if (replayed_) return replayed_->read(at, {static_cast<uint8_t*>(buf), len});
+    return file_->ReadExact(at, buf, len);
+  }
+
   std::shared_ptr<File> file_;
+  BlockDevicePtr replayed_;  // the file with its log replayed, in memory; null when the log was empty
   Layout l_;
   std::vector<uint64_t> bat_;
   BlockDevicePtr parent_;
@@ -114,7 +124,7 @@ class VhdxDevice final : public BlockDevice {
       return Status::Corrupt("'" + file_->path() + "': payload block " + std::to_string(b) +
                              " is partially present but its chunk has no sector bitmap block");
     uint64_t at = (e >> 20) * kMiB + (b % l_.chunk_ratio) * (sectors / 8);
-    VDKIT_RETURN_IF_ERROR(file_->ReadExact(at, buf->data(), buf->size()));
+    VDKIT_RETURN_IF_ERROR(read_host(at, buf->data(), buf->size()));
     GrainBuffer out = std::move(buf);
     bitmaps_.put(key, out);
     return out;
@@ -189,6 +199,22 @@ Status open_parent(VhdxDevice& dev, const OpenContext& ctx) {
   return Status::Ok();
 }
 
+// Checks where the header puts the log, reads it whole and finds what to replay.
+Result<LogPlan> plan_replay(const ReadAt& read, const Header& h, uint64_t file_size, const std::string& where) {
+  const std::string field = "'" + where + "': the header at " + hex(h.offset) + ": ";
+  if (h.log_version != 0)
+    return Status::Unsupported(field + "LogVersion " + std::to_string(h.log_version) + " (vdkit replays version 0)");
+  if (h.log_length == 0 || h.log_length % kMiB || h.log_offset < kMiB || h.log_offset % kMiB)
+    return Status::Corrupt(field + "the log at " + hex(h.log_offset) + " + " + std::to_string(h.log_length) +
+                           " bytes is not a MiB-aligned region after the first MiB");
+  if (h.log_length > kMaxLogBytes)
+    return Status::Unsupported(field + "a log of " + std::to_string(h.log_length) + " bytes is over the limit of " +
+                               std::to_string(kMaxLogBytes));
+  std::vector<uint8_t> log(h.log_length);
+  VDKIT_RETURN_IF_ERROR(read(h.log_offset, log.data(), log.size()));
+  return plan_log_replay(log, h.log_guid, file_size, h.log_offset, where);
+}
+
 }  // namespace
 
 Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& ctx) {
@@ -203,13 +229,34 @@ Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& 
     return file->ReadExact(off, buf, len);
   };
   VDKIT_ASSIGN_OR_RETURN(Header h, read_current_header(read, where));
-  if (h.log_active())
-    return Status::Unsupported("'" + where + "': its log (LogGuid " + guid_string(h.log_guid) +
-                               ") holds writes not yet applied to the file (a copy of a running or crashed "
-                               "Hyper-V guest); vdkit does not replay VHDX logs yet, so it will not read a disk "
-                               "that may be stale: let Hyper-V open it once, or replay it with another tool on a copy");
   auto dev = std::make_unique<VhdxDevice>();
   dev->file_ = file;
+  std::string log_state = "empty";
+  if (h.log_active()) {
+    // Replay into memory; from here on every structure is read as the replay left it.
+    VDKIT_ASSIGN_OR_RETURN(LogPlan plan, plan_replay(read, h, file_size, where));
+    if (plan.entries.empty()) {
+      log_state = "nothing to replay (" + plan.no_sequence_reason + ")";
+      dev->info_.warnings.push_back("'" + where + "': the header's LogGuid " + guid_string(h.log_guid) +
+                                    " is set but its log holds no valid entry with it (" + plan.no_sequence_reason +
+                                    "): nothing was committed through the log, so the file is read as it is");
+    } else {
+      VDKIT_ASSIGN_OR_RETURN(dev->replayed_, replay_into_memory(file, file_size, plan));
+      log_state = "replayed in memory: " + describe_log_replay(plan);
+      dev->info_.warnings.push_back(
+          "'" + where + "': the VHDX log (LogGuid " + guid_string(h.log_guid) + ") held writes not yet applied (" +
+          describe_log_replay(plan) + "); they were replayed in memory and the disk is read as after replay; the "
+          "file itself is unchanged");
+      file_size = dev->replayed_->size();
+      read = [&dev, &where, file_size](uint64_t off, void* buf, size_t len) -> Status {
+        if (!range_within(off, len, file_size))
+          return Status::Corrupt("'" + where + "': a structure at " + hex(off) + " + " + std::to_string(len) +
+                                 " bytes lies past the end of the file after log replay (" +
+                                 std::to_string(file_size) + " bytes)");
+        return dev->replayed_->read(off, {static_cast<uint8_t*>(buf), len});
+      };
+    }
+  }
   VDKIT_ASSIGN_OR_RETURN(dev->l_, read_layout(read, file_size, where));
   const Layout& l = dev->l_;
 
@@ -259,7 +306,7 @@ Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& 
   sp.emplace_back("disk-id", l.disk_id);
   sp.emplace_back("data-write-guid", guid_string(l.header.data_write_guid));
   sp.emplace_back("header", "sequence " + std::to_string(l.header.sequence) + " at " + hex(l.header.offset));
-  sp.emplace_back("log", "empty");
+  sp.emplace_back("log", log_state);
   if (l.has_parent) {
     for (const auto& [k, v] : l.parent_locator) sp.emplace_back("parent-" + k, v);
     VDKIT_RETURN_IF_ERROR(open_parent(*dev, ctx));
