@@ -36,6 +36,7 @@ struct CommandRegistrar {
 struct ImageOptions {
   bool allow_external_paths = false;
   std::string format;
+  long xva_disk = -1;  // --xva-disk N; -1 when not given (disk 0, or every disk where a guest is read)
   void add_to(CLI::App& sub);
   OpenOptions open_options() const;
 };
