@@ -13,29 +13,15 @@ sequences of several entries, zero descriptors, entries that wrap past the end o
 --stale          also write, after the sequence, an older complete entry (sequence 50) that would write garbage
                  over the first moved range: the scan must prefer the sequence with the highest sequence number"""
 import argparse
+import os
 import struct
+import sys
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vhdxgen import seal  # noqa: E402  (CRC-32C sealing, shared with the VHDX writer)
+
 SECTOR = 4096
-POLY = 0x82F63B78
-TABLE = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ POLY if c & 1 else c >> 1
-    TABLE.append(c)
-
-
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c = TABLE[(c ^ x) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def seal(buf, at=4):
-    struct.pack_into("<I", buf, at, 0)
-    struct.pack_into("<I", buf, at, crc32c(bytes(buf)))
 
 
 def entry(seq, tail, guid, file_size, descs):
