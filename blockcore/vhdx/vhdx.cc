@@ -8,6 +8,7 @@
 #include "blockcore/base/grain_cache.h"
 #include "blockcore/base/ondisk_text.h"
 #include "blockcore/sources/image.h"
+#include "blockcore/sources/mapped_runs.h"
 #include "blockcore/vhdx/vhdx_format.h"
 #include "blockcore/vhdx/vhdx_log.h"
 
@@ -19,25 +20,6 @@ using namespace vhdx;
 
 constexpr size_t kBitmapCacheBytes = 4u << 20;
 
-enum class RunKind { kStored, kZero, kAbsent };
-struct Run {
-  uint64_t offset, length;
-  RunKind kind;
-  uint64_t host;
-};
-
-void append_run(std::vector<Run>& out, const Run& r) {
-  if (!out.empty()) {
-    Run& last = out.back();
-    if (last.offset + last.length == r.offset && last.kind == r.kind &&
-        (r.kind != RunKind::kStored || last.host + last.length == r.host)) {
-      last.length += r.length;
-      return;
-    }
-  }
-  out.push_back(r);
-}
-
 class VhdxDevice final : public BlockDevice {
  public:
   VhdxDevice() : bitmaps_(kBitmapCacheBytes) {}
@@ -46,57 +28,16 @@ class VhdxDevice final : public BlockDevice {
 
   Status read(uint64_t offset, std::span<uint8_t> buf) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, buf.size(), runs));
-    std::vector<IoRequest> reqs;
-    for (const Run& r : runs) {
-      uint8_t* dst = buf.data() + (r.offset - offset);
-      if (r.kind == RunKind::kStored && replayed_)
-        VDKIT_RETURN_IF_ERROR(replayed_->read(r.host, {dst, r.length}));
-      else if (r.kind == RunKind::kStored)
-        reqs.push_back(IoRequest{file_->fd(), dst, r.length, r.host, false, 0});
-      else if (r.kind == RunKind::kZero || !parent_)
-        std::memset(dst, 0, r.length);
-    }
-    if (!reqs.empty()) {
-      VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
-      for (const IoRequest& q : reqs)
-        if (q.result < 0 || static_cast<size_t>(q.result) != q.len)
-          return Status::IoError("'" + file_->path() + "': reading " + std::to_string(q.len) + " bytes at offset " +
-                                 hex(q.offset) + " came up short (the file shrank?)");
-    }
-    if (parent_) {
-      for (const Run& r : runs) {
-        if (r.kind != RunKind::kAbsent) continue;
-        std::span<uint8_t> out = buf.subspan(r.offset - offset, r.length);
-        uint64_t psize = parent_->size();
-        uint64_t n = r.offset < psize ? std::min<uint64_t>(r.length, psize - r.offset) : 0;
-        if (n) VDKIT_RETURN_IF_ERROR(parent_->read(r.offset, out.subspan(0, n)));
-        if (n < r.length) std::memset(out.data() + n, 0, r.length - n);
-      }
-    }
-    return Status::Ok();
+    return read_mapped_runs(runs, offset, buf, *file_, replayed_.get(), parent_.get());
   }
 
   Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, length, runs));
-    for (const Run& r : runs) {
-      if (r.kind == RunKind::kStored) {
-        append_extent(out, {r.offset, r.length, ExtentType::kData});
-      } else if (r.kind == RunKind::kZero) {
-        append_extent(out, {r.offset, r.length, ExtentType::kZero});
-      } else if (parent_) {
-        uint64_t psize = parent_->size();
-        uint64_t n = r.offset < psize ? std::min(r.length, psize - r.offset) : 0;
-        if (n) VDKIT_RETURN_IF_ERROR(parent_->extents(r.offset, n, out));
-        if (n < r.length) append_extent(out, {r.offset + n, r.length - n, ExtentType::kHole});
-      } else {
-        append_extent(out, {r.offset, r.length, ExtentType::kHole});
-      }
-    }
-    return Status::Ok();
+    return mapped_run_extents(runs, parent_.get(), out);
   }
 
   // Reads `len` bytes of the file at `at`, as the log replay left it when there was one.
@@ -130,7 +71,7 @@ class VhdxDevice final : public BlockDevice {
     return out;
   }
 
-  Status map(uint64_t offset, uint64_t length, std::vector<Run>& out) {
+  Status map(uint64_t offset, uint64_t length, std::vector<MappedRun>& out) {
     const uint64_t bs = l_.block_bytes, end = offset + length;
     for (uint64_t b = offset / bs; b * bs < end; ++b) {
       const uint64_t base = b * bs, s = std::max(offset, base), t = std::min(end, base + bs);
@@ -138,10 +79,10 @@ class VhdxDevice final : public BlockDevice {
       const uint64_t host = (e >> 20) * kMiB;
       switch (e & 7) {
         case kFullyPresent:
-          append_run(out, Run{s, t - s, RunKind::kStored, host + (s - base)});
+          append_run(out, MappedRun{s, t - s, RunKind::kStored, host + (s - base)});
           break;
         case kZero:
-          append_run(out, Run{s, t - s, RunKind::kZero, 0});
+          append_run(out, MappedRun{s, t - s, RunKind::kZero, 0});
           break;
         case kPartiallyPresent: {
           VDKIT_ASSIGN_OR_RETURN(GrainBuffer bm, bitmap(b));
@@ -154,13 +95,14 @@ class VhdxDevice final : public BlockDevice {
             const int v = bit(sec);
             for (++sec; sec < last && bit(sec) == v;) ++sec;
             uint64_t run_end = std::min(t, base + sec * ss);
-            append_run(out, Run{pos, run_end - pos, v ? RunKind::kStored : RunKind::kAbsent, host + (pos - base)});
+            append_run(out,
+                       MappedRun{pos, run_end - pos, v ? RunKind::kStored : RunKind::kAbsent, host + (pos - base)});
             pos = run_end;
           }
           break;
         }
         default:  // not present, undefined, unmapped: nothing stored here (the parent's, or a hole)
-          append_run(out, Run{s, t - s, RunKind::kAbsent, 0});
+          append_run(out, MappedRun{s, t - s, RunKind::kAbsent, 0});
       }
     }
     return Status::Ok();
