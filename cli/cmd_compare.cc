@@ -96,6 +96,7 @@ int run_compare(const CompareArgs& args) {
   OpenOptions oa = args.image.open_options();
   OpenOptions ob = oa;
   ob.format = args.format_b;
+  ob.xva_disk = 0;  // --xva-disk picks the disk of IMAGE_A
   auto da = open_any(args.a, oa);
   if (!da.ok()) {
     std::fprintf(stderr, "vdkit compare: %s\n", da.status().message().c_str());
@@ -108,6 +109,10 @@ int run_compare(const CompareArgs& args) {
   }
   BlockDevice& a = **da;
   BlockDevice& b = **db;
+  if (!args.quiet) {
+    warn("compare", chain_warnings(a.info()));
+    warn("compare", chain_warnings(b.info()));
+  }
   uint64_t sa = a.size(), sb = b.size();
   uint64_t common = std::min(sa, sb);
   bool size_mismatch = sa != sb;
@@ -161,7 +166,8 @@ CommandRegistrar reg({"compare", "Check whether two images read the same, across
                             "equal when the extra part of the larger reads as zeros (unless --strict), and the\n"
                             "first difference is reported as \"Content mismatch at offset N!\" where N is the start\n"
                             "of the first differing 512-byte sector. -f names the format of IMAGE_A, -F that of\n"
-                            "IMAGE_B; each is probed from its content otherwise.\n"
+                            "IMAGE_B; each is probed from its content otherwise. --xva-disk N picks the disk of\n"
+                            "IMAGE_A when it is an XVA export (IMAGE_B is read as its disk 0).\n"
                             "\n"
                             "Exit status: 0 when the images read the same; 1 when they differ; 2 for bad usage;\n"
                             "3 when an image cannot be opened or read.");

@@ -165,6 +165,7 @@ int run_several(const ConvertArgs& a, ConvertOptions o, fixups::FixupResult& fix
     std::fprintf(stderr, "vdkit convert: %s (no target was written)\n", targets.status().message().c_str());
     return kExitFailure;
   }
+  for (const ConvertStats& s : stats) warn("convert", s.warnings);
   if (a.output_json) {
     nlohmann::json j;
     j["targets"] = nlohmann::json::array();
@@ -345,6 +346,7 @@ int run_convert(const ConvertArgs& a) {
     return kExitFailure;
   }
   if (a.progress) bar.update(stats->virtual_size, stats->virtual_size, true);
+  warn("convert", stats->warnings);
   if (a.fixup && !a.output_json) std::fputs(fixups::to_human(fix.plan).c_str(), a.target == "-" ? stderr : stdout);
   if (a.sparsify && !a.output_json)
     std::fputs(("sparsify: " + human_size(smap.unused_bytes()) + " left out\n" + guestfs::sparse_summary(smap)).c_str(),
@@ -371,6 +373,7 @@ int run_convert(const ConvertArgs& a) {
     j["seconds"] = s.seconds;
     j["throughput-bytes-per-second"] = s.seconds > 0 ? static_cast<uint64_t>(s.virtual_size / s.seconds) : 0;
     j["source-passes"] = s.two_passes ? 2 : 1;
+    if (!s.warnings.empty()) j["warnings"] = s.warnings;
     if (a.fixup) j["fixup"] = fixups::to_json(fix.plan);
     if (a.sparsify) j["sparsify"] = sparsify_json(smap);
     // With the image on standard output, the summary goes to standard error.

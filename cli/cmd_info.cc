@@ -28,6 +28,7 @@ nlohmann::json info_json(const ImageInfo& i) {
     if (!i.backing_resolved.empty()) j["full-backing-filename"] = i.backing_resolved;
     if (!i.backing_format.empty()) j["backing-filename-format"] = i.backing_format;
   }
+  if (!i.warnings.empty()) j["warnings"] = i.warnings;
   if (!i.specific.empty()) {
     nlohmann::json s = nlohmann::json::object();
     for (const auto& [k, v] : i.specific) s[k] = v;
@@ -73,6 +74,7 @@ int run_info(const InfoArgs& a) {
   if (!dev.ok()) return fail("info", dev.status());
   // LVM2 volume groups on the disk (whole or on its partitions); a disk that cannot be scanned is not an error here.
   std::shared_ptr<BlockDevice> disk(std::move(*dev));
+  warn("info", chain_warnings(disk->info()));
   auto vgs = scan_volume_groups({{a.path, disk}});
   std::vector<const ImageInfo*> chain;
   for (const ImageInfo* i = &disk->info(); i; i = a.backing_chain ? i->backing.get() : nullptr) chain.push_back(i);

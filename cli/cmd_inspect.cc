@@ -35,10 +35,21 @@ int run_inspect(const InspectArgs& a) {
     std::vector<std::shared_ptr<BlockDevice>> disks;
     std::vector<vdkit::GuestDisk> named;
     for (const auto& s : a.sources) {
-      auto dev = open_image(s, a.image.open_options());
-      if (!dev.ok()) return fail("inspect", dev.status());
-      disks.emplace_back(std::move(*dev));
-      named.push_back({s, disks.back()});
+      // A file that holds several disks (an XVA export) is the whole guest, unless --xva-disk picks one.
+      Result<std::vector<BlockDevicePtr>> devs = std::vector<BlockDevicePtr>();
+      if (a.image.xva_disk < 0) {
+        devs = open_image_disks(s, a.image.open_options());
+      } else if (auto one = open_image(s, a.image.open_options()); one.ok()) {
+        devs->push_back(std::move(*one));
+      } else {
+        devs = one.status();
+      }
+      if (!devs.ok()) return fail("inspect", devs.status());
+      for (size_t i = 0; i < devs->size(); ++i) {
+        warn("inspect", chain_warnings((*devs)[i]->info()));
+        disks.emplace_back(std::move((*devs)[i]));
+        named.push_back({devs->size() > 1 ? s + " (disk " + std::to_string(i) + ")" : s, disks.back()});
+      }
     }
     auto r = inspect_devices(disks);
     if (!r.ok()) return fail("inspect", r.status().Context(first));
@@ -73,7 +84,8 @@ CommandRegistrar reg({"inspect", "Show a guest's OS, file systems, boot loaders,
                             "Xen/VMware device name (/dev/xvd*, /dev/sd*, /dev/hd*) in the files that matter.\n\n"
                             "A guest on several disks is inspected from all of them (SOURCE DISK1 ...): LVM2\n"
                             "volume groups spanning them are read in userspace (nothing is activated) and their\n"
-                            "LVs listed with the other file systems; root may be on an LV.\n\n"
+                            "LVs listed with the other file systems; root may be on an LV. An XVA export is a\n"
+                            "guest on all its disks (in the VM's device order), unless --xva-disk picks one.\n\n"
                             "Only ext2/3/4 file systems are read. Exit status: 0 on success, 1 when the image or\n"
                             "guest cannot be read, 2 for bad usage.");
                         a->image.add_to(sub);

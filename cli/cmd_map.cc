@@ -29,6 +29,7 @@ int run_map(const MapArgs& a) {
   spec.labels.lv = "--lv " + a.lv;
   auto stack = open_device_stack(spec);
   if (!stack.ok()) return fail("map", stack.status());
+  warn("map", chain_warnings(stack->source_info));
   BlockDevice& d = *stack->top;
   bool json = a.output == "json";
   if (json) std::printf("[");

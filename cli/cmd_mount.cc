@@ -11,6 +11,7 @@ struct MountArgs {
   MountConfig cfg;
   bool allow_external_paths = false;
   std::string format;
+  size_t xva_disk = 0;
 };
 
 int run(MountArgs& a) {
@@ -28,6 +29,7 @@ int run(MountArgs& a) {
   }
   a.cfg.open.allow_external_paths = a.allow_external_paths;
   a.cfg.open.format = a.format;
+  a.cfg.open.xva_disk = a.xva_disk;
   Status st = run_mount(a.cfg);
   if (!st.ok()) return fail("mount", st);
   return kExitOk;
@@ -107,6 +109,10 @@ CommandRegistrar reg({"mount", "Mount a guest's file system (or its disk and par
                         sub.add_flag("--allow-external-paths", a->allow_external_paths,
                                      "Follow backing, extent and data-file names that are absolute or leave the "
                                      "image's folder");
+                        sub.add_option("--xva-disk", a->xva_disk,
+                                       "For an XVA export: mount disk N (from 0, in the VM's device order) instead "
+                                       "of disk 0")
+                            ->check(CLI::Range(0, 4095));
                         sub.add_option("SOURCE", a->cfg.source, "The disk image")->required();
                         sub.add_option("MOUNTPOINT", a->cfg.mountpoint, "An existing empty folder")->required();
                         return [a] { return run(*a); };

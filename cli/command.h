@@ -36,12 +36,16 @@ struct CommandRegistrar {
 struct ImageOptions {
   bool allow_external_paths = false;
   std::string format;
+  long xva_disk = -1;  // --xva-disk N; -1 when not given (disk 0, or every disk where a guest is read)
   void add_to(CLI::App& sub);
   OpenOptions open_options() const;
 };
 
 // How convert writes file targets, from the environment read once in main().
 const TargetIo& target_io();
+
+// Prints "vdkit <cmd>: warning: <w>" to stderr for each of `warnings` (chain_warnings of an opened image).
+void warn(const std::string& cmd, const std::vector<std::string>& warnings);
 
 // Prints "vdkit <cmd>: <message>" to stderr and returns kExitFailure.
 int fail(const std::string& cmd, const Status& st);

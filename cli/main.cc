@@ -28,13 +28,22 @@ void ImageOptions::add_to(CLI::App& sub) {
                "Follow backing, extent and data-file names that are absolute or leave the image's folder");
   sub.add_option("-f,--format", format, "Source format instead of probing the content")
       ->check(CLI::IsMember(known_formats()));
+  sub.add_option("--xva-disk", xva_disk,
+                 "For an XVA export (several disks in one file): read disk N instead of disk 0, N counted from 0 in "
+                 "the VM's device order as `vdkit info` lists them")
+      ->check(CLI::Range(0, 4095));
 }
 
 OpenOptions ImageOptions::open_options() const {
   OpenOptions o;
   o.allow_external_paths = allow_external_paths;
   o.format = format;
+  o.xva_disk = xva_disk < 0 ? 0 : static_cast<size_t>(xva_disk);
   return o;
+}
+
+void warn(const std::string& cmd, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "vdkit %s: warning: %s\n", cmd.c_str(), w.c_str());
 }
 
 int fail(const std::string& cmd, const Status& st) {

@@ -65,6 +65,7 @@ Result<Export> open_export(const ExportConfig& cfg, IoEngine* engine) {
   StackSpec spec;
   spec.source = cfg.file;
   spec.open.allow_external_paths = cfg.allow_external_paths;
+  spec.open.xva_disk = cfg.xva_disk;
   spec.open.format = cfg.format;
   spec.open.cache_bytes = cfg.cache_bytes;
   spec.open.engine = engine;

@@ -18,6 +18,7 @@ enum class WriteMode { kReadOnly, kOverlay, kInPlace };
 struct ExportConfig {
   std::string file;  // absolute path of the source
   bool allow_external_paths = false;
+  size_t xva_disk = 0;  // xva-disk=N
   std::string format;  // empty: probe
   WriteMode write_mode = WriteMode::kReadOnly;
   bool write_mode_given = false;
@@ -31,6 +32,7 @@ struct ExportConfig {
 };
 
 // Named limits for parameters.
+inline constexpr int kMaxXvaDiskNumber = 4095;  // xva-disk=N: far past the disks a XenServer VM can have
 inline constexpr int kMaxPartitionNumber = 128;  // GPT's usual entry count; MBR logical partitions stay far below
 
 // Checks the parameters together (after every key=value was seen).

@@ -68,7 +68,8 @@ BlockDevice& dev() { return *g_export.device; }
 
 // ---- configuration ----
 
-constexpr const char* kParams = "file,allow-external-paths,format,writable,overlay,partition,lv,disk,cache,sparsify";
+constexpr const char* kParams =
+    "file,allow-external-paths,format,xva-disk,writable,overlay,partition,lv,disk,cache,sparsify";
 
 int parse_bool_param(const char* key, const char* value, bool& out) {
   int r = nbdkit_parse_bool(value);
@@ -102,6 +103,15 @@ int vdkit_config(const char* key, const char* value) noexcept {
         return -1;
       }
       g_config.format = v;
+    } else if (k == "xva-disk") {
+      char* end = nullptr;
+      errno = 0;
+      long n = std::strtol(value, &end, 10);
+      if (errno || !*value || *end || n < 0 || n > kMaxXvaDiskNumber) {
+        nbdkit_error("xva-disk=%s: expected a disk number from 0 to %d", value, kMaxXvaDiskNumber);
+        return -1;
+      }
+      g_config.xva_disk = static_cast<size_t>(n);
     } else if (k == "writable") {
       std::string v = value;
       if (v == "false") g_config.write_mode = WriteMode::kReadOnly;
@@ -342,6 +352,8 @@ constexpr const char* kConfigHelp =
     "allow-external-paths=BOOL  Follow backing, extent and data-file names that are\n"
     "                        absolute or leave the image's folder (default false).\n"
     "format=raw|qcow2|vmdk|vhd|vhdx|xva  Use this format instead of probing the content.\n"
+    "xva-disk=N              For an XVA export: serve disk N (from 0, in the VM's\n"
+    "                        device order, as `vdkit info` lists them), not disk 0.\n"
     "writable=false|overlay|in-place\n"
     "                        false (default): a read-only export. overlay: writes\n"
     "                        go to a copy-on-write layer, in memory for the life of\n"

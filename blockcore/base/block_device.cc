@@ -14,6 +14,12 @@ const char* to_string(ExtentType t) {
   return "?";
 }
 
+std::vector<std::string> chain_warnings(const ImageInfo& top) {
+  std::vector<std::string> out;
+  for (const ImageInfo* i = &top; i; i = i->backing.get()) out.insert(out.end(), i->warnings.begin(), i->warnings.end());
+  return out;
+}
+
 void append_extent(std::vector<Extent>& out, const Extent& e) {
   if (e.length == 0) return;
   if (!out.empty()) {

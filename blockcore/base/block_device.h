@@ -51,7 +51,12 @@ struct ImageInfo {
   std::shared_ptr<const ImageInfo> backing;  // the next image of the chain
   // Format-specific facts, shown as "key: value" lines and JSON strings.
   std::vector<std::pair<std::string, std::string>> specific;
+  // What a reader should know about how this layer was read (a VHDX log replayed in memory), one sentence each.
+  std::vector<std::string> warnings;
 };
+
+// The warnings of an image and of every image below it in its backing chain, top first.
+std::vector<std::string> chain_warnings(const ImageInfo& top);
 
 struct DeviceCaps {
   bool writable = false;

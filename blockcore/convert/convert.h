@@ -161,6 +161,7 @@ struct ConvertStats {
   uint64_t allocated_bytes = 0;  // the target's allocated bytes (0 for a pipe)
   double seconds = 0;
   bool two_passes = false;  // the source was read twice (qcow2 to a pipe)
+  std::vector<std::string> warnings;  // how the source was read (chain_warnings: a VHDX log replayed in memory)
 };
 
 // Converts src into sink. The source device is only read. Holes and zero

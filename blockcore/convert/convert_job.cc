@@ -51,6 +51,7 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
     if (!d.ok()) return d.status();
     dev = std::move(d).value();
   }
+  const std::vector<std::string> warnings = dev ? chain_warnings(dev->info()) : std::vector<std::string>();
   if (!opts.lv.empty()) {
     if (stream) return Status::Invalid("an LV cannot be read from a stream on standard input");
     std::vector<GuestDisk> disks{{source, std::shared_ptr<BlockDevice>(std::move(dev))}};
@@ -71,12 +72,16 @@ Result<ConvertStats> convert_path(const std::string& source, const std::string& 
   }
 
   auto run = [&](ConvertSink& sink) -> Result<ConvertStats> {
-    if (stream) return convert_stream(*stream, sink, opts);
-    return convert(prepared ? *prepared : *dev, sink, opts);
+    Result<ConvertStats> s = stream ? convert_stream(*stream, sink, opts) : convert(prepared ? *prepared : *dev, sink, opts);
+    if (s.ok()) s->warnings = warnings;
+    return s;
   };
 
-  if (target != "-" && is_in_place_target(target))
-    return convert_in_place(prepared ? prepared.get() : dev.get(), stream.get(), source, target, opts);
+  if (target != "-" && is_in_place_target(target)) {
+    auto s = convert_in_place(prepared ? prepared.get() : dev.get(), stream.get(), source, target, opts);
+    if (s.ok()) s->warnings = warnings;
+    return s;
+  }
 
   if (target == "-") {
     struct stat st;

@@ -90,13 +90,16 @@ Result<BlockDevicePtr> open_with_context(const std::string& path, const std::str
         return Status::Unsupported("'" + path + "' is a VMDK COWD (ESX 2.x) sparse extent, which vdkit does not read");
     }
   }
+  if (ctx.top && ctx.options.xva_disk != 0 && fmt != "xva")
+    return Status::Invalid("'" + path + "' is a " + fmt + " image, one disk: only an XVA export has disk " +
+                           std::to_string(ctx.options.xva_disk) + " to choose");
   Result<BlockDevicePtr> dev = Status::Invalid("unknown format '" + fmt + "'");
   if (fmt == "raw") dev = open_raw(file, ctx);
   else if (fmt == "qcow2") dev = open_qcow2(file, ctx);
   else if (fmt == "vmdk") dev = open_vmdk(file, ctx);
   else if (fmt == "vhd" || fmt == "vpc") dev = open_vhd(file, ctx);
   else if (fmt == "vhdx") dev = open_vhdx(file, ctx);
-  else if (fmt == "xva") dev = xva::open_xva_disk(file, 0);
+  else if (fmt == "xva") dev = xva::open_xva_disk(file, ctx.top ? ctx.options.xva_disk : 0);
   else return Status::Invalid("unknown format '" + fmt + "' for '" + path + "' (known: " + known_formats_text() + ")");
   return dev;
 }
@@ -205,6 +208,22 @@ Result<BlockDevicePtr> open_image(const std::string& path, const OpenOptions& op
   ctx.top_dir = dir_of(canonical_or_absolute(path));
   ctx.top = true;
   return open_with_context(path, options.format, std::move(ctx));
+}
+
+Result<std::vector<BlockDevicePtr>> open_image_disks(const std::string& path, const OpenOptions& options) {
+  OpenOptions o = options;
+  o.xva_disk = 0;
+  std::vector<BlockDevicePtr> disks;
+  VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr first, open_image(path, o));
+  const bool xva = first->info().format == "xva";
+  disks.push_back(std::move(first));
+  if (!xva) return disks;
+  VDKIT_ASSIGN_OR_RETURN(size_t n, xva::xva_disk_count(path));
+  for (o.xva_disk = 1; o.xva_disk < n; ++o.xva_disk) {
+    VDKIT_ASSIGN_OR_RETURN(BlockDevicePtr d, open_image(path, o));
+    disks.push_back(std::move(d));
+  }
+  return disks;
 }
 
 }  // namespace vdkit

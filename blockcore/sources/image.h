@@ -31,6 +31,9 @@ struct OpenOptions {
   bool writable = false;
   // The I/O engine; null uses default_io_engine().
   IoEngine* engine = nullptr;
+  // Which disk of an XVA export to read (0-based, in the VM's device order: --xva-disk). Another format refuses
+  // any other value than 0.
+  size_t xva_disk = 0;
 };
 
 // What a driver needs to open the images its image refers to.
@@ -43,6 +46,10 @@ struct OpenContext {
 
 // Opens an image read-only (unless options.writable), choosing the driver by content.
 Result<BlockDevicePtr> open_image(const std::string& path, const OpenOptions& options = {});
+
+// Every disk of an image: an XVA export's disks in the VM's device order (options.xva_disk is not used), or the
+// one disk of any other image. For a guest given as one file that holds several disks (inspect, fixup).
+Result<std::vector<BlockDevicePtr>> open_image_disks(const std::string& path, const OpenOptions& options = {});
 
 // For drivers: opens an image named inside another image (a backing file or a
 // VMDK parent) as the next link of ctx's chain. `format` may be empty (probe).

@@ -12,6 +12,7 @@
 #include "blockcore/base/grain_cache.h"
 #include "blockcore/base/ondisk_text.h"
 #include "blockcore/sources/image.h"
+#include "blockcore/sources/mapped_runs.h"
 #include "blockcore/vhd/vhd_format.h"
 
 namespace vdkit {
@@ -22,25 +23,6 @@ using namespace vhd;
 
 constexpr size_t kBitmapCacheBytes = 4u << 20;
 
-struct Run {
-  uint64_t offset;  // in the virtual disk
-  uint64_t length;
-  bool stored;      // here, at `host`; otherwise in the parent (or nowhere)
-  uint64_t host;
-};
-
-void append_run(std::vector<Run>& out, const Run& r) {
-  if (!out.empty()) {
-    Run& last = out.back();
-    if (last.offset + last.length == r.offset && last.stored == r.stored &&
-        (!r.stored || last.host + last.length == r.host)) {
-      last.length += r.length;
-      return;
-    }
-  }
-  out.push_back(r);
-}
-
 class VhdDevice final : public BlockDevice {
  public:
   VhdDevice() : bitmaps_(kBitmapCacheBytes) {}
@@ -50,29 +32,9 @@ class VhdDevice final : public BlockDevice {
 
   Status read(uint64_t offset, std::span<uint8_t> buf) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, buf.size(), runs));
-    std::vector<IoRequest> reqs;
-    for (const Run& r : runs) {
-      uint8_t* dst = buf.data() + (r.offset - offset);
-      if (r.stored)
-        reqs.push_back(IoRequest{file_->fd(), dst, r.length, r.host, false, 0});
-      else if (!parent_)
-        std::memset(dst, 0, r.length);
-    }
-    if (!reqs.empty()) {
-      VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
-      for (const IoRequest& q : reqs) {
-        if (q.result < 0 || static_cast<size_t>(q.result) != q.len)
-          return Status::IoError("'" + file_->path() + "': reading " + std::to_string(q.len) + " bytes at offset " +
-                                 hex(q.offset) + " came up short (the file shrank?)");
-      }
-    }
-    if (parent_) {
-      for (const Run& r : runs)
-        if (!r.stored) VDKIT_RETURN_IF_ERROR(read_parent(r.offset, buf.subspan(r.offset - offset, r.length)));
-    }
-    return Status::Ok();
+    return read_mapped_runs(runs, offset, buf, *file_, nullptr, parent_.get());
   }
 
   Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
@@ -90,17 +52,9 @@ class VhdDevice final : public BlockDevice {
       if (p < offset + length) append_extent(out, {p, offset + length - p, ExtentType::kHole});
       return Status::Ok();
     }
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, length, runs));
-    for (const Run& r : runs) {
-      if (r.stored)
-        append_extent(out, {r.offset, r.length, ExtentType::kData});
-      else if (parent_)
-        VDKIT_RETURN_IF_ERROR(parent_extents(r.offset, r.length, out));
-      else
-        append_extent(out, {r.offset, r.length, ExtentType::kHole});
-    }
-    return Status::Ok();
+    return mapped_run_extents(runs, parent_.get(), out);
   }
 
   // Opening fills these.
@@ -127,9 +81,9 @@ class VhdDevice final : public BlockDevice {
     return out;
   }
 
-  Status map(uint64_t offset, uint64_t length, std::vector<Run>& out) {
+  Status map(uint64_t offset, uint64_t length, std::vector<MappedRun>& out) {
     if (fixed_) {
-      out.push_back(Run{offset, length, true, offset});
+      out.push_back(MappedRun{offset, length, RunKind::kStored, offset});
       return Status::Ok();
     }
     const uint64_t end = offset + length;
@@ -137,7 +91,7 @@ class VhdDevice final : public BlockDevice {
       const uint64_t base = b * block_bytes_;
       const uint64_t s = std::max(offset, base), t = std::min(end, base + block_bytes_);
       if (bat_[b] == kBatUnused) {
-        append_run(out, Run{s, t - s, false, 0});
+        append_run(out, MappedRun{s, t - s, RunKind::kAbsent, 0});
         continue;
       }
       const uint64_t data = uint64_t{bat_[b]} * kSectorBytes + bitmap_bytes_;
@@ -160,7 +114,8 @@ class VhdDevice final : public BlockDevice {
           }
         }
         uint64_t run_end = std::min(t, base + sec * kSectorBytes);
-        append_run(out, Run{pos, run_end - pos, v != 0, data + (pos - base)});
+        append_run(out, MappedRun{pos, run_end - pos, v != 0 ? RunKind::kStored : RunKind::kAbsent,
+                                  data + (pos - base)});
         pos = run_end;
       }
     }
@@ -168,22 +123,6 @@ class VhdDevice final : public BlockDevice {
   }
 
   // The parent's bytes, zeros past its end (a parent smaller than its child).
-  Status read_parent(uint64_t off, std::span<uint8_t> out) {
-    uint64_t psize = parent_->size();
-    uint64_t n = off < psize ? std::min<uint64_t>(out.size(), psize - off) : 0;
-    if (n) VDKIT_RETURN_IF_ERROR(parent_->read(off, out.subspan(0, n)));
-    if (n < out.size()) std::memset(out.data() + n, 0, out.size() - n);
-    return Status::Ok();
-  }
-
-  Status parent_extents(uint64_t off, uint64_t len, std::vector<Extent>& out) {
-    uint64_t psize = parent_->size();
-    uint64_t n = off < psize ? std::min(len, psize - off) : 0;
-    if (n) VDKIT_RETURN_IF_ERROR(parent_->extents(off, n, out));
-    if (n < len) append_extent(out, {off + n, len - n, ExtentType::kHole});
-    return Status::Ok();
-  }
-
   GrainCache bitmaps_;
 };
 

@@ -8,7 +8,9 @@
 #include "blockcore/base/grain_cache.h"
 #include "blockcore/base/ondisk_text.h"
 #include "blockcore/sources/image.h"
+#include "blockcore/sources/mapped_runs.h"
 #include "blockcore/vhdx/vhdx_format.h"
+#include "blockcore/vhdx/vhdx_log.h"
 
 namespace vdkit {
 
@@ -18,25 +20,6 @@ using namespace vhdx;
 
 constexpr size_t kBitmapCacheBytes = 4u << 20;
 
-enum class RunKind { kStored, kZero, kAbsent };
-struct Run {
-  uint64_t offset, length;
-  RunKind kind;
-  uint64_t host;
-};
-
-void append_run(std::vector<Run>& out, const Run& r) {
-  if (!out.empty()) {
-    Run& last = out.back();
-    if (last.offset + last.length == r.offset && last.kind == r.kind &&
-        (r.kind != RunKind::kStored || last.host + last.length == r.host)) {
-      last.length += r.length;
-      return;
-    }
-  }
-  out.push_back(r);
-}
-
 class VhdxDevice final : public BlockDevice {
  public:
   VhdxDevice() : bitmaps_(kBitmapCacheBytes) {}
@@ -45,58 +28,26 @@ class VhdxDevice final : public BlockDevice {
 
   Status read(uint64_t offset, std::span<uint8_t> buf) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, buf.size()));
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, buf.size(), runs));
-    std::vector<IoRequest> reqs;
-    for (const Run& r : runs) {
-      uint8_t* dst = buf.data() + (r.offset - offset);
-      if (r.kind == RunKind::kStored)
-        reqs.push_back(IoRequest{file_->fd(), dst, r.length, r.host, false, 0});
-      else if (r.kind == RunKind::kZero || !parent_)
-        std::memset(dst, 0, r.length);
-    }
-    if (!reqs.empty()) {
-      VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
-      for (const IoRequest& q : reqs)
-        if (q.result < 0 || static_cast<size_t>(q.result) != q.len)
-          return Status::IoError("'" + file_->path() + "': reading " + std::to_string(q.len) + " bytes at offset " +
-                                 hex(q.offset) + " came up short (the file shrank?)");
-    }
-    if (parent_) {
-      for (const Run& r : runs) {
-        if (r.kind != RunKind::kAbsent) continue;
-        std::span<uint8_t> out = buf.subspan(r.offset - offset, r.length);
-        uint64_t psize = parent_->size();
-        uint64_t n = r.offset < psize ? std::min<uint64_t>(r.length, psize - r.offset) : 0;
-        if (n) VDKIT_RETURN_IF_ERROR(parent_->read(r.offset, out.subspan(0, n)));
-        if (n < r.length) std::memset(out.data() + n, 0, r.length - n);
-      }
-    }
-    return Status::Ok();
+    return read_mapped_runs(runs, offset, buf, *file_, replayed_.get(), parent_.get());
   }
 
   Status extents(uint64_t offset, uint64_t length, std::vector<Extent>& out) override {
     VDKIT_RETURN_IF_ERROR(check_range(offset, length));
-    std::vector<Run> runs;
+    std::vector<MappedRun> runs;
     VDKIT_RETURN_IF_ERROR(map(offset, length, runs));
-    for (const Run& r : runs) {
-      if (r.kind == RunKind::kStored) {
-        append_extent(out, {r.offset, r.length, ExtentType::kData});
-      } else if (r.kind == RunKind::kZero) {
-        append_extent(out, {r.offset, r.length, ExtentType::kZero});
-      } else if (parent_) {
-        uint64_t psize = parent_->size();
-        uint64_t n = r.offset < psize ? std::min(r.length, psize - r.offset) : 0;
-        if (n) VDKIT_RETURN_IF_ERROR(parent_->extents(r.offset, n, out));
-        if (n < r.length) append_extent(out, {r.offset + n, r.length - n, ExtentType::kHole});
-      } else {
-        append_extent(out, {r.offset, r.length, ExtentType::kHole});
-      }
-    }
-    return Status::Ok();
+    return mapped_run_extents(runs, parent_.get(), out);
+  }
+
+  // Reads `len` bytes of the file at `at`, as the log replay left it when there was one.
+  Status read_host(uint64_t at, void* buf, size_t len) {
+    if (replayed_) return replayed_->read(at, {static_cast<uint8_t*>(buf), len});
+    return file_->ReadExact(at, buf, len);
   }
 
   std::shared_ptr<File> file_;
+  BlockDevicePtr replayed_;  // the file with its log replayed, in memory; null when the log was empty
   Layout l_;
   std::vector<uint64_t> bat_;
   BlockDevicePtr parent_;
@@ -114,13 +65,13 @@ class VhdxDevice final : public BlockDevice {
       return Status::Corrupt("'" + file_->path() + "': payload block " + std::to_string(b) +
                              " is partially present but its chunk has no sector bitmap block");
     uint64_t at = (e >> 20) * kMiB + (b % l_.chunk_ratio) * (sectors / 8);
-    VDKIT_RETURN_IF_ERROR(file_->ReadExact(at, buf->data(), buf->size()));
+    VDKIT_RETURN_IF_ERROR(read_host(at, buf->data(), buf->size()));
     GrainBuffer out = std::move(buf);
     bitmaps_.put(key, out);
     return out;
   }
 
-  Status map(uint64_t offset, uint64_t length, std::vector<Run>& out) {
+  Status map(uint64_t offset, uint64_t length, std::vector<MappedRun>& out) {
     const uint64_t bs = l_.block_bytes, end = offset + length;
     for (uint64_t b = offset / bs; b * bs < end; ++b) {
       const uint64_t base = b * bs, s = std::max(offset, base), t = std::min(end, base + bs);
@@ -128,10 +79,10 @@ class VhdxDevice final : public BlockDevice {
       const uint64_t host = (e >> 20) * kMiB;
       switch (e & 7) {
         case kFullyPresent:
-          append_run(out, Run{s, t - s, RunKind::kStored, host + (s - base)});
+          append_run(out, MappedRun{s, t - s, RunKind::kStored, host + (s - base)});
           break;
         case kZero:
-          append_run(out, Run{s, t - s, RunKind::kZero, 0});
+          append_run(out, MappedRun{s, t - s, RunKind::kZero, 0});
           break;
         case kPartiallyPresent: {
           VDKIT_ASSIGN_OR_RETURN(GrainBuffer bm, bitmap(b));
@@ -144,13 +95,14 @@ class VhdxDevice final : public BlockDevice {
             const int v = bit(sec);
             for (++sec; sec < last && bit(sec) == v;) ++sec;
             uint64_t run_end = std::min(t, base + sec * ss);
-            append_run(out, Run{pos, run_end - pos, v ? RunKind::kStored : RunKind::kAbsent, host + (pos - base)});
+            append_run(out,
+                       MappedRun{pos, run_end - pos, v ? RunKind::kStored : RunKind::kAbsent, host + (pos - base)});
             pos = run_end;
           }
           break;
         }
         default:  // not present, undefined, unmapped: nothing stored here (the parent's, or a hole)
-          append_run(out, Run{s, t - s, RunKind::kAbsent, 0});
+          append_run(out, MappedRun{s, t - s, RunKind::kAbsent, 0});
       }
     }
     return Status::Ok();
@@ -189,6 +141,22 @@ Status open_parent(VhdxDevice& dev, const OpenContext& ctx) {
   return Status::Ok();
 }
 
+// Checks where the header puts the log, reads it whole and finds what to replay.
+Result<LogPlan> plan_replay(const ReadAt& read, const Header& h, uint64_t file_size, const std::string& where) {
+  const std::string field = "'" + where + "': the header at " + hex(h.offset) + ": ";
+  if (h.log_version != 0)
+    return Status::Unsupported(field + "LogVersion " + std::to_string(h.log_version) + " (vdkit replays version 0)");
+  if (h.log_length == 0 || h.log_length % kMiB || h.log_offset < kMiB || h.log_offset % kMiB)
+    return Status::Corrupt(field + "the log at " + hex(h.log_offset) + " + " + std::to_string(h.log_length) +
+                           " bytes is not a MiB-aligned region after the first MiB");
+  if (h.log_length > kMaxLogBytes)
+    return Status::Unsupported(field + "a log of " + std::to_string(h.log_length) + " bytes is over the limit of " +
+                               std::to_string(kMaxLogBytes));
+  std::vector<uint8_t> log(h.log_length);
+  VDKIT_RETURN_IF_ERROR(read(h.log_offset, log.data(), log.size()));
+  return plan_log_replay(log, h.log_guid, file_size, h.log_offset, where);
+}
+
 }  // namespace
 
 Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& ctx) {
@@ -203,13 +171,34 @@ Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& 
     return file->ReadExact(off, buf, len);
   };
   VDKIT_ASSIGN_OR_RETURN(Header h, read_current_header(read, where));
-  if (h.log_active())
-    return Status::Unsupported("'" + where + "': its log (LogGuid " + guid_string(h.log_guid) +
-                               ") holds writes not yet applied to the file (a copy of a running or crashed "
-                               "Hyper-V guest); vdkit does not replay VHDX logs yet, so it will not read a disk "
-                               "that may be stale: let Hyper-V open it once, or replay it with another tool on a copy");
   auto dev = std::make_unique<VhdxDevice>();
   dev->file_ = file;
+  std::string log_state = "empty";
+  if (h.log_active()) {
+    // Replay into memory; from here on every structure is read as the replay left it.
+    VDKIT_ASSIGN_OR_RETURN(LogPlan plan, plan_replay(read, h, file_size, where));
+    if (plan.entries.empty()) {
+      log_state = "nothing to replay (" + plan.no_sequence_reason + ")";
+      dev->info_.warnings.push_back("'" + where + "': the header's LogGuid " + guid_string(h.log_guid) +
+                                    " is set but its log holds no valid entry with it (" + plan.no_sequence_reason +
+                                    "): nothing was committed through the log, so the file is read as it is");
+    } else {
+      VDKIT_ASSIGN_OR_RETURN(dev->replayed_, replay_into_memory(file, file_size, plan));
+      log_state = "replayed in memory: " + describe_log_replay(plan);
+      dev->info_.warnings.push_back(
+          "'" + where + "': the VHDX log (LogGuid " + guid_string(h.log_guid) + ") held writes not yet applied (" +
+          describe_log_replay(plan) + "); they were replayed in memory and the disk is read as after replay; the "
+          "file itself is unchanged");
+      file_size = dev->replayed_->size();
+      read = [&dev, &where, file_size](uint64_t off, void* buf, size_t len) -> Status {
+        if (!range_within(off, len, file_size))
+          return Status::Corrupt("'" + where + "': a structure at " + hex(off) + " + " + std::to_string(len) +
+                                 " bytes lies past the end of the file after log replay (" +
+                                 std::to_string(file_size) + " bytes)");
+        return dev->replayed_->read(off, {static_cast<uint8_t*>(buf), len});
+      };
+    }
+  }
   VDKIT_ASSIGN_OR_RETURN(dev->l_, read_layout(read, file_size, where));
   const Layout& l = dev->l_;
 
@@ -259,7 +248,7 @@ Result<BlockDevicePtr> open_vhdx(std::shared_ptr<File> file, const OpenContext& 
   sp.emplace_back("disk-id", l.disk_id);
   sp.emplace_back("data-write-guid", guid_string(l.header.data_write_guid));
   sp.emplace_back("header", "sequence " + std::to_string(l.header.sequence) + " at " + hex(l.header.offset));
-  sp.emplace_back("log", "empty");
+  sp.emplace_back("log", log_state);
   if (l.has_parent) {
     for (const auto& [k, v] : l.parent_locator) sp.emplace_back("parent-" + k, v);
     VDKIT_RETURN_IF_ERROR(open_parent(*dev, ctx));

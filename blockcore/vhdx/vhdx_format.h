@@ -28,7 +28,6 @@ inline constexpr uint64_t kMaxBatBytes = 256u << 20;
 inline constexpr uint64_t kMaxMetadataBytes = 64u << 20;
 inline constexpr uint32_t kMaxTableEntries = 2047;  // region and metadata tables
 inline constexpr uint32_t kMaxParentLocatorBytes = 64u << 10;
-inline constexpr uint64_t kMaxLogBytes = 1ull << 30;
 
 enum PayloadState : uint8_t {
   kNotPresent = 0,

@@ -290,24 +290,44 @@ bool is_compressed_xva(int fd) {
   return yes;
 }
 
-Result<BlockDevicePtr> open_xva_disk(std::shared_ptr<File> file, size_t disk) {
-  const std::string& path = file->path();
-  // A private descriptor at offset 0 for the scan (the File's own is used with pread only).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "opening '" + path + "'");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  VDKIT_ASSIGN_OR_RETURN(auto src, open_byte_source(fd, "'" + path + "'", true));
+namespace {
+
+// A private descriptor at offset 0 for a scan of an uncompressed XVA file (the File's own is used with pread only).
+struct ScanFd {
+  int fd = -1;
+  ~ScanFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Result<std::unique_ptr<XvaStreamReader>> open_for_random_access(const std::string& path, ScanFd& scan) {
+  scan.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (scan.fd < 0) return Status::FromErrno(errno, "opening '" + path + "'");
+  VDKIT_ASSIGN_OR_RETURN(auto src, open_byte_source(scan.fd, "'" + path + "'", true));
   if (!src->positions_are_file_offsets())
     return Status::Unsupported("'" + path + "' is a " + src->compression() +
                                "-compressed XVA, which can only be read front to back: `vdkit convert " + path +
                                " OUTDIR/` converts its disks (or decompress it first for info, map, serve, mount, "
                                "inspect and fixup)");
-  VDKIT_ASSIGN_OR_RETURN(auto reader, XvaStreamReader::open(std::move(src), "'" + path + "'"));
+  return XvaStreamReader::open(std::move(src), "'" + path + "'");
+}
+
+}  // namespace
+
+Result<size_t> xva_disk_count(const std::string& path) {
+  ScanFd scan;
+  VDKIT_ASSIGN_OR_RETURN(auto reader, open_for_random_access(path, scan));
+  return reader->manifest().disks.size();
+}
+
+Result<BlockDevicePtr> open_xva_disk(std::shared_ptr<File> file, size_t disk) {
+  const std::string& path = file->path();
+  ScanFd scan;
+  VDKIT_ASSIGN_OR_RETURN(auto reader, open_for_random_access(path, scan));
   const XvaManifest& m = reader->manifest();
-  if (disk >= m.disks.size()) return Status::Invalid("'" + path + "' has no disk " + std::to_string(disk));
+  if (disk >= m.disks.size())
+    return Status::Invalid("'" + path + "' has no disk " + std::to_string(disk) + ": VM '" + m.vm_name + "' has " +
+                           std::to_string(m.disks.size()) + " (disk 0 to " + std::to_string(m.disks.size() - 1) + ")");
   auto dev = std::make_unique<XvaDevice>();
   dev->file_ = file;
   const XvaDisk& d = m.disks[disk];
@@ -365,7 +385,7 @@ Result<BlockDevicePtr> open_xva_disk(std::shared_ptr<File> file, size_t disk) {
     sp.emplace_back("disk " + std::to_string(i), x.ref + " '" + x.name + "', " + std::to_string(x.size) +
                                                      " bytes, device " + (x.userdevice.empty() ? "?" : x.userdevice));
   }
-  sp.emplace_back("this-device", "disk " + std::to_string(disk) + " (`vdkit convert " +
+  sp.emplace_back("this-device", "disk " + std::to_string(disk) + " (--xva-disk N reads another; `vdkit convert " +
                                      std::filesystem::path(path).filename().string() +
                                      " OUTDIR/` writes every disk)");
   sp.emplace_back("chunks", std::to_string(dev->chunks_.size()) + " of " + std::to_string(dev->slot_.size()) +

@@ -72,4 +72,7 @@ bool is_compressed_xva(int fd);
 // to stream it through `vdkit convert`).
 Result<BlockDevicePtr> open_xva_disk(std::shared_ptr<File> file, size_t disk);
 
+// How many disks an uncompressed XVA file holds (ova.xml's disk VBDs).
+Result<size_t> xva_disk_count(const std::string& path);
+
 }  // namespace vdkit::xva

@@ -2,7 +2,8 @@
 # XVA: exports written by tests/tools/xvagen.py (the `xe vm-export` layout: ova.xml, Ref:NN/ chunks with SHA-1 or
 # xxh64 checksums, zero chunks left out) from raw disks, converted by `vdkit convert VM.xva OUTDIR/` from a file
 # and from standard input, plain, gzip and zstd, and checked byte for byte against the raw disks they came from;
-# random access (info, map, nbdkit with the plugin, compare) to the uncompressed file; then hostile exports: a
+# random access (info, map, nbdkit with the plugin, compare, mount) to the uncompressed file, disk 0 and, with
+# --xva-disk 1 / xva-disk=1, disk 1; inspect of a guest whose root is on disk 1; then hostile exports: a
 # checksum mismatch, a chunk without checksum and a truncated tar each stop the run and leave no target.
 # Run time: about 10 seconds.
 source "$(dirname "$0")/lib.sh"
@@ -87,6 +88,57 @@ if [ -e /dev/fuse ]; then
   else
     fail "vdkit mount --raw of an XVA"
   fi
+fi
+# Disk 1 of the same file: --xva-disk for info, map, compare, convert to one target, the plugin's xva-disk= and mount.
+check "--xva-disk 1: info shows the second disk's size" \
+  bash -c "'$VDKIT' info --output=json --xva-disk 1 $xva | grep -q '\"virtual-size\": 3000320'"
+"$VDKIT" map --output=json --xva-disk 1 $xva >map1.json
+check "--xva-disk 1: map has the second disk's data then its left-out zero chunk as a hole" python3 - map1.json <<'PY'
+import json, sys
+m = [(e["start"], e["length"], e["data"]) for e in json.load(open(sys.argv[1]))]
+sys.exit(m != [(0, 2 << 20, True), (2 << 20, 3000320 - (2 << 20), False)] and print(m))
+PY
+check "--xva-disk 1: compare reads the second disk as its raw disk" "$VDKIT" compare --xva-disk 1 $xva d1.raw
+rm -f one.raw
+check "--xva-disk 1: convert to one target writes the second disk" \
+  bash -c "'$VDKIT' convert -O raw --xva-disk 1 $xva one.raw >/dev/null && cmp -s one.raw d1.raw"
+out=$("$VDKIT" info --xva-disk 2 $xva 2>&1) && fail "--xva-disk past the VM's disks accepted" ||
+  { echo "$out" | grep -q "has no disk 2: VM 'web01' has 2" && pass "--xva-disk past the disks: $out" ||
+    fail "wrong message: $out"; }
+out=$("$VDKIT" info --xva-disk 1 d0.raw 2>&1) && fail "--xva-disk on a raw disk accepted" ||
+  { echo "$out" | grep -q "only an XVA export" && pass "--xva-disk on a one-disk image: $out" ||
+    fail "wrong message: $out"; }
+if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null; then
+  rm -f nbd1.raw
+  nbdkit -U - "$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so" file="$SCRATCH/$xva" xva-disk=1 \
+    --run 'nbdcopy "$uri" nbd1.raw'
+  check "nbdkit + vdkit plugin with xva-disk=1 serves the second disk" cmp -s d1.raw nbd1.raw
+fi
+if [ -e /dev/fuse ]; then
+  mkdir -p mnt
+  if "$VDKIT" mount --raw --xva-disk 1 $xva mnt; then
+    check "vdkit mount --raw --xva-disk 1 shows the second disk" cmp -s mnt/disk d1.raw
+    "$VDKIT" umount mnt
+  else
+    fail "vdkit mount --raw --xva-disk 1"
+  fi
+fi
+# A guest whose root file system is on its second disk: inspect reads every disk of the XVA.
+if command -v mkfs.ext4 >/dev/null; then
+  mkdir -p groot/etc
+  printf '/dev/xvdb / ext4 defaults 0 1\n' >groot/etc/fstab
+  printf 'ID=debian\nVERSION_ID=12\nPRETTY_NAME="Debian GNU/Linux 12"\n' >groot/etc/os-release
+  truncate -s 16M g.raw && mkfs.ext4 -q -d groot g.raw
+  $XVAGEN guest.xva --vm web02 d0.raw g.raw
+  "$VDKIT" inspect --output json guest.xva >inspect.json 2>/dev/null
+  check "inspect of an XVA whose root is on disk 1: the guest is found there" python3 - inspect.json <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+on1 = [f for f in j["filesystems"] if f["disk"] == 1 and f["type"] == "ext4"]
+sys.exit(not ("Debian GNU/Linux 12" in json.dumps(j) and on1))
+PY
+  out=$("$VDKIT" inspect --xva-disk 0 guest.xva 2>&1 || true)
+  check "inspect --xva-disk 0 reads only disk 0 (no OS there)" bash -c "! echo '$out' | grep -q 'Debian GNU/Linux 12'"
 fi
 out=$("$VDKIT" info vm-sha1-gzip.xva 2>&1) && fail "random access to a compressed XVA" ||
   { echo "$out" | grep -q "front to back" && pass "compressed XVA for random access: $out" || fail "wrong message: $out"; }

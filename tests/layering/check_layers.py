@@ -18,7 +18,8 @@ ALLOWED = {
     "blockcore/qcow2": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     "blockcore/vmdk": {"blockcore/base", "blockcore/io", "blockcore/sources"},
     "blockcore/vhd": {"blockcore/base", "blockcore/io", "blockcore/sources"},
-    "blockcore/vhdx": {"blockcore/base", "blockcore/io", "blockcore/sources"},
+    # A VHDX log is replayed into the memory overlay of layers/overlay.h, never into the file.
+    "blockcore/vhdx": {"blockcore/base", "blockcore/io", "blockcore/sources", "blockcore/layers"},
     # An XVA disk is a StreamSource (sources/stream_source.h) for the convert pipeline.
     "blockcore/xva": {"blockcore/base", "blockcore/io", "blockcore/sources"},
     # LVM2 volume groups: PV labels, metadata and LVs as devices over the PV devices it is given; below layers,
