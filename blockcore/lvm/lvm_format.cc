@@ -29,9 +29,8 @@ constexpr size_t kLabelHeaderSize = 32;
 // pv_header: uuid[32], device_size u64, then two lists of {offset u64, size u64} each ended by a zero entry.
 constexpr size_t kPvUuidLen = 32;
 // mda_header: checksum u32 (of bytes 4..512), magic[16], version u32, start u64, size u64, raw_locn list
-// {offset u64, size u64, checksum u32, flags u32}.
+// {offset u64, size u64, checksum u32, flags u32} (24 bytes each).
 constexpr size_t kRawLocnOffset = 40;
-constexpr size_t kRawLocnSize = 24;
 constexpr uint32_t kRawLocnIgnored = 1;
 
 std::string sector_name(uint64_t s) { return "PV label in sector " + std::to_string(s); }
