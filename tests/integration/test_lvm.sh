@@ -7,28 +7,17 @@
 # the nbdkit plugin (nbdcopy) and the raw FUSE view. `vdkit info` is compared with pvs/lvs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fuse_lib.sh"
+source "$(dirname "$0")/lvm_lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "loop devices need root"
 command -v lvcreate >/dev/null || skip "lvm2 is not installed"
 command -v nbdcopy >/dev/null || skip "nbdcopy (libnbd-bin) is not installed"
 [ -x "$VDKIT" ] || skip "vdkit is not built at $VDKIT"
 PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
-export LVM_SUPPRESS_FD_WARNINGS=1
-LOOPS=()
 cleanup_lvm() {
-  local l
-  for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  detach_leftover_loops
   cleanup_fuse
 }
 trap cleanup_lvm EXIT
-# attach VAR LOSETUP-ARGS...: sets VAR to a new loop device, remembered for cleanup (not in a subshell, so the
-# list survives).
-attach() {
-  local var=$1; shift
-  local l
-  l=$(losetup -f --show "$@")
-  LOOPS+=("$l")
-  printf -v "$var" %s "$l"
-}
 # attach_part IMG N: partition N of IMG as a loop device of its own (no udev here to make /dev/loopXpN nodes; the
 # PV's bytes are the same either way).
 attach_part() {
@@ -36,20 +25,6 @@ attach_part() {
   read -r start size < <(sfdisk --json "$2" | python3 -c "import json,sys; p=json.load(sys.stdin)['partitiontable']['partitions'][int(sys.argv[1]) - 1]; print(p['start'] * 512, p['size'] * 512)" "$3")
   attach "$1" -o "$start" --sizelimit "$size" "$2"
 }
-detach_all() {
-  local l
-  for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-  LOOPS=()
-}
-DEVICES=()
-# lvm2 with only our loop devices in view, never touching the host's /etc/lvm or device-mapper.
-lvmc() {
-  local cmd=$1; shift
-  local devs=() d
-  for d in "${DEVICES[@]}"; do devs+=(--devices "$d"); done
-  "$cmd" "${devs[@]}" --driverloaded n --config 'backup{backup=0 archive=0}' "$@"
-}
-q() { lvmc "$@" -q >/dev/null 2>"$SCRATCH/lvm.err" || { cat "$SCRATCH/lvm.err" >&2; return 1; }; }
 
 # fill_lvs VG: writes random bytes to every striped/linear LV of VG at the PV offsets lvm2 reports, keeping each LV's
 # expected content in $SCRATCH/want/VG-LV.

@@ -9,53 +9,12 @@
 # rhel/swap; root=, resume= and rd.lvm.lv= in BLS entries and grubenv): only /dev/xvda1 and the console change.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/journal_lib.sh"
+source "$(dirname "$0")/lvm_lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "loop devices need root"
 command -v lvcreate >/dev/null || skip "lvm2 is not installed"
 [ -x "$VDKIT" ] || skip "vdkit is not built at $VDKIT"
-export LVM_SUPPRESS_FD_WARNINGS=1 PATH=$PATH:/sbin:/usr/sbin
-LOOPS=()
-trap 'for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done; cleanup_scratch' EXIT
-attach() {  # VAR IMG OFFSET SIZE
-  local l
-  l=$(losetup -f --show -o "$3" --sizelimit "$4" "$2")
-  LOOPS+=("$l")
-  printf -v "$1" %s "$l"
-}
-DEVS=()
-devs() { local d; for d in "${DEVS[@]}"; do printf -- '--devices\n%s\n' "$d"; done; }
-lvmq() {
-  local cmd=$1; shift
-  local dv; mapfile -t dv < <(devs)
-  "$cmd" "${dv[@]}" --driverloaded n --config 'backup{backup=0 archive=0}' -q "$@" \
-    >/dev/null 2>"$SCRATCH/lvm.err" || { cat "$SCRATCH/lvm.err" >&2; return 1; }
-}
-# write_lv VG/LV FILE: FILE's bytes into the LV, at the PV offsets lvm2 reports (1 MiB extents).
-write_lv() {
-  local dv; mapfile -t dv < <(devs)
-  lvs "${dv[@]}" --reportformat json --units b --nosuffix --segments -o seg_start_pe,seg_pe_ranges "$1" \
-    >"$SCRATCH/segs.json" 2>/dev/null
-  pvs "${dv[@]}" --reportformat json --units b --nosuffix -o pv_name,pe_start >"$SCRATCH/pvs.json" 2>/dev/null
-  python3 - "$SCRATCH" "$2" <<'PY'
-import json, sys
-s = sys.argv[1]
-segs = json.load(open(s + "/segs.json"))["report"][0]["seg"]
-pe = {p["pv_name"]: int(p["pe_start"]) for p in json.load(open(s + "/pvs.json"))["report"][0]["pv"]}
-data = open(sys.argv[2], "rb").read()
-ext = 1 << 20
-for g in segs:
-    dev, r = g["seg_pe_ranges"].split(":")
-    a, b = map(int, r.split("-"))
-    start = int(g["seg_start_pe"]) * ext
-    with open(dev, "r+b") as f:
-        f.seek(pe[dev] + a * ext)
-        f.write(data[start:start + (b - a + 1) * ext])
-print(len(segs))
-PY
-}
-lv_size() {
-  local dv; mapfile -t dv < <(devs)
-  lvs "${dv[@]}" --noheadings --units b --nosuffix -o lv_size "$1" 2>/dev/null | tr -d ' '
-}
+export PATH=$PATH:/sbin:/usr/sbin
+trap 'detach_leftover_loops; cleanup_scratch' EXIT
 BOOT_UUID=b007b007-0000-4000-8000-000000000001
 DATA_UUID=da7ada7a-0000-4000-8000-000000000002
 ROOT_UUID=2004bbbb-0000-4000-8000-0000000000aa
@@ -80,12 +39,12 @@ mkfs.ext4 -q -F -U "$BOOT_UUID" -E root_owner=0:0 -d "$t/boot" "$SCRATCH/boot.fs
 mkfs.ext4 -q -F -U "$DATA_UUID" -E root_owner=0:0 -d "$t/data" "$SCRATCH/data.fs" 16M
 dd if="$SCRATCH/boot.fs" of="$SCRATCH/d0.img" bs=1M seek=1 conv=notrunc status=none
 dd if="$SCRATCH/data.fs" of="$SCRATCH/d1.img" bs=1M seek=1 conv=notrunc status=none
-attach P0 "$SCRATCH/d0.img" $((21 << 20)) $((43 << 20))
-attach P1 "$SCRATCH/d1.img" $((17 << 20)) $((47 << 20))
-DEVS=("$P0" "$P1")
-lvmq pvcreate "$P0" "$P1"
-lvmq vgcreate -s 1m ubuntu-vg "$P0" "$P1"
-lvmq lvcreate -an -Zn -l 100%FREE -n ubuntu-lv ubuntu-vg
+attach P0 -o $((21 << 20)) --sizelimit $((43 << 20)) "$SCRATCH/d0.img"
+attach P1 -o $((17 << 20)) --sizelimit $((47 << 20)) "$SCRATCH/d1.img"
+DEVICES=("$P0" "$P1")
+q pvcreate "$P0" "$P1"
+q vgcreate -s 1m ubuntu-vg "$P0" "$P1"
+q lvcreate -an -Zn -l 100%FREE -n ubuntu-lv ubuntu-vg
 # The root file system, written into the LV at the PV offsets lvm2 reports.
 lv_bytes=$(lv_size ubuntu-vg/ubuntu-lv)
 mkfs.ext4 -q -F -U "$ROOT_UUID" -E root_owner=0:0 -d "$t/root" "$SCRATCH/root.fs" "$((lv_bytes / 1024))k"
@@ -96,13 +55,12 @@ sed 's|/data ext4 defaults,nofail|/data ext4 defaults,noatime,nofail|' "$t/root/
 debugfs -w -R "rm /etc/fstab" "$SCRATCH/jnew.fs" >/dev/null 2>&1
 debugfs -w -R "write $SCRATCH/fstab.new /etc/fstab" "$SCRATCH/jnew.fs" >/dev/null 2>&1
 check "the new fstab is logged in the root file system's journal" journalize "$SCRATCH/jold.fs" "$SCRATCH/jnew.fs"
-write_lv ubuntu-vg/ubuntu-lv "$SCRATCH/jold.fs" >/dev/null
+put_lv ubuntu-vg ubuntu-lv "$SCRATCH/jold.fs" >/dev/null
 sync
 cp "$SCRATCH/d0.img" "$SCRATCH/j0.img"
 cp "$SCRATCH/d1.img" "$SCRATCH/j1.img"
-check "root LV spans both disks (2 segments)" test "$(write_lv ubuntu-vg/ubuntu-lv "$SCRATCH/root.fs")" = 2
-for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-LOOPS=()
+check "root LV spans both disks (2 segments)" test "$(put_lv ubuntu-vg ubuntu-lv "$SCRATCH/root.fs")" = 2
+detach_all
 src_sum=$(sum_of "$SCRATCH/d0.img" "$SCRATCH/d1.img")
 
 # inspect: root on the LV, /boot on disk 0, /data on disk 1.
@@ -212,19 +170,18 @@ truncate -s 64M "$SCRATCH/rhel.img"
 printf 'label: dos\n2048,16384,83\n,,8e\n' | sfdisk -q "$SCRATCH/rhel.img"
 mkfs.ext4 -q -F -U 8b00b000-0000-4000-8000-0000000000b1 -E root_owner=0:0 -d "$r/boot" "$SCRATCH/rboot.fs" 8M
 dd if="$SCRATCH/rboot.fs" of="$SCRATCH/rhel.img" bs=1M seek=1 conv=notrunc status=none
-attach R "$SCRATCH/rhel.img" $((9 << 20)) $((55 << 20))
-DEVS=("$R")
-lvmq pvcreate "$R"
-lvmq vgcreate -s 1m rhel "$R"
-lvmq lvcreate -an -Zn -l 8 -n swap rhel
-lvmq lvcreate -an -Zn -l 100%FREE -n root rhel
+attach R -o $((9 << 20)) --sizelimit $((55 << 20)) "$SCRATCH/rhel.img"
+DEVICES=("$R")
+q pvcreate "$R"
+q vgcreate -s 1m rhel "$R"
+q lvcreate -an -Zn -l 8 -n swap rhel
+q lvcreate -an -Zn -l 100%FREE -n root rhel
 mkfs.ext4 -q -F -E root_owner=0:0 -d "$r/root" "$SCRATCH/rroot.fs" "$(($(lv_size rhel/root) / 1024))k"
 truncate -s 8M "$SCRATCH/rswap.fs"
 mkswap -q "$SCRATCH/rswap.fs" >/dev/null
-write_lv rhel/root "$SCRATCH/rroot.fs" >/dev/null
-write_lv rhel/swap "$SCRATCH/rswap.fs" >/dev/null
-for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-LOOPS=()
+put_lv rhel root "$SCRATCH/rroot.fs" >/dev/null
+put_lv rhel swap "$SCRATCH/rswap.fs" >/dev/null
+detach_all
 "$VDKIT" inspect --output=json "$SCRATCH/rhel.img" >"$SCRATCH/rinspect.json"
 check "rhel: / on rhel/root, swap on rhel/swap" python3 -c '
 import json, sys

@@ -8,6 +8,7 @@
 # was left out; one disk alone (the other PV missing) keeps the spanning and striped LVs whole; the plugin's lv= with
 # sparsify=true serves what convert wrote. Needs root (loop devices). About 20 s on the loaded 2-core dev machine.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lvm_lib.sh"
 export PATH=$PATH:/sbin:/usr/sbin
 for t in mkfs.ext4 mkswap debugfs e2fsck sfdisk lvcreate nbdkit nbdcopy blkid qemu-img; do
   command -v "$t" >/dev/null || skip "$t is not installed"
@@ -15,62 +16,12 @@ done
 [ "$(id -u)" = 0 ] || skip "loop devices need root"
 [ -x "$VDKIT" ] || skip "vdkit is not built at $VDKIT"
 PLUGIN=$VDKIT_BUILD/nbd-plugin/nbdkit-vdkit-plugin.so
-export LVM_SUPPRESS_FD_WARNINGS=1
 MB=1048576
-LOOPS=()
 cleanup() {
-  local l
-  for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  detach_leftover_loops
   cleanup_scratch
 }
 trap cleanup EXIT
-attach() {
-  local var=$1 l
-  shift
-  l=$(losetup -f --show "$@")
-  LOOPS+=("$l")
-  printf -v "$var" %s "$l"
-}
-detach_all() {
-  local l
-  for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-  LOOPS=()
-}
-DEVICES=()
-# lvm2 with only our loop devices in view, never touching the host's /etc/lvm or device-mapper.
-lvmc() {
-  local cmd=$1 devs=() d
-  shift
-  for d in "${DEVICES[@]}"; do devs+=(--devices "$d"); done
-  "$cmd" "${devs[@]}" --driverloaded n --config 'backup{backup=0 archive=0}' "$@"
-}
-q() { lvmc "$@" -q >/dev/null 2>"$SCRATCH/lvm.err" || { cat "$SCRATCH/lvm.err" >&2; return 1; }; }
-# put_lv VG LV FILE: writes FILE over the LV's extents on the attached PVs, where lvm2's report puts them.
-put_lv() {
-  lvmc lvs --reportformat json --units b --nosuffix -o seg_start_pe,seg_pe_ranges,stripes,stripe_size \
-    --segments "$1/$2" >"$SCRATCH/segs.json" 2>/dev/null
-  lvmc pvs --reportformat json --units b --nosuffix -o pv_name,pe_start >"$SCRATCH/pvs.json" 2>/dev/null
-  lvmc vgs --reportformat json --units b --nosuffix -o vg_extent_size "$1" >"$SCRATCH/vg.json" 2>/dev/null
-  python3 - "$SCRATCH" "$3" <<'PY'
-import json, sys
-scratch, src = sys.argv[1], sys.argv[2]
-segs = json.load(open(scratch + "/segs.json"))["report"][0]["seg"]
-pe_start = {p["pv_name"]: int(p["pe_start"]) for p in json.load(open(scratch + "/pvs.json"))["report"][0]["pv"]}
-ext = int(json.load(open(scratch + "/vg.json"))["report"][0]["vg"][0]["vg_extent_size"])
-data = open(src, "rb").read()
-for s in segs:
-    per = [(r.split(":")[0], int(r.split(":")[1].split("-")[0]), int(r.split(":")[1].split("-")[1]))
-           for r in s["seg_pe_ranges"].split()]
-    n, start = len(per), int(s["seg_start_pe"]) * ext
-    length = sum(b - a + 1 for _, a, b in per) * ext
-    chunk = int(s["stripe_size"]) if n > 1 else length
-    for k in range(length // chunk):
-        dev, a, _ = per[k % n]
-        with open(dev, "r+b") as f:
-            f.seek(pe_start[dev] + a * ext + (k // n) * chunk)
-            f.write(data[start + k * chunk:start + (k + 1) * chunk])
-PY
-}
 # mkext NAME MB: an ext4 image over random bytes (its free blocks hold garbage), with files in $SCRATCH/tree-NAME of
 # which the keep/ ones stay and del/ ones are deleted (their blocks freed, their bytes left).
 mkext() {
@@ -125,10 +76,10 @@ mkext span 60
 mkext str 16
 head -c $((8 * MB)) /dev/urandom >"$SCRATCH/swap.img"
 mkswap -q -L lvswap "$SCRATCH/swap.img" >/dev/null
-put_lv vgs root "$SCRATCH/root.img"
-put_lv vgs span "$SCRATCH/span.img"
-put_lv vgs str "$SCRATCH/str.img"
-put_lv vgs swap "$SCRATCH/swap.img"
+put_lv vgs root "$SCRATCH/root.img" >/dev/null
+put_lv vgs span "$SCRATCH/span.img" >/dev/null
+put_lv vgs str "$SCRATCH/str.img" >/dev/null
+put_lv vgs swap "$SCRATCH/swap.img" >/dev/null
 PE_A=$(lvmc pvs --noheadings --units b --nosuffix -o pe_start "$PA" 2>/dev/null | tr -d ' ')
 PE_B=$(lvmc pvs --noheadings --units b --nosuffix -o pe_start "$PB" 2>/dev/null | tr -d ' ')
 lvmc lvs --noheadings -o lv_name,seg_pe_ranges --segments vgs 2>/dev/null | sed "s#$PA#A#g; s#$PB#B#g" | sort \
