@@ -22,13 +22,11 @@ namespace {
 constexpr uint64_t kNbdWritePiece = 1u << 20;
 // A zero request covers at most this much (the NBD length field is 32-bit).
 constexpr uint64_t kNbdMaxZero = 1ull << 30;
-// Bytes of copied write data queued but not yet answered; the writer waits above this.
-constexpr uint64_t kNbdMaxQueued = 64u << 20;
 
 struct Job {
   uint64_t offset = 0;
   uint64_t length = 0;
-  std::vector<uint8_t> data;  // empty: a zero request
+  const uint8_t* data = nullptr;  // the caller's buffer, valid until write() returns; null: a zero request
 };
 
 class NbdTarget final : public OutputTarget {
@@ -71,12 +69,15 @@ class NbdTarget final : public OutputTarget {
         Job j;
         j.offset = r.offset + done;
         j.length = n;
-        j.data.assign(p + done, p + done + n);
-        VDKIT_RETURN_IF_ERROR(enqueue(std::move(j)));
+        j.data = p + done;
+        VDKIT_RETURN_IF_ERROR(enqueue(j));
         done += n;
       }
     }
-    return Status::Ok();
+    // The pieces point into the caller's buffer, which is reused once this returns: wait for their answers rather
+    // than copy every byte (a copy of the whole disk's data cost more than the wait, which the pipeline's
+    // read-ahead hides).
+    return wait_idle();
   }
 
   Status zero(uint64_t offset, uint64_t length) override {
@@ -87,18 +88,14 @@ class NbdTarget final : public OutputTarget {
       Job j;
       j.offset = offset + done;
       j.length = n;
-      VDKIT_RETURN_IF_ERROR(enqueue(std::move(j)));
+      VDKIT_RETURN_IF_ERROR(enqueue(j));
       done += n;
     }
     return Status::Ok();
   }
 
   Status flush() override {
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      done_cv_.wait(lk, [&] { return busy_ == 0; });
-      if (!error_.ok()) return error_;
-    }
+    VDKIT_RETURN_IF_ERROR(wait_idle());
     if (!can_flush_) return Status::Ok();
     // With multi-conn one flush would do; a flush per connection is right either way.
     for (auto& c : conns_) {
@@ -117,18 +114,24 @@ class NbdTarget final : public OutputTarget {
     std::deque<Job> queue;
   };
 
-  // Hands a job to the next connection, waiting while too much is queued.
-  Status enqueue(Job j) {
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return queued_bytes_ < kNbdMaxQueued || !error_.ok(); });
-    if (!error_.ok()) return error_;
-    queued_bytes_ += j.data.size();
-    ++busy_;
-    conns_[next_]->queue.push_back(std::move(j));
-    next_ = (next_ + 1) % conns_.size();
-    lk.unlock();
+  // Hands a job to the next connection; after a failure, refuses with it.
+  Status enqueue(const Job& j) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!error_.ok()) return error_;
+      ++busy_;
+      conns_[next_]->queue.push_back(j);
+      next_ = (next_ + 1) % conns_.size();
+    }
     work_cv_.notify_all();
     return Status::Ok();
+  }
+
+  // Waits until every queued job is answered; the first error, if any.
+  Status wait_idle() {
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return busy_ == 0; });
+    return error_;
   }
 
   void work(Conn& c) {
@@ -145,7 +148,6 @@ class NbdTarget final : public OutputTarget {
       {
         std::lock_guard<std::mutex> lk(mu_);
         if (!st.ok() && error_.ok()) error_ = st;
-        queued_bytes_ -= j.data.size();
         --busy_;
       }
       done_cv_.notify_all();
@@ -158,8 +160,8 @@ class NbdTarget final : public OutputTarget {
       std::lock_guard<std::mutex> lk(mu_);
       if (!error_.ok()) return Status::Ok();
     }
-    if (!j.data.empty()) {
-      if (nbd_pwrite(h, j.data.data(), j.length, j.offset, 0) == -1) return failed("write", j);
+    if (j.data) {
+      if (nbd_pwrite(h, j.data, j.length, j.offset, 0) == -1) return failed("write", j);
       return Status::Ok();
     }
     if (can_zero_) {
@@ -197,7 +199,6 @@ class NbdTarget final : public OutputTarget {
   std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
   bool stop_ = false;
-  uint64_t queued_bytes_ = 0;
   uint64_t busy_ = 0;
   size_t next_ = 0;
   Status error_;
