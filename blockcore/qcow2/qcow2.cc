@@ -7,6 +7,7 @@
 #include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
 #include "blockcore/qcow2/qcow2_device.h"
+#include "blockcore/base/scratch.h"
 #include "blockcore/base/thread_pool.h"
 
 namespace vdkit {
@@ -171,7 +172,7 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
   // One job per distinct compressed cluster; cached clusters need no I/O.
   struct Job {
     uint64_t host = 0, csize = 0, guest = 0;
-    std::vector<uint8_t> raw;
+    size_t raw_at = 0, raw_len = 0;  // its compressed bytes in the scratch buffer
     GrainBuffer out;
     Status st;
     size_t segs = 0;           // how many of the read's segments this cluster serves
@@ -198,6 +199,7 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
   }
   std::vector<size_t> misses;
   std::vector<IoRequest> reqs;
+  size_t raw_bytes = 0;
   for (size_t k = 0; k < jobs.size(); ++k) {
     Job& j = jobs[k];
     if (j.out) continue;
@@ -208,19 +210,40 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
       return Status::Corrupt("compressed cluster for guest offset " + std::to_string(j.guest) + " at host offset " +
                              hex(j.host) + " (" + std::to_string(j.csize) + " bytes) lies past the end of the file (" +
                              std::to_string(fsize) + " bytes)");
-    j.raw.resize(std::min(j.csize, fsize - j.host));
+    j.raw_len = std::min(j.csize, fsize - j.host);
+    j.raw_at = raw_bytes;
+    raw_bytes += j.raw_len;
     misses.push_back(k);
-    reqs.push_back({-1, j.raw.data(), j.raw.size(), j.host, false, 0});
   }
-  if (!reqs.empty()) {
+  if (!misses.empty()) {
+    // Clusters written one after another (as qemu-img and vdkit lay out compressed images) are read with one
+    // request.
+    ScratchLease scratch(raw_bytes);
+    std::vector<size_t> req_of(misses.size());
+    for (size_t m = 0; m < misses.size(); ++m) {
+      const Job& j = jobs[misses[m]];
+      uint8_t* at = scratch.data() + j.raw_at;
+      if (!reqs.empty() && reqs.back().offset + reqs.back().len == j.host &&
+          static_cast<uint8_t*>(reqs.back().buf) + reqs.back().len == at)
+        reqs.back().len += j.raw_len;
+      else
+        reqs.push_back({-1, at, j.raw_len, j.host, false, 0});
+      req_of[m] = reqs.size() - 1;
+    }
     VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
-    for (size_t m = 0; m < misses.size(); ++m) jobs[misses[m]].raw.resize(static_cast<size_t>(reqs[m].result));
+    // What a short read (the end of the file) left of each cluster's bytes.
+    for (size_t m = 0; m < misses.size(); ++m) {
+      Job& j = jobs[misses[m]];
+      const IoRequest& r = reqs[req_of[m]];
+      const uint64_t got_end = r.offset + static_cast<uint64_t>(std::max<int64_t>(r.result, 0));
+      j.raw_len = got_end <= j.host ? 0 : static_cast<size_t>(std::min<uint64_t>(j.raw_len, got_end - j.host));
+    }
     ThreadPool::shared().parallel_for(misses.size(), [&](size_t m) {
       Job& j = jobs[misses[m]];
       // A whole cluster read (a conversion, a large client read) is decompressed in place: no buffer to zero, no
       // copy, and no cache entry, which only a later partial read of the same cluster would use.
       auto out = j.direct ? nullptr : std::make_shared<std::vector<uint8_t>>(cs);
-      j.st = decompress(codec_, j.raw, j.direct ? std::span<uint8_t>(j.direct, cs) : std::span<uint8_t>(*out));
+      j.st = decompress(codec_, std::span<const uint8_t>(scratch.data() + j.raw_at, j.raw_len), j.direct ? std::span<uint8_t>(j.direct, cs) : std::span<uint8_t>(*out));
       if (!j.st.ok()) {
         j.st = j.st.Context("compressed cluster for guest offset " + std::to_string(j.guest) + " at host offset " +
                             hex(j.host) + " (" + std::to_string(j.csize) + " bytes)");

@@ -16,6 +16,7 @@
 #include "blockcore/base/codec.h"
 #include "blockcore/base/grain_cache.h"
 #include "blockcore/sources/image.h"
+#include "blockcore/base/scratch.h"
 #include "blockcore/base/thread_pool.h"
 #include "blockcore/vmdk/vmdk_format.h"
 #include "blockcore/vmdk/vmdk_grain_map.h"
@@ -297,7 +298,7 @@ class VmdkDevice final : public BlockDevice {
     // one grain of data (re-read below if its marker says more).
     struct Span {
       uint64_t start, end;
-      std::vector<uint8_t> buf;
+      size_t at = 0;  // where its bytes start in the scratch buffer
     };
     std::vector<Span> spans;
     const uint64_t guess = (m.markers() ? kGrainMarkerBytes : 0) + gb + kSectorSize;
@@ -307,14 +308,17 @@ class VmdkDevice final : public BlockDevice {
       if (!spans.empty() && s <= spans.back().end + kGatherGapBytes && t - spans.back().start <= (8u << 20)) {
         spans.back().end = std::max(spans.back().end, t);
       } else {
-        spans.push_back(Span{s, t, {}});
+        spans.push_back(Span{s, t});
       }
       p.span = spans.size() - 1;
     }
+    size_t span_bytes = 0;
     for (auto& sp : spans) {
-      sp.buf.resize(sp.end - sp.start);
-      reqs.push_back(IoRequest{fd, sp.buf.data(), sp.buf.size(), sp.start, false, 0});
+      sp.at = span_bytes;
+      span_bytes += sp.end - sp.start;
     }
+    ScratchLease scratch(span_bytes);
+    for (auto& sp : spans) reqs.push_back(IoRequest{fd, scratch.data() + sp.at, sp.end - sp.start, sp.start, false, 0});
     if (!reqs.empty()) {
       VDKIT_RETURN_IF_ERROR(m.file()->Submit(reqs));
       // A grain cut short by the end of the file reads as zeros past it, as in QEMU (the
@@ -326,13 +330,22 @@ class VmdkDevice final : public BlockDevice {
         auto done = static_cast<size_t>(reqs[k].result);
         if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
       }
+      // A span cut short by the end of the file: the scratch bytes past it are zeros, so a grain there fails its
+      // marker or inflate checks the same way every time.
+      for (size_t k = direct; k < reqs.size(); ++k) {
+        if (reqs[k].result < 0)
+          return Status::IoError("'" + m.file()->path() + "': reading compressed grains at offset " +
+                                 hex_offset(reqs[k].offset) + " failed");
+        auto done = static_cast<size_t>(reqs[k].result);
+        if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
+      }
     }
 
     // Inflate in parallel; each task finds its compressed bytes (re-reading when the span was short).
     auto inflate_one = [&](size_t k) {
       Pending& p = pending[k];
       const Span& sp = spans[p.span];
-      const uint8_t* src = sp.buf.data() + (p.host - sp.start);
+      const uint8_t* src = scratch.data() + sp.at + (p.host - sp.start);
       size_t avail = sp.end - p.host;
       size_t clen = avail;
       uint64_t data_at = p.host;
