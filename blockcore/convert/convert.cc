@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,13 @@
 #include "blockcore/base/thread_pool.h"
 
 namespace vdkit {
+
+void advise_huge_pages(void* p, size_t n) {
+  // Only whole huge pages inside the buffer; a refusal (no THP in this kernel) leaves ordinary pages.
+  const auto begin = (reinterpret_cast<uintptr_t>(p) + kHugeChunkBytes - 1) & ~(uintptr_t{kHugeChunkBytes} - 1);
+  const auto end = (reinterpret_cast<uintptr_t>(p) + n) & ~(uintptr_t{kHugeChunkBytes} - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 namespace {
 

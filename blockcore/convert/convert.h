@@ -34,15 +34,29 @@ inline constexpr uint64_t kExtentWindow = 1ull << 30;
 // O_DIRECT writes (which need the buffer aligned to the device's block).
 inline constexpr size_t kChunkBufferAlign = 4096;
 
-// The allocator of chunk buffers: plain new/delete on kChunkBufferAlign.
+// Buffers of at least this size are placed on huge-page boundaries and offered to transparent huge pages.
+inline constexpr size_t kHugeChunkBytes = 2u << 20;
+
+// Asks for transparent huge pages over [p, p + n) where the kernel has them (madvise mode); a no-op elsewhere.
+void advise_huge_pages(void* p, size_t n);
+
+// The allocator of chunk buffers: new/delete on kChunkBufferAlign, and on a huge-page boundary with transparent
+// huge pages for big buffers: a 4 MiB chunk then costs two page faults instead of 1024, and pinning it for an
+// O_DIRECT write walks two entries.
 template <class T>
 struct ChunkBufferAllocator {
   using value_type = T;
   ChunkBufferAllocator() = default;
   template <class U>
   ChunkBufferAllocator(const ChunkBufferAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{kChunkBufferAlign})); }
-  void deallocate(T* p, size_t) { ::operator delete (p, std::align_val_t{kChunkBufferAlign}); }
+  static size_t align_for(size_t bytes) { return bytes >= kHugeChunkBytes ? kHugeChunkBytes : kChunkBufferAlign; }
+  T* allocate(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    void* p = ::operator new (bytes, std::align_val_t{align_for(bytes)});
+    if (bytes >= kHugeChunkBytes) advise_huge_pages(p, bytes);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) { ::operator delete (p, std::align_val_t{align_for(n * sizeof(T))}); }
   bool operator==(const ChunkBufferAllocator&) const { return true; }
 };
 using ChunkBuffer = std::vector<uint8_t, ChunkBufferAllocator<uint8_t>>;
