@@ -6,7 +6,7 @@
 //    memory: the file is read first, untimed), inflated with libdeflate on all cores, output thrown away: the CPU
 //    floor of reading the source. Any other source has nothing to inflate (0 s).
 //    With `deflate` (a raw SOURCE converted into a compressed qcow2): instead, every 64 KiB cluster of SOURCE that
-//    is not all zeros compressed with libdeflate at vdkit's default level (6) on all cores: the CPU floor of
+//    is not all zeros compressed with libdeflate at vdkit's default level (kDefaultDeflateLevel) on all cores: the CPU floor of
 //    writing the compressed target.
 // 2. write: BYTES bytes (the target's allocated size, as the bench measured it) written from memory to TARGET_FILE
 //    with O_DIRECT in 4 MiB writes, then fdatasync: the disk floor of writing the target.
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "blockcore/base/bytes.h"
+#include "blockcore/base/codec.h"
 #include "blockcore/vmdk/vmdk_format.h"
 
 namespace {
@@ -175,7 +176,7 @@ int main(int argc, char** argv) {
     for (unsigned t = 0; t < threads; ++t) {
       pool.emplace_back([&] {
         libdeflate_decompressor* d = libdeflate_alloc_decompressor();
-        libdeflate_compressor* c = deflate ? libdeflate_alloc_compressor(6) : nullptr;
+        libdeflate_compressor* c = deflate ? libdeflate_alloc_compressor(vdkit::kDefaultDeflateLevel) : nullptr;
         std::vector<uint8_t> out(grain_bytes);
         uint64_t mine = 0;
         for (size_t i; (i = next.fetch_add(1)) < grains.size();) {

@@ -28,7 +28,7 @@ struct DeflateState {
     return d;
   }
   libdeflate_compressor* comp(int level) {
-    if (level < 1 || level > 12) level = 6;
+    if (level < 1 || level > 12) level = kDefaultDeflateLevel;
     if (!c[level]) c[level] = libdeflate_alloc_compressor(level);
     return c[level];
   }
