@@ -98,7 +98,7 @@ std::vector<uint8_t> compress(Codec codec, std::span<const uint8_t> src, size_t 
     out.resize(n);
     return out;
   }
-  libdeflate_compressor* c = t_state.comp(level ? level : 6);
+  libdeflate_compressor* c = t_state.comp(level ? level : kDefaultDeflateLevel);
   if (!c) return out;
   size_t bound = codec == Codec::kDeflate ? libdeflate_deflate_compress_bound(c, src.size())
                                           : libdeflate_zlib_compress_bound(c, src.size());

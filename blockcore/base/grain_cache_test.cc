@@ -48,6 +48,22 @@ TEST(Codec, RoundTripsEveryCodec) {
   }
 }
 
+TEST(Codec, NoLevelMeansTheDefaultLevel) {
+  // Text-like data on which libdeflate's levels give different output, so a wrong default shows.
+  std::vector<uint8_t> src(65536);
+  uint32_t x = 12345;
+  for (auto& b : src) {
+    x = x * 1103515245 + 12345;
+    b = static_cast<uint8_t>('a' + (x >> 16) % 6);
+  }
+  const int other = kDefaultDeflateLevel == 6 ? 4 : 6;
+  for (Codec c : {Codec::kDeflate, Codec::kZlib}) {
+    ASSERT_NE(compress(c, src, src.size(), other), compress(c, src, src.size(), kDefaultDeflateLevel));
+    EXPECT_EQ(compress(c, src, src.size()), compress(c, src, src.size(), kDefaultDeflateLevel));
+    EXPECT_EQ(compress(c, src, src.size(), 99), compress(c, src, src.size(), kDefaultDeflateLevel));
+  }
+}
+
 TEST(Codec, CorruptInputIsAnErrorNotACrash) {
   std::vector<uint8_t> junk(100, 0xFF), out(65536);
   for (Codec c : {Codec::kDeflate, Codec::kZlib, Codec::kZstd}) EXPECT_FALSE(decompress(c, junk, out).ok());
