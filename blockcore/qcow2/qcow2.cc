@@ -198,8 +198,17 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
     j.direct = j.segs == 1 && s.guest == s.cluster_guest && s.len == cs ? dst + (s.guest - base) : nullptr;
   }
   std::vector<size_t> misses;
-  std::vector<IoRequest> reqs;
+  // Compressed clusters lie one after another in the file (qemu-img and vdkit pack them byte by byte, so a
+  // cluster's sector-rounded size reaches into the next one): such a run is one read, and each cluster's bytes are
+  // found inside it.
+  struct Run {
+    uint64_t start, end;
+    size_t at;  // in the scratch buffer
+  };
+  std::vector<Run> runs;
+  std::vector<size_t> run_of;
   size_t raw_bytes = 0;
+  constexpr uint64_t kMaxRunBytes = 8u << 20;
   for (size_t k = 0; k < jobs.size(); ++k) {
     Job& j = jobs[k];
     if (j.out) continue;
@@ -211,30 +220,28 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
                              hex(j.host) + " (" + std::to_string(j.csize) + " bytes) lies past the end of the file (" +
                              std::to_string(fsize) + " bytes)");
     j.raw_len = std::min(j.csize, fsize - j.host);
-    j.raw_at = raw_bytes;
-    raw_bytes += j.raw_len;
+    const uint64_t end = j.host + j.raw_len;
+    if (!runs.empty() && j.host >= runs.back().start && j.host <= runs.back().end &&
+        std::max(end, runs.back().end) - runs.back().start <= kMaxRunBytes) {
+      runs.back().end = std::max(runs.back().end, end);
+    } else {
+      if (!runs.empty()) raw_bytes += runs.back().end - runs.back().start;
+      runs.push_back(Run{j.host, end, raw_bytes});
+    }
+    j.raw_at = runs.back().at + (j.host - runs.back().start);
+    run_of.push_back(runs.size() - 1);
     misses.push_back(k);
   }
+  if (!runs.empty()) raw_bytes += runs.back().end - runs.back().start;
+  std::vector<IoRequest> reqs;
   if (!misses.empty()) {
-    // Clusters written one after another (as qemu-img and vdkit lay out compressed images) are read with one
-    // request.
     ScratchLease scratch(raw_bytes);
-    std::vector<size_t> req_of(misses.size());
-    for (size_t m = 0; m < misses.size(); ++m) {
-      const Job& j = jobs[misses[m]];
-      uint8_t* at = scratch.data() + j.raw_at;
-      if (!reqs.empty() && reqs.back().offset + reqs.back().len == j.host &&
-          static_cast<uint8_t*>(reqs.back().buf) + reqs.back().len == at)
-        reqs.back().len += j.raw_len;
-      else
-        reqs.push_back({-1, at, j.raw_len, j.host, false, 0});
-      req_of[m] = reqs.size() - 1;
-    }
+    for (const Run& r : runs) reqs.push_back({-1, scratch.data() + r.at, r.end - r.start, r.start, false, 0});
     VDKIT_RETURN_IF_ERROR(file_->Submit(reqs));
     // What a short read (the end of the file) left of each cluster's bytes.
     for (size_t m = 0; m < misses.size(); ++m) {
       Job& j = jobs[misses[m]];
-      const IoRequest& r = reqs[req_of[m]];
+      const IoRequest& r = reqs[run_of[m]];
       const uint64_t got_end = r.offset + static_cast<uint64_t>(std::max<int64_t>(r.result, 0));
       j.raw_len = got_end <= j.host ? 0 : static_cast<size_t>(std::min<uint64_t>(j.raw_len, got_end - j.host));
     }
