@@ -70,13 +70,16 @@ class NbdTarget final : public OutputTarget {
         j.offset = r.offset + done;
         j.length = n;
         j.data = p + done;
-        VDKIT_RETURN_IF_ERROR(enqueue(j));
+        if (Status st = enqueue(j); !st.ok()) {
+          (void)wait_idle();  // pieces already queued still read the caller's buffer
+          return st;
+        }
         done += n;
       }
     }
     // The pieces point into the caller's buffer, which is reused once this returns: wait for their answers rather
-    // than copy every byte (a copy of the whole disk's data cost more than the wait, which the pipeline's
-    // read-ahead hides).
+    // than copy every byte (a copy of all the disk's data costs CPU the conversion needs, while the wait is hidden
+    // by the pipeline's read-ahead).
     return wait_idle();
   }
 
