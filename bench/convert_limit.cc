@@ -6,8 +6,8 @@
 //    memory: the file is read first, untimed), inflated with libdeflate on all cores, output thrown away: the CPU
 //    floor of reading the source. Any other source has nothing to inflate (0 s).
 //    With `deflate` (a raw SOURCE converted into a compressed qcow2): instead, every 64 KiB cluster of SOURCE that
-//    is not all zeros compressed with libdeflate at vdkit's default level (kDefaultDeflateLevel) on all cores: the CPU floor of
-//    writing the compressed target.
+//    is not all zeros compressed with libdeflate at vdkit's default level (kDefaultDeflateLevel) on all cores: the
+//    CPU floor of writing the compressed target.
 // 2. write: BYTES bytes (the target's allocated size, as the bench measured it) written from memory to TARGET_FILE
 //    with O_DIRECT in 4 MiB writes, then fdatasync: the disk floor of writing the target.
 // 3. together: 1 and 2 at the same time (on a VM the host's side of the writes shares the cores with inflating).
@@ -166,10 +166,10 @@ int main(int argc, char** argv) {
   const uint64_t grain_bytes = std::max<uint64_t>(work.unit, 512);
 
   // 1. Inflate on every core.
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::atomic<uint64_t> inflated{0};
   std::atomic<bool> bad{false};
   auto inflate_all = [&] {
-    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
     std::atomic<size_t> next{0};
     std::vector<std::thread> pool;
     inflated = 0;
@@ -247,7 +247,6 @@ int main(int argc, char** argv) {
   const double together_s = seconds_since(t0);
   std::free(buf);
   if (!wrote) return die("cannot write " + dst + " with O_DIRECT");
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 
   std::printf(
       "{\"grains\": %zu, \"%s-bytes\": %llu, \"threads\": %u, \"cpu-seconds\": %.3f, "

@@ -6,9 +6,9 @@
 
 #include "blockcore/base/bytes.h"
 #include "blockcore/base/checked.h"
-#include "blockcore/qcow2/qcow2_device.h"
 #include "blockcore/base/scratch.h"
 #include "blockcore/base/thread_pool.h"
+#include "blockcore/qcow2/qcow2_device.h"
 
 namespace vdkit {
 namespace qcow2 {
@@ -250,7 +250,8 @@ Status Qcow2Device::read_compressed(const std::vector<const Segment*>& segs, uin
       // A whole cluster read (a conversion, a large client read) is decompressed in place: no buffer to zero, no
       // copy, and no cache entry, which only a later partial read of the same cluster would use.
       auto out = j.direct ? nullptr : std::make_shared<std::vector<uint8_t>>(cs);
-      j.st = decompress(codec_, std::span<const uint8_t>(scratch.data() + j.raw_at, j.raw_len), j.direct ? std::span<uint8_t>(j.direct, cs) : std::span<uint8_t>(*out));
+      const std::span<const uint8_t> in(scratch.data() + j.raw_at, j.raw_len);
+      j.st = decompress(codec_, in, j.direct ? std::span<uint8_t>(j.direct, cs) : std::span<uint8_t>(*out));
       if (!j.st.ok()) {
         j.st = j.st.Context("compressed cluster for guest offset " + std::to_string(j.guest) + " at host offset " +
                             hex(j.host) + " (" + std::to_string(j.csize) + " bytes)");

@@ -15,9 +15,9 @@
 #include "blockcore/base/checked.h"
 #include "blockcore/base/codec.h"
 #include "blockcore/base/grain_cache.h"
-#include "blockcore/sources/image.h"
 #include "blockcore/base/scratch.h"
 #include "blockcore/base/thread_pool.h"
+#include "blockcore/sources/image.h"
 #include "blockcore/vmdk/vmdk_format.h"
 #include "blockcore/vmdk/vmdk_grain_map.h"
 
@@ -318,23 +318,17 @@ class VmdkDevice final : public BlockDevice {
       span_bytes += sp.end - sp.start;
     }
     ScratchLease scratch(span_bytes);
-    for (auto& sp : spans) reqs.push_back(IoRequest{fd, scratch.data() + sp.at, sp.end - sp.start, sp.start, false, 0});
+    for (auto& sp : spans)
+      reqs.push_back(IoRequest{fd, scratch.data() + sp.at, sp.end - sp.start, sp.start, false, 0});
     if (!reqs.empty()) {
       VDKIT_RETURN_IF_ERROR(m.file()->Submit(reqs));
-      // A grain cut short by the end of the file reads as zeros past it, as in QEMU (the
-      // lookup already refused grains that start past the end).
-      for (size_t k = 0; k < direct; ++k) {
+      // A grain cut short by the end of the file reads as zeros past it, as in QEMU (the lookup already refused
+      // grains that start past the end). So does a span of compressed grains: a grain there then fails its marker
+      // or inflate checks the same way every time, whatever the scratch buffer held before.
+      for (size_t k = 0; k < reqs.size(); ++k) {
         if (reqs[k].result < 0)
-          return Status::IoError("'" + m.file()->path() + "': reading a grain at offset " + hex_offset(reqs[k].offset) +
-                                 " failed");
-        auto done = static_cast<size_t>(reqs[k].result);
-        if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
-      }
-      // A span cut short by the end of the file: the scratch bytes past it are zeros, so a grain there fails its
-      // marker or inflate checks the same way every time.
-      for (size_t k = direct; k < reqs.size(); ++k) {
-        if (reqs[k].result < 0)
-          return Status::IoError("'" + m.file()->path() + "': reading compressed grains at offset " +
+          return Status::IoError("'" + m.file()->path() + "': reading " +
+                                 (k < direct ? "a grain" : "compressed grains") + " at offset " +
                                  hex_offset(reqs[k].offset) + " failed");
         auto done = static_cast<size_t>(reqs[k].result);
         if (done < reqs[k].len) std::memset(static_cast<uint8_t*>(reqs[k].buf) + done, 0, reqs[k].len - done);
