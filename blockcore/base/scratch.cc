@@ -7,9 +7,11 @@ namespace vdkit {
 
 namespace {
 
-// Kept per thread after a lease ends: enough for nested leases, and no buffer bigger than a large client read.
+// Kept per thread after a lease ends: enough for nested leases, and no buffer bigger than one read's compressed
+// input usually needs (a 4 MiB convert chunk; a span is at most 8 MiB). The NBD plugin runs 16 server threads, and
+// a bigger bound would let each keep what one 32 MiB client read needed; such a read allocates its own.
 constexpr size_t kKeptBlocks = 4;
-constexpr size_t kKeptBytes = 32u << 20;
+constexpr size_t kKeptBytes = 8u << 20;
 
 thread_local std::vector<std::unique_ptr<ScratchLease::Block>> t_free;
 
