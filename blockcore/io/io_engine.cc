@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 namespace vdkit {
@@ -55,6 +56,73 @@ Status run_sync(IoRequest& r) {
   return Status::Ok();
 }
 
+// Applies one completion (res: bytes, or -errno) to request r, of which `done`
+// bytes were through. True when the rest must be submitted again (interrupted,
+// or a short transfer); otherwise r is finished and, on error, r.result and
+// `first` say why. A read stopped by end of file is finished, not an error.
+bool apply_completion(IoRequest& r, size_t& done, int res, Status& first) {
+  if (res == -EINTR || res == -EAGAIN) return true;
+  if (res < 0) {
+    r.result = res;
+    if (first.ok()) first = Status::FromErrno(-res, describe(r));
+    return false;
+  }
+  if (res == 0) {
+    if (r.write) {
+      r.result = -EIO;
+      if (first.ok()) first = Status::IoError(describe(r) + ": wrote nothing");
+    }
+    return false;
+  }
+  done += static_cast<size_t>(res);
+  return done < r.len;
+}
+
+// Fills sqe with what is left of r after `done` bytes (at most 1 GiB at a time).
+void prep_rest(io_uring_sqe* sqe, const IoRequest& r, size_t done) {
+  char* p = static_cast<char*>(r.buf) + done;
+  unsigned n = static_cast<unsigned>(std::min<size_t>(r.len - done, 1u << 30));
+  if (r.write)
+    io_uring_prep_write(sqe, r.fd, p, n, r.offset + done);
+  else
+    io_uring_prep_read(sqe, r.fd, p, n, r.offset + done);
+}
+
+// Runs what is left of r after `done` bytes with pread/pwrite.
+Status run_rest_sync(IoRequest& r, size_t& done) {
+  IoRequest part = r;
+  part.buf = static_cast<char*>(part.buf) + done;
+  part.offset += done;
+  part.len -= done;
+  Status st = run_sync(part);
+  if (part.result >= 0)
+    done += static_cast<size_t>(part.result);
+  else
+    r.result = part.result;
+  return st;
+}
+
+// Runs each batch to completion as it starts: the queue of engines that keep nothing in flight.
+class SyncQueue final : public IoQueue {
+ public:
+  explicit SyncQueue(IoEngine& engine) : engine_(engine) {}
+  void start(std::span<const IoRequest> reqs) override {
+    std::vector<IoRequest> batch(reqs.begin(), reqs.end());
+    results_.push_back(batch.empty() ? Status::Ok() : engine_.submit(batch));
+  }
+  Status wait(size_t keep) override {
+    Status first;
+    for (; results_.size() > keep; results_.pop_front())
+      if (first.ok()) first = results_.front();
+    return first;
+  }
+  size_t batches() const override { return results_.size(); }
+
+ private:
+  IoEngine& engine_;
+  std::deque<Status> results_;
+};
+
 class SyncEngine final : public IoEngine {
  public:
   const char* name() const override { return "sync"; }
@@ -99,6 +167,166 @@ struct ThreadRing {
 
 thread_local ThreadRing t_ring;
 
+// Batches in flight on a ring of their own (not the thread's ring, whose
+// submit() would reap their completions). Each request is one operation until
+// it is done; short and interrupted transfers go again for the rest.
+class UringQueue final : public IoQueue {
+ public:
+  // A SyncQueue over `fallback` when no ring can be made.
+  static std::unique_ptr<IoQueue> Make(IoEngine& fallback) {
+    std::unique_ptr<UringQueue> q(new UringQueue);
+    if (io_uring_queue_init(kRingEntries, &q->ring_, 0) < 0) return std::make_unique<SyncQueue>(fallback);
+    q->ready_ = q->submitting_ = true;
+    return q;
+  }
+  ~UringQueue() override {
+    (void)wait(0);
+    if (ready_) io_uring_queue_exit(&ring_);
+  }
+
+  void start(std::span<const IoRequest> reqs) override {
+    auto b = std::make_unique<Batch>();
+    b->reqs.assign(reqs.begin(), reqs.end());
+    b->done.assign(reqs.size(), 0);
+    b->ops.reserve(reqs.size());  // ops are pointed to by the ring: never reallocated
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      b->ops.push_back(Op{b.get(), i});
+      b->reqs[i].result = 0;
+      if (b->reqs[i].len == 0) continue;
+      pending_.push_back(&b->ops[i]);
+      ++b->open;
+    }
+    batches_.push_back(std::move(b));
+    pump();
+  }
+
+  Status wait(size_t keep) override {
+    Status first;
+    while (batches_.size() > keep) {
+      Batch& b = *batches_.front();
+      if (b.open == 0) {
+        if (first.ok()) first = b.st;
+        batches_.pop_front();
+        continue;
+      }
+      reap();
+    }
+    return first;
+  }
+  size_t batches() const override { return batches_.size(); }
+
+ private:
+  struct Batch;
+  struct Op {
+    Batch* batch;
+    size_t i;
+  };
+  struct Batch {
+    std::vector<IoRequest> reqs;
+    std::vector<size_t> done;
+    std::vector<Op> ops;
+    size_t open = 0;  // requests not finished
+    Status st;        // the first error
+  };
+
+  UringQueue() = default;
+
+  // Submits pending operations, as many as the ring holds, without waiting.
+  void pump() {
+    if (!submitting_) return run_pending_sync();
+    std::vector<Op*> queued;
+    while (!pending_.empty() && inflight_ + queued.size() < kRingEntries) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (!sqe) break;
+      Op* op = pending_.front();
+      pending_.pop_front();
+      prep_rest(sqe, op->batch->reqs[op->i], op->batch->done[op->i]);
+      io_uring_sqe_set_data(sqe, op);
+      queued.push_back(op);
+    }
+    if (queued.empty()) return;
+    int s;
+    do {
+      s = io_uring_submit(&ring_);
+    } while (s == -EINTR);
+    if (s >= 0) {
+      inflight_ += static_cast<unsigned>(queued.size());
+      return;
+    }
+    // The ring refuses work (e.g. a seccomp filter): what it took before still
+    // completes on it, but these operations and all later ones run with
+    // pwrite/pread. Their entries stay unsubmitted until the ring is torn down.
+    submitting_ = false;
+    pending_.insert(pending_.begin(), queued.begin(), queued.end());
+    run_pending_sync();
+  }
+
+  void run_pending_sync() {
+    for (; !pending_.empty(); pending_.pop_front()) {
+      Op* op = pending_.front();
+      Batch& b = *op->batch;
+      Status st = run_rest_sync(b.reqs[op->i], b.done[op->i]);
+      finish_op(*op, st);
+    }
+  }
+
+  // Waits for at least one completion (submitting what is pending) and applies every one that is ready.
+  void reap() {
+    pump();
+    if (inflight_ == 0) return;
+    io_uring_cqe* cqe = nullptr;
+    int w = io_uring_wait_cqe(&ring_, &cqe);
+    if (w == -EINTR) return;
+    if (w < 0) {
+      // The ring cannot tell what finished. Nothing more goes on it; the
+      // batches in flight end with this error once the ring is torn down.
+      fail_inflight(Status::FromErrno(-w, "io_uring_wait_cqe"));
+      return;
+    }
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      Op* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
+      Batch& b = *op->batch;
+      Status st;
+      if (apply_completion(b.reqs[op->i], b.done[op->i], cqe->res, st))
+        pending_.push_back(op);
+      else
+        finish_op(*op, st);
+    }
+    io_uring_cq_advance(&ring_, seen);
+    inflight_ -= seen;
+  }
+
+  void finish_op(Op& op, const Status& st) {
+    Batch& b = *op.batch;
+    IoRequest& r = b.reqs[op.i];
+    if (r.result >= 0) r.result = static_cast<ssize_t>(b.done[op.i]);
+    if (!st.ok() && b.st.ok()) b.st = st;
+    --b.open;
+  }
+
+  void fail_inflight(const Status& why) {
+    io_uring_queue_exit(&ring_);  // waits for the operations the kernel holds
+    ready_ = submitting_ = false;
+    inflight_ = 0;
+    for (auto& b : batches_) {
+      if (b->open == 0) continue;
+      if (b->st.ok()) b->st = why;
+      b->open = 0;
+    }
+    pending_.clear();
+  }
+
+  io_uring ring_{};
+  bool ready_ = false;       // ring_ exists
+  bool submitting_ = false;  // new operations go on the ring
+  unsigned inflight_ = 0;
+  std::deque<std::unique_ptr<Batch>> batches_;
+  std::deque<Op*> pending_;
+};
+
 class UringEngine final : public IoEngine {
  public:
   const char* name() const override { return "io_uring"; }
@@ -125,13 +353,7 @@ class UringEngine final : public IoEngine {
         io_uring_sqe* sqe = io_uring_get_sqe(ring);
         if (!sqe) break;
         size_t i = pending[next++];
-        IoRequest& r = reqs[i];
-        char* p = static_cast<char*>(r.buf) + done[i];
-        unsigned chunk = static_cast<unsigned>(std::min<size_t>(r.len - done[i], 1u << 30));
-        if (r.write)
-          io_uring_prep_write(sqe, r.fd, p, chunk, r.offset + done[i]);
-        else
-          io_uring_prep_read(sqe, r.fd, p, chunk, r.offset + done[i]);
+        prep_rest(sqe, reqs[i], done[i]);
         io_uring_sqe_set_data64(sqe, i);
         ++queued;
       }
@@ -170,30 +392,10 @@ class UringEngine final : public IoEngine {
   }
 
  private:
-  // Applies one completion: finished, resubmit the remainder, end of file, or error.
   void handle_cqe(io_uring_cqe* cqe, std::span<IoRequest> reqs, std::vector<size_t>& done,
                   std::vector<size_t>& pending, Status& first) {
     size_t i = io_uring_cqe_get_data64(cqe);
-    IoRequest& r = reqs[i];
-    int res = cqe->res;
-    if (res == -EINTR || res == -EAGAIN) {
-      pending.push_back(i);  // try again
-      return;
-    }
-    if (res < 0) {
-      r.result = res;
-      if (first.ok()) first = Status::FromErrno(-res, describe(r));
-      return;
-    }
-    if (res == 0) {
-      if (r.write) {
-        r.result = -EIO;
-        if (first.ok()) first = Status::IoError(describe(r) + ": wrote nothing");
-      }
-      return;  // read reached end of file
-    }
-    done[i] += static_cast<size_t>(res);
-    if (done[i] < r.len) pending.push_back(i);  // short transfer: resubmit the rest
+    if (apply_completion(reqs[i], done[i], cqe->res, first)) pending.push_back(i);
   }
 
   Status drain_then_sync(io_uring* ring, std::span<IoRequest> reqs, std::vector<size_t>& done,
@@ -207,20 +409,15 @@ class UringEngine final : public IoEngine {
     }
     t_ring.disable();
     for (size_t k = from; k < pending.size(); ++k) {
-      size_t i = pending[k];
-      IoRequest part = reqs[i];
-      part.buf = static_cast<char*>(part.buf) + done[i];
-      part.offset += done[i];
-      part.len -= done[i];
-      Status st = run_sync(part);
-      if (part.result >= 0) done[i] += static_cast<size_t>(part.result);
-      else reqs[i].result = part.result;
+      Status st = run_rest_sync(reqs[pending[k]], done[pending[k]]);
       if (!st.ok() && first.ok()) first = st;
     }
     for (size_t i : pending)
       if (reqs[i].result >= 0) reqs[i].result = static_cast<ssize_t>(done[i]);
     return first;
   }
+
+  std::unique_ptr<IoQueue> make_queue() override { return UringQueue::Make(sync_); }
 
   SyncEngine sync_;
 };
@@ -230,6 +427,8 @@ std::atomic<IoEngine*> g_override{nullptr};
 std::atomic<IoEngine*> g_sync_override{nullptr};
 
 }  // namespace
+
+std::unique_ptr<IoQueue> IoEngine::make_queue() { return std::make_unique<SyncQueue>(*this); }
 
 std::unique_ptr<IoEngine> make_sync_engine() { return std::make_unique<SyncEngine>(); }
 

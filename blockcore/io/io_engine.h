@@ -24,6 +24,23 @@ struct IoRequest {
   ssize_t result = 0;
 };
 
+// Writes and reads that may still be in flight when start() returns, for one
+// thread: a writer keeps the device busy while it waits for its next chunk.
+// Batches finish in the order they were started, as far as wait() tells.
+class IoQueue {
+ public:
+  // Waits for everything in flight (errors are dropped: call wait(0) first to see them).
+  virtual ~IoQueue() = default;
+  // Starts the requests (the list is copied; fd, buf, len, offset as for
+  // IoEngine::submit). Their buffers must stay untouched until a wait() that
+  // retires this batch returns. An empty list is a batch that is done at once.
+  virtual void start(std::span<const IoRequest> reqs) = 0;
+  // Retires the oldest batches until at most `keep` are left, waiting for them
+  // as needed. Returns the first error among the batches it retired.
+  virtual Status wait(size_t keep) = 0;
+  virtual size_t batches() const = 0;
+};
+
 // Contract: submit() runs every request to completion before returning. Short
 // transfers are resubmitted for the remainder; a read that reaches end of file
 // stops there (result < len, not an error). The returned Status is the first
@@ -35,6 +52,10 @@ class IoEngine {
   virtual const char* name() const = 0;
   virtual Status submit(std::span<IoRequest> reqs) = 0;
   virtual Status fsync(int fd);
+  // A queue whose batches go through this engine. By default each batch runs
+  // to completion in start() (through submit(), so wrappers such as fault
+  // injection see it); io_uring keeps them in flight on a ring of the queue's own.
+  virtual std::unique_ptr<IoQueue> make_queue();
 };
 
 // pread/pwrite in a loop; always available.
