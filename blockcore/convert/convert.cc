@@ -129,9 +129,12 @@ class OrderedPipeline {
         // Jobs still running reference the source: wait for all before returning.
         for (auto& s : slots_) wait(*s);
         slots_.clear();
+        (void)settle_all();
         return st;
       }
     }
+    Status st = settle_all();
+    if (error_.ok() && !st.ok()) error_ = st;
     return error_;
   }
 
@@ -160,11 +163,32 @@ class OrderedPipeline {
     if (!slot->st.ok()) return error_ = slot->st;
     if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
     Status st = planning_ ? sink_.plan(slot->chunk) : sink_.put(slot->chunk);
+    // Held even when put() failed: writes it started may still read the buffer.
+    Status retired = retire(std::move(slot->chunk.data));
     if (!st.ok()) return error_ = st;
+    if (!retired.ok()) return error_ = retired;
     kept_ += slot->kept;
     if (opts_.progress && !planning_) opts_.progress(slot->chunk.offset + slot->chunk.length, total_);
-    give_buffer(std::move(slot->chunk.data));
     return Status::Ok();
+  }
+
+  // Reuses the buffer of a chunk handed to the sink, or holds it while the
+  // sink's writes may still read it (ConvertSink::puts_in_flight).
+  Status retire(ChunkBuffer b) {
+    const size_t n = planning_ ? 0 : sink_.puts_in_flight();
+    held_.push_back(std::move(b));
+    if (held_.size() <= n) return Status::Ok();
+    Status st = n ? sink_.settle(n) : Status::Ok();
+    for (; held_.size() > n; held_.pop_front()) give_buffer(std::move(held_.front()));
+    return st;
+  }
+
+  // Waits for every write the sink has in flight, so no held buffer is read any more.
+  Status settle_all() {
+    if (held_.empty()) return Status::Ok();
+    Status st = sink_.settle(0);
+    for (; !held_.empty(); held_.pop_front()) give_buffer(std::move(held_.front()));
+    return st;
   }
 
   // Chunk buffers are reused: a fresh 1 MiB allocation costs page faults and
@@ -193,6 +217,7 @@ class OrderedPipeline {
   std::atomic<bool> abort_{false};
   std::mutex buf_mu_;
   std::vector<ChunkBuffer> free_bufs_;
+  std::deque<ChunkBuffer> held_;  // buffers the sink's writes may still read, oldest first
 };
 
 uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }

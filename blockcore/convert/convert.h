@@ -96,6 +96,13 @@ class ConvertSink {
   // size: the virtual size, or 0 when not known yet (a raw stream on stdin).
   virtual Status begin(uint64_t size) = 0;
   virtual Status put(const ConvertChunk& chunk) = 0;
+  // A sink may go on writing from the bytes of its last puts_in_flight()
+  // chunks after put() returns. The pipeline keeps those buffers, calls
+  // settle(n) before it reuses an older one, and settle(0) before finish()
+  // and before it frees them on an error.
+  virtual size_t puts_in_flight() const { return 0; }
+  // Waits until at most the n latest puts may still read their chunks; the first write error among the rest.
+  virtual Status settle(size_t /*n*/) { return Status::Ok(); }
   // size: the final virtual size. Makes the target complete and durable.
   virtual Status finish(uint64_t size) = 0;
   // Bytes written to the target so far (data and metadata).
@@ -120,6 +127,10 @@ struct TargetIo {
   IoEngine* engine = nullptr;
   // Aligned data goes down with O_DIRECT where the file system takes it.
   bool direct = true;
+  // The O_DIRECT writes. Null: default_io_engine(). Through io_uring the runs
+  // of a chunk are on the device at once; one pwrite after another left it
+  // idle between them (streamOptimized guest to raw: 0.34 s against 0.31 s).
+  IoEngine* direct_engine = nullptr;
 };
 
 struct ConvertOptions {

@@ -120,6 +120,51 @@ TEST(Convert, CancelGivesEcanceled) {
   ::unlink(p.c_str());
 }
 
+// A sink whose "writes" go on reading each chunk until settle() retires it:
+// it keeps a copy of every chunk it was given and, when it retires one, checks
+// that the pipeline has not reused the buffer in the meantime.
+class InFlightSink final : public ConvertSink {
+ public:
+  uint64_t granularity() const override { return kZeroBlock; }
+  Status begin(uint64_t) override { return Status::Ok(); }
+  Status put(const ConvertChunk& c) override {
+    open_.push_back({c.data.data(), std::vector<uint8_t>(c.data.begin(), c.data.begin() + c.length)});
+    max_open_ = std::max(max_open_, open_.size());
+    return Status::Ok();
+  }
+  size_t puts_in_flight() const override { return 2; }
+  Status settle(size_t n) override {
+    for (; open_.size() > n; open_.erase(open_.begin())) {
+      if (std::memcmp(open_.front().first, open_.front().second.data(), open_.front().second.size()) != 0)
+        ADD_FAILURE() << "a chunk's buffer changed while the sink could still be writing from it";
+      ++retired_;
+    }
+    return Status::Ok();
+  }
+  Status finish(uint64_t) override {
+    EXPECT_TRUE(open_.empty()) << "finish() with writes still in flight";
+    return Status::Ok();
+  }
+  uint64_t bytes_written() const override { return 0; }
+  size_t max_open_ = 0;
+  size_t retired_ = 0;
+
+ private:
+  std::vector<std::pair<const uint8_t*, std::vector<uint8_t>>> open_;
+};
+
+TEST(Convert, BuffersOfPutsInFlightAreNotReusedBeforeSettle) {
+  auto disk = make_disk();
+  InFlightSink sink;
+  ConvertOptions o;
+  o.threads = 2;
+  o.inflight_bytes = 0;  // as few buffers as the pipeline allows: reuse comes early
+  auto st = convert(*disk, sink, o);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  EXPECT_EQ(sink.max_open_, 3u);  // two left in flight, and the one just put
+  EXPECT_GE(sink.retired_, 3u);
+}
+
 // Runs a sink writing into a pipe, collecting what comes out.
 std::vector<uint8_t> through_pipe(const std::function<Status(int fd)>& run, Status& result) {
   int fds[2];

@@ -41,7 +41,7 @@ Result<int> dup_fd(int fd, const std::string& name) {
 // system takes direct writes of kDirectAlign-aligned offsets, lengths and
 // buffers (statx STATX_DIOALIGN); null otherwise (tmpfs, older kernels, no
 // /proc, TargetIo::direct off).
-std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetIo& io, IoEngine* engine) {
+std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetIo& io) {
   if (!io.direct) return nullptr;
   struct statx sx {};
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &sx) != 0) return nullptr;
@@ -59,8 +59,13 @@ std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetI
   std::string proc = "/proc/self/fd/" + std::to_string(fd);
   int d = ::open(proc.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   if (d < 0) return nullptr;
-  return File::FromFd(d, name, true, engine);
+  return File::FromFd(d, name, true, io.direct_engine ? io.direct_engine : &default_io_engine());
 }
+
+// The raw file sink's chunks whose direct writes may be on the device at
+// once. With one, the device sat idle while each chunk's completion went back
+// and the next chunk's writes were issued.
+constexpr size_t kChunksInFlight = 2;
 
 bool direct_aligned(uint64_t v) { return v % kDirectAlign == 0; }
 
@@ -103,10 +108,13 @@ class RawFileSink final : public ConvertSink {
       written_ += end - off;
       return Status::Ok();
     }));
-    return file_->write(reqs_);
+    return file_->write_async(reqs_);
   }
+  size_t puts_in_flight() const override { return kChunksInFlight; }
+  Status settle(size_t n) override { return file_->settle(n); }
 
   Status finish(uint64_t size) override {
+    VDKIT_RETURN_IF_ERROR(file_->settle(0));
     VDKIT_RETURN_IF_ERROR(file_->file().Truncate(size));
     if (sync_) VDKIT_RETURN_IF_ERROR(file_->file().Sync());
     return Status::Ok();
@@ -173,11 +181,11 @@ Result<std::unique_ptr<ConvertSink>> make_raw_sink(int fd, const std::string& na
 
 std::unique_ptr<TargetFile> TargetFile::Open(int fd, const std::string& name, const TargetIo& io) {
   IoEngine* engine = io.engine ? io.engine : &default_sync_engine();
-  auto direct = open_direct(fd, name, io, engine);
+  auto direct = open_direct(fd, name, io);
   return std::unique_ptr<TargetFile>(new TargetFile(File::FromFd(fd, name, true, engine), direct));
 }
 
-Status TargetFile::write(std::span<const IoRequest> reqs) {
+void TargetFile::split(std::span<const IoRequest> reqs) {
   buffered_.clear();
   direct_reqs_.clear();
   for (const IoRequest& r : reqs) {
@@ -188,20 +196,51 @@ Status TargetFile::write(std::span<const IoRequest> reqs) {
     if (d) append_write(direct_reqs_, buf, d, r.offset, kDirectMaxWrite);
     if (d < r.len) append_write(buffered_, buf + d, r.len - d, r.offset + d, kBufferedMaxWrite);
   }
+  if (direct_)
+    for (IoRequest& r : direct_reqs_) r.fd = direct_->fd();
+}
+
+// The file system refused a direct write it said it takes (EINVAL): these
+// requests, and every later write, go through the page cache instead.
+Status TargetFile::redo_buffered(std::span<const IoRequest> direct) {
+  direct_.reset();
+  std::vector<IoRequest> again;
+  for (const IoRequest& r : direct) append_write(again, static_cast<uint8_t*>(r.buf), r.len, r.offset, kBufferedMaxWrite);
+  return again.empty() ? Status::Ok() : file_->Submit(again);
+}
+
+Status TargetFile::write(std::span<const IoRequest> reqs) {
+  if (!started_.empty()) VDKIT_RETURN_IF_ERROR(settle(0));
+  split(reqs);
   if (!direct_reqs_.empty()) {
     Status st = direct_->Submit(direct_reqs_);
-    if (st.code() == EINVAL) {
-      // The file system refused a direct write it said it takes: this batch
-      // and every later one go through the page cache instead.
-      direct_.reset();
-      for (const IoRequest& r : direct_reqs_)
-        append_write(buffered_, static_cast<uint8_t*>(r.buf), r.len, r.offset, kBufferedMaxWrite);
-    } else if (!st.ok()) {
+    if (st.code() == EINVAL)
+      VDKIT_RETURN_IF_ERROR(redo_buffered(direct_reqs_));
+    else if (!st.ok())
       return st;
-    }
   }
   if (buffered_.empty()) return Status::Ok();
   return file_->Submit(buffered_);
+}
+
+Status TargetFile::write_async(std::span<const IoRequest> reqs) {
+  split(reqs);
+  if (!queue_) queue_ = direct_ ? direct_->engine().make_queue() : file_->engine().make_queue();
+  queue_->start(direct_reqs_);
+  started_.push_back(direct_reqs_);
+  if (buffered_.empty()) return Status::Ok();
+  return file_->Submit(buffered_);
+}
+
+Status TargetFile::settle(size_t keep) {
+  Status first;
+  while (started_.size() > keep) {
+    Status st = queue_->wait(started_.size() - 1).Context("'" + file_->path() + "'");
+    if (st.code() == EINVAL && !started_.front().empty()) st = redo_buffered(started_.front());
+    if (!st.ok() && first.ok()) first = st;
+    started_.pop_front();
+  }
+  return first;
 }
 
 StreamWriter::~StreamWriter() { ::close(fd_); }

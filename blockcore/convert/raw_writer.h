@@ -1,6 +1,7 @@
 // The raw target: a sparse file written only where data is, or an in-order stream (zeros written out) to a pipe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -65,17 +66,33 @@ class TargetFile {
   // (direct ones go first). Requests adjacent both in memory and in the file
   // are merged into one.
   Status write(std::span<const IoRequest> reqs);
+  // The same, except that the O_DIRECT writes may still be in flight on
+  // return (through the engine's IoQueue), so the device works while the
+  // caller fetches its next chunk. The buffers must stay untouched until
+  // settle() has retired this call. Every call counts, even with nothing to write.
+  Status write_async(std::span<const IoRequest> reqs);
+  // Retires the oldest write_async() calls until at most `keep` may still be
+  // in flight; the first error among them. write() retires them all first.
+  Status settle(size_t keep);
   // The buffered handle: truncate, sync (fdatasync covers direct writes too).
+  // Call settle(0) before truncating or syncing after write_async().
   const File& file() const { return *file_; }
   bool direct() const { return direct_ != nullptr; }
 
  private:
   TargetFile(std::shared_ptr<File> file, std::shared_ptr<File> direct)
       : file_(std::move(file)), direct_(std::move(direct)) {}
+  // Splits reqs into direct_reqs_ (aligned parts, when direct_) and buffered_.
+  void split(std::span<const IoRequest> reqs);
+  Status redo_buffered(std::span<const IoRequest> direct);
+
   std::shared_ptr<File> file_;
   std::shared_ptr<File> direct_;  // the same file opened O_DIRECT, or null
   std::vector<IoRequest> buffered_;
   std::vector<IoRequest> direct_reqs_;
+  // Made on the first write_async(); destroyed first, waiting for what is in flight.
+  std::unique_ptr<IoQueue> queue_;
+  std::deque<std::vector<IoRequest>> started_;  // the direct part of each write_async() not yet retired
 };
 
 // Calls fn(first, end) for each run [first, end) of used units of c (units

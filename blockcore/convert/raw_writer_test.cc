@@ -2,11 +2,14 @@
 #include "blockcore/convert/raw_writer.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 
 #include "blockcore/testing/test_shell.h"
 
@@ -19,8 +22,9 @@ std::vector<uint8_t> read_all(const std::string& p) { return test::read_file_byt
 
 // Writes aligned runs (direct when the file system allows), an aligned run
 // with a short tail, an unaligned buffer and two runs that merge, and checks
-// the bytes; with direct writes on and off.
-void write_mixed_and_check(bool allow_direct) {
+// the bytes; with direct writes on and off, at once or as two writes left in
+// flight (write_async) and then settled.
+void write_mixed_and_check(bool allow_direct, bool async = false) {
   std::string p = temp_path(allow_direct ? "direct" : "buffered");
   int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
@@ -44,8 +48,18 @@ void write_mixed_and_check(bool allow_direct) {
       {-1, buf.data() + 5 * 4096, 4096, 3 * M + 512, true, 0},  // offset not aligned: page cache
   };
   ASSERT_TRUE(target->file().Truncate(4 * M).ok());
-  Status st = target->write(reqs);
-  ASSERT_TRUE(st.ok()) << st.message();
+  if (async) {
+    std::span<const IoRequest> all(reqs);
+    Status st = target->write_async(all.first(3));
+    ASSERT_TRUE(st.ok()) << st.message();
+    st = target->write_async(all.subspan(3));
+    ASSERT_TRUE(st.ok()) << st.message();
+    st = target->settle(0);
+    ASSERT_TRUE(st.ok()) << st.message();
+  } else {
+    Status st = target->write(reqs);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
   target.reset();
 
   std::vector<uint8_t> want(4 * M, 0);
@@ -56,6 +70,42 @@ void write_mixed_and_check(bool allow_direct) {
 
 TEST(TargetFile, DirectAndBufferedWritesLandWhereAsked) { write_mixed_and_check(true); }
 TEST(TargetFile, PageCacheOnlyWhenDirectIsTurnedOff) { write_mixed_and_check(false); }
+TEST(TargetFile, WritesLeftInFlightLandWhereAsked) { write_mixed_and_check(true, true); }
+TEST(TargetFile, WritesLeftInFlightThroughThePageCache) { write_mixed_and_check(false, true); }
+
+// A write error of a call left in flight comes back from the settle() that
+// retires it. The error: a write past the process's file size limit (EFBIG).
+TEST(TargetFile, ErrorOfAWriteInFlightComesBackFromSettle) {
+  std::string p = temp_path("efbig");
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  auto target = TargetFile::Open(fd, p, TargetIo{});
+  ChunkBuffer buf(3 * 4096, 0x11);
+  const uint64_t M = 1 << 20;
+  IoRequest fine{-1, buf.data(), 4096, 0, true, 0};
+  IoRequest beyond{-1, buf.data() + 4096, 8192, 2 * M, true, 0};
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit small = old;
+  small.rlim_cur = M;
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  Status first = target->write_async(std::span<const IoRequest>(&fine, 1));
+  Status second = target->write_async(std::span<const IoRequest>(&beyond, 1));
+  Status settle_one = target->settle(1);
+  Status settle_all = target->settle(0);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(first.ok()) << first.message();
+  EXPECT_TRUE(settle_one.ok()) << settle_one.message();
+  // With direct writes the error is the settle's; through the page cache, the write's own.
+  Status st = target->direct() ? settle_all : second;
+  EXPECT_EQ(st.code(), EFBIG) << st.message();
+  EXPECT_NE(st.message().find("offset 2097152"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(p), std::string::npos) << st.message();
+  target.reset();
+  ::unlink(p.c_str());
+}
 
 }  // namespace
 }  // namespace vdkit

@@ -34,6 +34,7 @@ EnvSettings read_env_settings() {
   EnvSettings s;
   s.io_sync = env("VDKIT_IO") == "sync";
   s.target_uring = env("VDKIT_TARGET_IO") == "uring";
+  s.target_sync = env("VDKIT_TARGET_IO") == "sync";
   s.target_direct = env("VDKIT_TARGET_DIRECT") != "0";
   s.fault = env("VDKIT_FAULT");
   return s;
@@ -51,6 +52,7 @@ Result<TargetIo> apply_env_settings(const EnvSettings& settings) {
   set_default_sync_engine(sync);
   TargetIo t;
   t.engine = settings.target_uring ? main : sync;
+  t.direct_engine = settings.target_sync ? sync : main;
   t.direct = settings.target_direct;
   return t;
 }

@@ -11,7 +11,10 @@ namespace vdkit {
 // What the environment asks for. Every field has the value an unset variable means.
 struct EnvSettings {
   bool io_sync = false;        // VDKIT_IO=sync: pread/pwrite instead of io_uring
-  bool target_uring = false;   // VDKIT_TARGET_IO=uring: convert's file targets through io_uring
+  // VDKIT_TARGET_IO=uring: all of convert's file-target writes through io_uring (by default only the O_DIRECT
+  // ones are); VDKIT_TARGET_IO=sync: all through pwrite.
+  bool target_uring = false;
+  bool target_sync = false;
   bool target_direct = true;   // VDKIT_TARGET_DIRECT=0: no O_DIRECT for convert's file targets
   std::string fault;           // VDKIT_FAULT (tests): fault_io.h's rule syntax
 };
