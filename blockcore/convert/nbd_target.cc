@@ -1,5 +1,5 @@
 // NBD export targets: writes and zero requests queued to one worker per connection (several with multi-conn), flushed
-// on every connection.
+// on every connection; with multi-conn, write-back flushes on a connection of their own while the data goes.
 #include <libnbd.h>
 
 #include <atomic>
@@ -22,6 +22,13 @@ namespace {
 constexpr uint64_t kNbdWritePiece = 1u << 20;
 // A zero request covers at most this much (the NBD length field is 32-bit).
 constexpr uint64_t kNbdMaxZero = 1ull << 30;
+// With multi-conn, a flush on a connection of its own is started (and not
+// waited for) after each this many bytes written: a server that writes into
+// its page cache then writes back while the data is still coming, and the
+// flush at the end finds little left to do (about 0.2 s of the 0.6 s of the
+// guest's conversion onto nbdkit's file plugin was that last flush; every
+// 32 MiB measured a little faster than 64, and 128 slower).
+constexpr uint64_t kWritebackBytes = 32u << 20;
 
 struct Job {
   uint64_t offset = 0;
@@ -31,7 +38,9 @@ struct Job {
 
 class NbdTarget final : public OutputTarget {
  public:
-  NbdTarget(std::string uri, std::vector<NbdHandlePtr> handles, uint64_t size) : uri_(std::move(uri)), size_(size) {
+  // flusher: a further connection for the write-back flushes (multi-conn only), or null.
+  NbdTarget(std::string uri, std::vector<NbdHandlePtr> handles, NbdHandlePtr flusher, uint64_t size)
+      : uri_(std::move(uri)), size_(size) {
     nbd_handle* h = handles.front().get();
     can_zero_ = nbd_can_zero(h) == 1;
     can_fast_zero_ = nbd_can_fast_zero(h) == 1;
@@ -44,6 +53,10 @@ class NbdTarget final : public OutputTarget {
       conns_.push_back(std::move(c));
     }
     for (auto& c : conns_) c->worker = std::thread([this, conn = c.get()] { work(*conn); });
+    if (flusher && can_flush_) {
+      flusher_h_ = std::move(flusher);
+      flusher_ = std::thread([this] { write_back(); });
+    }
   }
 
   ~NbdTarget() override {
@@ -53,6 +66,7 @@ class NbdTarget final : public OutputTarget {
     }
     work_cv_.notify_all();
     for (auto& c : conns_) c->worker.join();
+    if (flusher_.joinable()) flusher_.join();
   }
 
   const std::string& name() const override { return uri_; }
@@ -80,7 +94,17 @@ class NbdTarget final : public OutputTarget {
     // The pieces point into the caller's buffer, which is reused once this returns: wait for their answers rather
     // than copy every byte (a copy of all the disk's data costs CPU the conversion needs, while the wait is hidden
     // by the pipeline's read-ahead).
-    return wait_idle();
+    VDKIT_RETURN_IF_ERROR(wait_idle());
+    for (const IoRequest& r : reqs) unflushed_ += r.len;
+    if (flusher_.joinable() && unflushed_ >= kWritebackBytes) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!flushing_) {  // one at a time: the next one covers whatever came meanwhile
+        flushing_ = true;
+        unflushed_ = 0;
+        work_cv_.notify_all();
+      }
+    }
+    return Status::Ok();
   }
 
   Status zero(uint64_t offset, uint64_t length) override {
@@ -99,6 +123,11 @@ class NbdTarget final : public OutputTarget {
 
   Status flush() override {
     VDKIT_RETURN_IF_ERROR(wait_idle());
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return !flushing_; });
+      unflushed_ = 0;
+    }
     if (!can_flush_) return Status::Ok();
     // With multi-conn one flush would do; a flush per connection is right either way.
     for (auto& c : conns_) {
@@ -157,6 +186,29 @@ class NbdTarget final : public OutputTarget {
     }
   }
 
+  // The write-back flushes: each covers the writes answered before it (multi-conn), so the server writes them out
+  // while later ones still arrive. A failure is the run's error, as it would be at the flush at the end.
+  void write_back() {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        work_cv_.wait(lk, [&] { return stop_ || flushing_; });
+        if (!flushing_) return;
+      }
+      Status st;
+      if (nbd_flush(flusher_h_.get(), 0) == -1) {
+        int err = nbd_get_errno();
+        st = Status::Error(err ? err : EIO, "'" + uri_ + "': flush: " + nbd_error_text());
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!st.ok() && error_.ok()) error_ = st;
+        flushing_ = false;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
   Status run(nbd_handle* h, const Job& j) {
     // After a failure nothing more is sent: the run stops at the first error.
     {
@@ -203,6 +255,10 @@ class NbdTarget final : public OutputTarget {
   std::condition_variable work_cv_, done_cv_;
   bool stop_ = false;
   uint64_t busy_ = 0;
+  NbdHandlePtr flusher_h_;
+  std::thread flusher_;
+  bool flushing_ = false;    // a write-back flush is asked for or running (under mu_)
+  uint64_t unflushed_ = 0;   // bytes written since the last write-back flush began (the caller's thread)
   size_t next_ = 0;
   Status error_;
 };
@@ -224,7 +280,13 @@ Result<std::unique_ptr<OutputTarget>> open_nbd_target(const std::string& uri, un
     if (!h.ok()) break;
     handles.push_back(std::move(h).value());
   }
-  return std::unique_ptr<OutputTarget>(new NbdTarget(uri, std::move(handles), static_cast<uint64_t>(size)));
+  NbdHandlePtr flusher;
+  if (multi && handles.size() == std::max(connections, 1u)) {
+    auto h = nbd_connect(uri, false);
+    if (h.ok()) flusher = std::move(h).value();
+  }
+  return std::unique_ptr<OutputTarget>(
+      new NbdTarget(uri, std::move(handles), std::move(flusher), static_cast<uint64_t>(size)));
 }
 
 }  // namespace vdkit

@@ -230,6 +230,35 @@ for mc in emulate disable; do
   check "... same bytes" same qcow2 "$SRC" "$SCRATCH/export.img"
   check "... zero ranges punched ($(alloc_kib "$SCRATCH/export.img") KiB)" [ "$(alloc_kib "$SCRATCH/export.img")" -le $((DATA_KIB + 256)) ]
 done
+# Write-back flushes: with multi-conn, a source with more data than the write-back interval (32 MiB) is flushed on a
+# connection of its own while the data still goes, and a failed write-back flush fails the run.
+head -c $SIZE /dev/urandom >"$SCRATCH/big.raw"
+uri=$(serve wb --filter=multi-conn --filter=log memory $SIZE multi-conn-mode=emulate logfile="$SCRATCH/wb.log")
+check "96 MiB of random data onto nbdkit memory (multi-conn)" "$VDKIT" convert "$SCRATCH/big.raw" "$uri"
+check "... same bytes" qemu-img compare -q -f raw -F raw "$SCRATCH/big.raw" "$uri"
+stop wb
+check "... flushed before the last write (write-back)" python3 - "$SCRATCH/wb.log" <<'PY'
+import sys
+lines = [l for l in open(sys.argv[1]) if " Write " in l or " Flush " in l]
+first_flush = next(i for i, l in enumerate(lines) if " Flush " in l)
+last_write = max(i for i, l in enumerate(lines) if " Write " in l)
+sys.exit(0 if first_flush < last_write else 1)
+PY
+# An export (nbdkit eval over a file) whose first flush fails and later ones succeed: the first is a write-back flush.
+truncate -s $SIZE "$SCRATCH/evalwb.img"
+F=$SCRATCH/evalwb.img FLAG=$SCRATCH/evalwb.flushed
+uri=$(serve evalwb eval get_size="echo $SIZE" can_write='exit 0' can_flush='exit 0' can_multi_conn='exit 0' \
+  pread="dd if='$F' iflag=skip_bytes,count_bytes skip=\$4 count=\$3 status=none" \
+  pwrite="dd of='$F' bs=1M iflag=fullblock oflag=seek_bytes seek=\$4 conv=notrunc status=none" \
+  flush="[ -e '$FLAG' ] && exit 0; touch '$FLAG'; echo 'EIO injected write-back failure' >&2; exit 1")
+rc=0; "$VDKIT" convert "$SCRATCH/big.raw" "$uri" 2>"$SCRATCH/err" || rc=$?
+check "a failed write-back flush fails the run: exit 1 (got $rc), names the flush ($(head -c 300 "$SCRATCH/err"))" \
+  [ "$rc" -eq 1 ] && grep -q "flush" "$SCRATCH/err"
+check "... the failing flush came before the end" [ -e "$FLAG" ]
+rec=$(grep -o 'resume record: [^)]*' "$SCRATCH/err" | cut -d' ' -f3)
+check "... a resume record is kept ($rec)" [ -f "$rec" ]
+rm -f "$rec"
+stop evalwb
 uri=$(serve file file "$SCRATCH/export.img")
 check "-O qcow2 onto an nbdkit file export" "$VDKIT" convert -O qcow2 "$SRC" "$uri"
 stop file
