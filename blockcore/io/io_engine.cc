@@ -189,14 +189,15 @@ class UringQueue final : public IoQueue {
     b->reqs.assign(reqs.begin(), reqs.end());
     b->done.assign(reqs.size(), 0);
     b->ops.reserve(reqs.size());  // ops are pointed to by the ring: never reallocated
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      b->ops.push_back(Op{b.get(), i});
-      b->reqs[i].result = 0;
-      if (b->reqs[i].len == 0) continue;
-      pending_.push_back(&b->ops[i]);
-      ++b->open;
+    for (size_t i = 0; i < reqs.size(); ++i) b->ops.push_back(Op{b.get(), i});
+    Batch& batch = *b;
+    batches_.push_back(std::move(b));  // owned before any pointer into it is kept
+    for (size_t i = 0; i < batch.reqs.size(); ++i) {
+      batch.reqs[i].result = 0;
+      if (batch.reqs[i].len == 0) continue;
+      pending_.push_back(&batch.ops[i]);
+      ++batch.open;
     }
-    batches_.push_back(std::move(b));
     pump();
   }
 
@@ -275,11 +276,13 @@ class UringQueue final : public IoQueue {
     pump();
     if (inflight_ == 0) return;
     io_uring_cqe* cqe = nullptr;
-    int w = io_uring_wait_cqe(&ring_, &cqe);
+    // Submits again what an earlier submission left in the ring (the kernel
+    // may take fewer entries than offered), then waits.
+    int w = submitting_ ? io_uring_submit_and_wait(&ring_, 1) : -EAGAIN;
+    if (w < 0 && w != -EINTR) w = io_uring_wait_cqe(&ring_, &cqe);
     if (w == -EINTR) return;
     if (w < 0) {
-      // The ring cannot tell what finished. Nothing more goes on it; the
-      // batches in flight end with this error once the ring is torn down.
+      // The ring cannot tell what finished: nothing more goes on it.
       fail_inflight(Status::FromErrno(-w, "io_uring_wait_cqe"));
       return;
     }
@@ -307,8 +310,11 @@ class UringQueue final : public IoQueue {
     --b.open;
   }
 
+  // Closing the ring leaves the kernel to finish or cancel what it holds on
+  // its own. Those are writes: they only read their buffers, so a caller that
+  // reuses them after this error can spoil nothing but the failed target.
   void fail_inflight(const Status& why) {
-    io_uring_queue_exit(&ring_);  // waits for the operations the kernel holds
+    io_uring_queue_exit(&ring_);
     ready_ = submitting_ = false;
     inflight_ = 0;
     for (auto& b : batches_) {
@@ -371,8 +377,10 @@ class UringEngine final : public IoEngine {
         }
         inflight += queued;
       } else {
-        // Reap at least one completion, then everything that is ready.
-        int w = io_uring_wait_cqe(ring, &cqe);
+        // Reap at least one completion, then everything that is ready; entries
+        // an earlier submission left in the ring go with it.
+        int w = io_uring_submit_and_wait(ring, 1);
+        if (w < 0 && w != -EINTR) w = io_uring_wait_cqe(ring, &cqe);
         if (w == -EINTR) continue;
         if (w < 0) return Status::FromErrno(-w, "io_uring_wait_cqe");
       }

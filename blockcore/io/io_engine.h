@@ -24,9 +24,11 @@ struct IoRequest {
   ssize_t result = 0;
 };
 
-// Writes and reads that may still be in flight when start() returns, for one
-// thread: a writer keeps the device busy while it waits for its next chunk.
-// Batches finish in the order they were started, as far as wait() tells.
+// Writes that may still be in flight when start() returns, for one thread: a
+// writer keeps the device busy while it waits for its next chunk. Batches
+// finish in the order they were started, as far as wait() tells; writes of
+// batches in flight together must not overlap (nothing orders them).
+// Fault-injecting engines give the default queue, which runs every batch at once.
 class IoQueue {
  public:
   // Waits for everything in flight (errors are dropped: call wait(0) first to see them).
