@@ -163,8 +163,8 @@ class OrderedPipeline {
     if (!slot->st.ok()) return error_ = slot->st;
     if (opts_.cancel && opts_.cancel->load()) return error_ = Status::Error(ECANCELED, "interrupted");
     Status st = planning_ ? sink_.plan(slot->chunk) : sink_.put(slot->chunk);
-    // Held even when put() failed: writes it started may still read the buffer.
-    Status retired = retire(std::move(slot->chunk.data));
+    // Held even when put() failed: writes it started may still read the buffers.
+    Status retired = retire(std::move(slot->chunk));
     if (!st.ok()) return error_ = st;
     if (!retired.ok()) return error_ = retired;
     kept_ += slot->kept;
@@ -172,14 +172,15 @@ class OrderedPipeline {
     return Status::Ok();
   }
 
-  // Reuses the buffer of a chunk handed to the sink, or holds it while the
-  // sink's writes may still read it (ConvertSink::puts_in_flight).
-  Status retire(ChunkBuffer b) {
+  // Reuses the buffer of a chunk handed to the sink, or holds the chunk's
+  // bytes (and compressed units) while the sink's writes may still read them
+  // (ConvertSink::puts_in_flight).
+  Status retire(ConvertChunk&& c) {
     const size_t n = planning_ ? 0 : sink_.puts_in_flight();
-    held_.push_back(std::move(b));
+    held_.push_back(Held{std::move(c.data), std::move(c.packed)});
     if (held_.size() <= n) return Status::Ok();
     Status st = n ? sink_.settle(n) : Status::Ok();
-    for (; held_.size() > n; held_.pop_front()) give_buffer(std::move(held_.front()));
+    for (; held_.size() > n; held_.pop_front()) give_buffer(std::move(held_.front().data));
     return st;
   }
 
@@ -187,7 +188,7 @@ class OrderedPipeline {
   Status settle_all() {
     if (held_.empty()) return Status::Ok();
     Status st = sink_.settle(0);
-    for (; !held_.empty(); held_.pop_front()) give_buffer(std::move(held_.front()));
+    for (; !held_.empty(); held_.pop_front()) give_buffer(std::move(held_.front().data));
     return st;
   }
 
@@ -217,7 +218,11 @@ class OrderedPipeline {
   std::atomic<bool> abort_{false};
   std::mutex buf_mu_;
   std::vector<ChunkBuffer> free_bufs_;
-  std::deque<ChunkBuffer> held_;  // buffers the sink's writes may still read, oldest first
+  struct Held {
+    ChunkBuffer data;
+    std::vector<std::vector<uint8_t>> packed;
+  };
+  std::deque<Held> held_;  // chunks the sink's writes may still read, oldest first
 };
 
 uint64_t chunk_bytes_for(const ConvertSink& sink) { return std::max<uint64_t>(kConvertChunk, sink.granularity()); }

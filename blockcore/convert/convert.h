@@ -96,8 +96,8 @@ class ConvertSink {
   // size: the virtual size, or 0 when not known yet (a raw stream on stdin).
   virtual Status begin(uint64_t size) = 0;
   virtual Status put(const ConvertChunk& chunk) = 0;
-  // A sink may go on writing from the bytes of its last puts_in_flight()
-  // chunks after put() returns. The pipeline keeps those buffers, calls
+  // A sink may go on writing from the bytes (data and packed) of its last
+  // puts_in_flight() chunks after put() returns. The pipeline keeps those buffers, calls
   // settle(n) before it reuses an older one, and settle(0) before finish()
   // and before it frees them on an error.
   virtual size_t puts_in_flight() const { return 0; }

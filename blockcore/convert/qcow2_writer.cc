@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "blockcore/base/bytes.h"
@@ -157,6 +158,9 @@ class Qcow2Layout {
   std::vector<uint16_t> refs;  // per host cluster
 };
 
+// How far ahead of the data the qcow2 file sink keeps the file's size.
+constexpr uint64_t kGrowAhead = 256u << 20;
+
 // One pass to a seekable file: data and L2 tables appended in order, the rest at the end.
 class Qcow2FileSink final : public ConvertSink {
  public:
@@ -199,11 +203,20 @@ class Qcow2FileSink final : public ConvertSink {
       l2_[vcluster % lay_.l2_entries] = entry;
       written_ += len;
     }
-    if (reqs_.empty()) return Status::Ok();
-    return file_->write(reqs_);
+    // The L2 tables this chunk finished stay alive as long as its writes.
+    in_flight_meta_.push_back(std::move(meta_));
+    grow_ahead(end_);
+    return file_->write_async(reqs_);
+  }
+  size_t puts_in_flight() const override { return kFileChunksInFlight; }
+  Status settle(size_t n) override {
+    Status st = file_->settle(n);
+    while (in_flight_meta_.size() > n) in_flight_meta_.pop_front();
+    return st;
   }
 
   Status finish(uint64_t size) override {
+    VDKIT_RETURN_IF_ERROR(settle(0));
     VDKIT_RETURN_IF_ERROR(lay_.set_size(size));
     reqs_.clear();
     meta_.clear();
@@ -240,6 +253,17 @@ class Qcow2FileSink final : public ConvertSink {
     end_ += lay_.cs;
     VDKIT_RETURN_IF_ERROR(lay_.ref(off / lay_.cs));
     return off;
+  }
+
+  // Keeps the file's size ahead of the data. An O_DIRECT write that extends
+  // the file is serialised by the file system (and through io_uring handed to
+  // a worker thread); one inside it is not: streamOptimized guest to qcow2 went
+  // from 0.40 to 0.30 s. finish() cuts the file to its end. A refusal (a file
+  // size limit) costs only the speed.
+  void grow_ahead(uint64_t end) {
+    if (end <= sized_) return;
+    const uint64_t want = align_up(end + kGrowAhead, lay_.cs);
+    sized_ = file_->file().Truncate(want).ok() ? want : UINT64_MAX;
   }
 
   // Queues writes of the non-zero 4 KiB blocks of [p, p+len) at off: the file
@@ -291,6 +315,8 @@ class Qcow2FileSink final : public ConvertSink {
   std::vector<uint64_t> l2_;
   std::vector<IoRequest> reqs_;
   std::vector<std::unique_ptr<std::vector<uint8_t>>> meta_;  // L2 buffers alive until submitted
+  std::deque<std::vector<std::unique_ptr<std::vector<uint8_t>>>> in_flight_meta_;  // per put still in flight
+  uint64_t sized_ = 0;  // the file's size as grow_ahead() set it (UINT64_MAX: refused, not tried again)
   uint64_t written_ = 0;
 };
 

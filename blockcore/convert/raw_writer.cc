@@ -62,11 +62,6 @@ std::shared_ptr<File> open_direct(int fd, const std::string& name, const TargetI
   return File::FromFd(d, name, true, io.direct_engine ? io.direct_engine : &default_io_engine());
 }
 
-// The raw file sink's chunks whose direct writes may be on the device at
-// once. With one, the device sat idle while each chunk's completion went back
-// and the next chunk's writes were issued.
-constexpr size_t kChunksInFlight = 2;
-
 bool direct_aligned(uint64_t v) { return v % kDirectAlign == 0; }
 
 // Appends [buf, buf+len) at off to out, merged into the last request when
@@ -110,7 +105,7 @@ class RawFileSink final : public ConvertSink {
     }));
     return file_->write_async(reqs_);
   }
-  size_t puts_in_flight() const override { return kChunksInFlight; }
+  size_t puts_in_flight() const override { return kFileChunksInFlight; }
   Status settle(size_t n) override { return file_->settle(n); }
 
   Status finish(uint64_t size) override {
@@ -191,7 +186,7 @@ void TargetFile::split(std::span<const IoRequest> reqs) {
   for (const IoRequest& r : reqs) {
     auto* buf = static_cast<uint8_t*>(r.buf);
     uint64_t d = 0;
-    if (direct_ && direct_aligned(reinterpret_cast<uintptr_t>(buf)) && direct_aligned(r.offset))
+    if (direct_ && !direct_refused_ && direct_aligned(reinterpret_cast<uintptr_t>(buf)) && direct_aligned(r.offset))
       d = align_down(r.len, kDirectAlign);
     if (d) append_write(direct_reqs_, buf, d, r.offset, kDirectMaxWrite);
     if (d < r.len) append_write(buffered_, buf + d, r.len - d, r.offset + d, kBufferedMaxWrite);
@@ -201,9 +196,10 @@ void TargetFile::split(std::span<const IoRequest> reqs) {
 }
 
 // The file system refused a direct write it said it takes (EINVAL): these
-// requests, and every later write, go through the page cache instead.
+// requests, and every later write, go through the page cache instead. The
+// direct descriptor stays open: writes still queued name it.
 Status TargetFile::redo_buffered(std::span<const IoRequest> direct) {
-  direct_.reset();
+  direct_refused_ = true;
   std::vector<IoRequest> again;
   for (const IoRequest& r : direct) append_write(again, static_cast<uint8_t*>(r.buf), r.len, r.offset, kBufferedMaxWrite);
   return again.empty() ? Status::Ok() : file_->Submit(again);
@@ -226,8 +222,8 @@ Status TargetFile::write(std::span<const IoRequest> reqs) {
 Status TargetFile::write_async(std::span<const IoRequest> reqs) {
   split(reqs);
   if (!queue_) queue_ = direct_ ? direct_->engine().make_queue() : file_->engine().make_queue();
+  started_.push_back(direct_reqs_);  // first: a failed push must not leave a batch in flight unrecorded
   queue_->start(direct_reqs_);
-  started_.push_back(direct_reqs_);
   if (buffered_.empty()) return Status::Ok();
   return file_->Submit(buffered_);
 }

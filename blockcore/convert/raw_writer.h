@@ -58,6 +58,11 @@ class StreamWriter final : public SequentialOut {
 // Direct writes skip the copy of every byte into fresh page-cache pages, which
 // was most of a raw target's time (bench/RESULTS.md, "write path").
 // TargetIo::direct = false sends every write through the page cache.
+// The file sinks' chunks whose direct writes may be on the device at once
+// (ConvertSink::puts_in_flight). With one, the device sat idle while each
+// chunk's completion came back and the next chunk's writes were issued.
+inline constexpr size_t kFileChunksInFlight = 2;
+
 class TargetFile {
  public:
   // Takes ownership of fd.
@@ -77,7 +82,7 @@ class TargetFile {
   // The buffered handle: truncate, sync (fdatasync covers direct writes too).
   // Call settle(0) before truncating or syncing after write_async().
   const File& file() const { return *file_; }
-  bool direct() const { return direct_ != nullptr; }
+  bool direct() const { return direct_ != nullptr && !direct_refused_; }
 
  private:
   TargetFile(std::shared_ptr<File> file, std::shared_ptr<File> direct)
@@ -88,6 +93,7 @@ class TargetFile {
 
   std::shared_ptr<File> file_;
   std::shared_ptr<File> direct_;  // the same file opened O_DIRECT, or null
+  bool direct_refused_ = false;   // a direct write failed with EINVAL: the page cache from then on
   std::vector<IoRequest> buffered_;
   std::vector<IoRequest> direct_reqs_;
   // Made on the first write_async(); destroyed first, waiting for what is in flight.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 
+#include "blockcore/testing/fault_io.h"
 #include "blockcore/testing/test_shell.h"
 
 namespace vdkit {
@@ -60,11 +61,12 @@ void write_mixed_and_check(bool allow_direct, bool async = false) {
     Status st = target->write(reqs);
     ASSERT_TRUE(st.ok()) << st.message();
   }
-  target.reset();
 
+  // Read while the target is still open: destroying it would also wait for writes in flight.
   std::vector<uint8_t> want(4 * M, 0);
   for (const IoRequest& r : reqs) std::memcpy(want.data() + r.offset, r.buf, r.len);
   EXPECT_EQ(read_all(p), want);
+  target.reset();
   ::unlink(p.c_str());
 }
 
@@ -103,6 +105,44 @@ TEST(TargetFile, ErrorOfAWriteInFlightComesBackFromSettle) {
   EXPECT_EQ(st.code(), EFBIG) << st.message();
   EXPECT_NE(st.message().find("offset 2097152"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find(p), std::string::npos) << st.message();
+  target.reset();
+  ::unlink(p.c_str());
+}
+
+// A direct write the file system refuses with EINVAL (injected here) is done
+// again through the page cache, and every later write goes there too, also
+// when the refusal comes back from settle().
+TEST(TargetFile, RefusedDirectWriteInFlightIsRedoneThroughThePageCache) {
+  std::string p = temp_path("einval");
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  auto rules = FaultInjectingEngine::ParseRules("write-error:" + p + ":0:4096:22:1");
+  ASSERT_TRUE(rules.ok()) << rules.status().message();
+  FaultInjectingEngine faulty(default_io_engine());
+  for (const auto& r : *rules) faulty.add_rule(r);
+  TargetIo io;
+  io.direct_engine = &faulty;
+  auto target = TargetFile::Open(fd, p, io);
+  if (!target->direct()) {
+    std::printf("note: %s takes no O_DIRECT writes (tmpfs?); nothing to refuse\n", p.c_str());
+    ::unlink(p.c_str());
+    return;
+  }
+  const uint64_t M = 1 << 20;
+  ASSERT_TRUE(target->file().Truncate(2 * M).ok());
+  ChunkBuffer a(8192, 0x61), b(8192, 0x62), c(8192, 0x63);
+  IoRequest ra{-1, a.data(), a.size(), 0, true, 0}, rb{-1, b.data(), b.size(), M, true, 0};
+  IoRequest rc{-1, c.data(), c.size(), M + 65536, true, 0};
+  ASSERT_TRUE(target->write_async(std::span<const IoRequest>(&ra, 1)).ok());
+  ASSERT_TRUE(target->write_async(std::span<const IoRequest>(&rb, 1)).ok());
+  Status st = target->settle(0);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_FALSE(target->direct());
+  ASSERT_TRUE(target->write_async(std::span<const IoRequest>(&rc, 1)).ok());
+  ASSERT_TRUE(target->settle(0).ok());
+  std::vector<uint8_t> want(2 * M, 0);
+  for (const IoRequest* r : {&ra, &rb, &rc}) std::memcpy(want.data() + r->offset, r->buf, r->len);
+  EXPECT_EQ(read_all(p), want);
   target.reset();
   ::unlink(p.c_str());
 }

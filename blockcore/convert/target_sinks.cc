@@ -167,12 +167,15 @@ class CheckpointingSink final : public ConvertSink {
     auto now = std::chrono::steady_clock::now();
     if (since_ < kCheckpointBytes && std::chrono::duration<double>(now - last_).count() < place_.checkpoint_seconds)
       return Status::Ok();
+    VDKIT_RETURN_IF_ERROR(inner_->settle(0));  // the flush covers every chunk put so far
     VDKIT_ASSIGN_OR_RETURN(uint64_t reached, inner_->flush_reached());
     since_ = 0;
     last_ = std::chrono::steady_clock::now();
     if (place_.on_flushed) VDKIT_RETURN_IF_ERROR(place_.on_flushed(reached));
     return Status::Ok();
   }
+  size_t puts_in_flight() const override { return inner_->puts_in_flight(); }
+  Status settle(size_t n) override { return inner_->settle(n); }
   Status finish(uint64_t size) override { return inner_->finish(size); }
   uint64_t bytes_written() const override { return inner_->bytes_written(); }
   Result<uint64_t> flush_reached() override { return inner_->flush_reached(); }
