@@ -279,14 +279,13 @@ Result<std::unique_ptr<OutputTarget>> open_nbd_target(const std::string& uri, un
   // More connections only where the server promises a flush on one covers
   // them all; a server may also cap connections, and one is enough.
   for (unsigned i = 1; multi && i < connections; ++i) {
-    auto h = nbd_connect(uri, false);
+    auto h = nbd_connect_more(uri, false, kMoreConnectionMs);
     if (!h.ok()) break;
     handles.push_back(std::move(h).value());
   }
   // With three or more, the last one sends the write-back flushes rather than
-  // data (one more than asked for could wait forever in the listen queue of a
-  // server that caps connections, as qemu-nbd -e does; and writes measured as
-  // fast on 2 to 16 connections).
+  // data (writes measured as fast on 2 to 16 connections, and a connection
+  // past a server's cap costs the wait of nbd_connect_more).
   NbdHandlePtr flusher;
   if (handles.size() >= 3) {
     flusher = std::move(handles.back());

@@ -23,4 +23,11 @@ std::string nbd_error_text();
 // the "base:allocation" meta context first.
 Result<NbdHandlePtr> nbd_connect(const std::string& uri, bool block_status);
 
+// A further connection to a server that allows multi-conn, given `ms` for its
+// handshake: a server that caps its connections may leave one past the cap
+// waiting unanswered in its listen queue (qemu-nbd -e N does) rather than
+// refuse it. ETIMEDOUT then; the caller goes on with the connections it has.
+Result<NbdHandlePtr> nbd_connect_more(const std::string& uri, bool block_status, int ms);
+inline constexpr int kMoreConnectionMs = 2000;
+
 }  // namespace vdkit

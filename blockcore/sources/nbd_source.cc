@@ -3,6 +3,7 @@
 
 #include <libnbd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -153,6 +154,24 @@ Result<NbdHandlePtr> nbd_connect(const std::string& uri, bool block_status) {
   return h;
 }
 
+Result<NbdHandlePtr> nbd_connect_more(const std::string& uri, bool block_status, int ms) {
+  NbdHandlePtr h(nbd_create());
+  if (!h) return Status::IoError("libnbd: " + nbd_error_text());
+  if (block_status && nbd_add_meta_context(h.get(), LIBNBD_CONTEXT_BASE_ALLOCATION) == -1)
+    return Status::IoError("libnbd: " + nbd_error_text());
+  if (nbd_aio_connect_uri(h.get(), uri.c_str()) == -1)
+    return Status::IoError("cannot connect to '" + uri + "': " + nbd_error_text());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (nbd_aio_is_connecting(h.get()) == 1) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Status::Error(ETIMEDOUT, "'" + uri + "': no answer to another connection");
+    if (nbd_poll(h.get(), static_cast<int>(left.count())) == -1)
+      return Status::IoError("cannot connect to '" + uri + "': " + nbd_error_text());
+  }
+  if (nbd_aio_is_ready(h.get()) != 1) return Status::IoError("cannot connect to '" + uri + "': " + nbd_error_text());
+  return h;
+}
+
 bool is_nbd_uri(const std::string& s) {
   for (const char* p : {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://", "nbd+vsock://", "nbds+vsock://"})
     if (s.rfind(p, 0) == 0) return true;
@@ -169,7 +188,7 @@ Result<BlockDevicePtr> open_nbd_source(const std::string& uri, unsigned connecti
   handles.push_back(std::move(first));
   // Extra connections only where the server promises they see one another's data.
   for (unsigned i = 1; multi && i < connections; ++i) {
-    auto h = connect(uri);
+    auto h = nbd_connect_more(uri, true, kMoreConnectionMs);
     if (!h.ok()) break;  // the server may cap connections: one is enough
     handles.push_back(std::move(h).value());
   }

@@ -286,6 +286,19 @@ check "qemu-nbd -e 4, 96 MiB of random data: done within a minute" \
   timeout 60 "$VDKIT" convert "$SCRATCH/big.raw" "nbd+unix:///?socket=$SCRATCH/qc.sock"
 stop qc
 check "... same bytes" cmp -s "$SCRATCH/big.raw" "$SCRATCH/capped.img"
+# qemu-nbd -e 2, as target and as source: a third connection gets no answer; vdkit gives up on it after 2 s.
+truncate -s 0 "$SCRATCH/capped.img"
+truncate -s $SIZE "$SCRATCH/capped.img"
+qemu-nbd -e 2 --persistent -f raw -k "$SCRATCH/qc.sock" --pid-file="$SCRATCH/qc.pid" --fork "$SCRATCH/capped.img"
+check "qemu-nbd -e 2 as the target: done within a minute" \
+  timeout -k 5 60 "$VDKIT" convert "$SCRATCH/big.raw" "nbd+unix:///?socket=$SCRATCH/qc.sock"
+stop qc
+check "... same bytes" cmp -s "$SCRATCH/big.raw" "$SCRATCH/capped.img"
+qemu-nbd -e 2 -r --persistent -f raw -k "$SCRATCH/qc.sock" --pid-file="$SCRATCH/qc.pid" --fork "$SCRATCH/big.raw"
+check "qemu-nbd -e 2 as the source: done within a minute" \
+  timeout -k 5 60 "$VDKIT" convert -O raw "nbd+unix:///?socket=$SCRATCH/qc.sock" "$SCRATCH/from-capped.raw"
+stop qc
+check "... same bytes" cmp -s "$SCRATCH/big.raw" "$SCRATCH/from-capped.raw"
 
 # 6. Interrupted at random points (SIGINT or SIGKILL) with a throttled source, then --resume: the same bytes.
 # A denser source (48 MiB of random data in 64 MiB), read by one worker, 100 ms a request: 2-4 s a run.
